@@ -1,0 +1,28 @@
+# The two README commands: `make run` and `make test`. Both install missing Debian
+# packages (scripts/install-deps.sh, idempotent), configure with Ninja and build.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: run test build deps clean bench
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: | deps
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Main job on the embedded defaults. Grows with the operator (issue 5: keygate local --once).
+run: build
+	$(BUILD_DIR)/src/cmd/keygate version
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e'
+
+bench: build
+	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b"; done
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,23 @@
+// keygate: one binary, subcommands. Exceptions stop here and become a message + exit code.
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "cmd/subcommands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Keygate: customer-managed encryption keys for Kubernetes (NIST SP 800-57 lifecycle, M-of-N activation)"};
+  app.require_subcommand(1);
+  keygate::cmd::registerVersion(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    return keygate::cmd::run(app);
+  } catch (const std::exception& e) {
+    std::cerr << "keygate: " << e.what() << "\n";
+    return 1;
+  }
+}

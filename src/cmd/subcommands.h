@@ -1,0 +1,10 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace keygate::cmd {
+
+// Each subcommand registers its options and a callback that sets the exit code.
+void registerVersion(CLI::App& app);
+int run(CLI::App& app);
+
+}  // namespace keygate::cmd

@@ -1,0 +1,10 @@
+#include "common/clock.h"
+
+namespace keygate {
+
+const Clock& realClock() {
+  static const RealClock clock;
+  return clock;
+}
+
+}  // namespace keygate

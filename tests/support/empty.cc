@@ -1,0 +1,1 @@
+// Keeps keygate_test_support non-empty before other support sources exist.
