@@ -4,6 +4,12 @@
 function(keygate_layer)
   cmake_parse_arguments(L "" "NAME" "PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/*.cc")
+  if(NOT srcs)
+    # A layer whose sources are not written yet still gets a (empty) target.
+    set(placeholder "${CMAKE_CURRENT_BINARY_DIR}/${L_NAME}_placeholder.cc")
+    file(WRITE "${placeholder}" "// empty layer ${L_NAME}\n")
+    set(srcs "${placeholder}")
+  endif()
   add_library(keygate_${L_NAME} STATIC ${srcs})
   target_include_directories(keygate_${L_NAME} PUBLIC "${PROJECT_SOURCE_DIR}/src")
   target_link_libraries(keygate_${L_NAME} PUBLIC ${L_PUBLIC_DEPS} PRIVATE ${L_PRIVATE_DEPS})

@@ -1,0 +1,51 @@
+#pragma once
+// A shared informer: a Reflector feeding a Cache, with event handlers. Handlers run on the
+// reflector thread and must only enqueue keys (work happens in controllers' workers).
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "kube/cache.h"
+#include "kube/reflector.h"
+
+namespace keygate::kube {
+
+struct EventHandlers {
+  std::function<void(const ObjectPtr& obj)> onAdd;
+  std::function<void(const ObjectPtr& oldObj, const ObjectPtr& newObj)> onUpdate;
+  std::function<void(const ObjectPtr& obj)> onDelete;
+};
+
+class Informer final : public ReflectorSink {
+ public:
+  Informer(ClientPtr client, Resource resource, ReflectorOptions options = {});
+  ~Informer() override;
+
+  // Register indexers and handlers before start().
+  void addIndexer(const std::string& name, IndexFunc fn) { cache_.addIndexer(name, std::move(fn)); }
+  void addHandlers(EventHandlers h);
+
+  void start() { reflector_.start(); }
+  void stop() { reflector_.stop(); }
+  bool hasSynced() const { return reflector_.hasSynced(); }
+  // Blocks until synced or the timeout; false on timeout.
+  bool waitForSync(std::chrono::milliseconds timeout) const;
+
+  const Cache& cache() const { return cache_; }
+  const Reflector& reflector() const { return reflector_; }
+  const Resource& resource() const { return resource_; }
+
+  // ReflectorSink
+  void replace(std::vector<Json> items, const std::string& resourceVersion) override;
+  void apply(WatchEvent event) override;
+
+ private:
+  Resource resource_;
+  Cache cache_;
+  std::vector<EventHandlers> handlers_;
+  Reflector reflector_;
+};
+
+}  // namespace keygate::kube

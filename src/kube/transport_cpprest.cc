@@ -1,0 +1,233 @@
+// The only kube/ translation unit that includes cpprestsdk (slow to compile, ~450 MB RAM).
+// Blocking .get() is used only on the caller's own threads, never inside pplx tasks
+// (the pplx pool also runs I/O completions: blocking in it deadlocks).
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cpprest/containerstream.h>
+#include <cpprest/http_client.h>
+#include <mutex>
+
+#include "kube/transport.h"
+
+namespace keygate::kube {
+namespace {
+
+namespace http = web::http;
+namespace client = web::http::client;
+namespace streams = concurrency::streams;
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Maps transport exceptions to our error codes with messages a user can act on.
+Error transportError(const std::string& server, const std::exception& e) {
+  std::string what = e.what();
+  if (auto* he = dynamic_cast<const http::http_exception*>(&e)) {
+    int code = he->error_code().value();
+    if (code == 125) return Error(ErrorCode::kCancelled, "request cancelled");
+    if (code == 110) return Error(ErrorCode::kDeadlineExceeded, "timed out talking to " + server + ": " + what);
+    if (code == 111) return Error(ErrorCode::kUnavailable, "connection refused by " + server);
+  }
+  if (what.find("SSL") != std::string::npos || what.find("handshake") != std::string::npos)
+    return Error(ErrorCode::kUnavailable, "TLS handshake with " + server + " failed (" + what +
+                                              "): check certificate-authority and client certificate");
+  if (what.find("Failed to write request headers") != std::string::npos)
+    return Error(ErrorCode::kUnavailable, "connection to " + server + " failed while sending (" + what +
+                                              "): was the client certificate rejected?");
+  return Error(ErrorCode::kUnavailable, "request to " + server + " failed: " + what);
+}
+
+// Validates PEM input up front so that a bad CA or key is a clear configuration error
+// instead of an opaque handshake failure later.
+Status checkPem(const std::string& pem, bool isKey, const std::string& what) {
+  if (pem.empty()) return okStatus();
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (!bio) return makeError(ErrorCode::kInternal, "out of memory");
+  bool ok;
+  if (isKey) {
+    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    ok = k != nullptr;
+    EVP_PKEY_free(k);
+  } else {
+    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    ok = x != nullptr;
+    X509_free(x);
+  }
+  BIO_free(bio);
+  if (!ok) return makeError(ErrorCode::kInvalidArgument, what + " is not valid PEM data");
+  return okStatus();
+}
+
+class CpprestStream final : public HttpStream {
+ public:
+  CpprestStream(http::http_response resp, std::shared_ptr<pplx::cancellation_token_source> cts, size_t maxLine,
+                std::string server)
+      : resp_(std::move(resp)), body_(resp_.body()), cts_(std::move(cts)), maxLine_(maxLine),
+        server_(std::move(server)) {}
+  ~CpprestStream() override {
+    cts_->cancel();
+    try {
+      if (body_.is_valid()) body_.close().wait();
+    } catch (...) {  // closing a cancelled stream may throw; nothing left to do
+    }
+  }
+  int status() const override { return resp_.status_code(); }
+
+  Result<std::optional<std::string>> readLine() override {
+    if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
+    try {
+      streams::container_buffer<std::string> buf;
+      size_t n = body_.read_line(buf).get();
+      if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
+      if (n == 0 && body_.is_eof()) return std::optional<std::string>();
+      if (n > maxLine_) return makeError(ErrorCode::kInvalidArgument, "watch line exceeds " + std::to_string(maxLine_) + " bytes");
+      std::string line = std::move(buf.collection());
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return std::optional<std::string>(std::move(line));
+    } catch (const std::exception& e) {
+      if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
+      return transportError(server_, e);
+    }
+  }
+
+  Result<std::string> readAll() override {
+    try {
+      streams::container_buffer<std::string> buf;
+      while (body_.read(buf, 64 * 1024).get() > 0) {
+        if (buf.collection().size() > maxLine_) return makeError(ErrorCode::kInvalidArgument, "response body too large");
+      }
+      return std::move(buf.collection());
+    } catch (const std::exception& e) {
+      return transportError(server_, e);
+    }
+  }
+
+  void cancel() override {
+    cancelled_ = true;
+    cts_->cancel();
+  }
+
+ private:
+  http::http_response resp_;
+  streams::istream body_;
+  std::shared_ptr<pplx::cancellation_token_source> cts_;
+  size_t maxLine_;
+  std::string server_;
+  std::atomic<bool> cancelled_{false};
+};
+
+class CpprestTransport final : public Transport {
+ public:
+  explicit CpprestTransport(TransportConfig cfg)
+      : cfg_(std::move(cfg)),
+        client_(web::uri(cfg_.server), makeConfig(cfg_.requestTimeout)),
+        streamClient_(web::uri(cfg_.server), makeConfig(cfg_.streamIdleTimeout)) {}
+
+  Result<HttpResponse> send(const HttpRequest& req) override {
+    auto msg = buildRequest(req);
+    if (!msg.ok()) return msg.takeError();
+    try {
+      http::http_response resp = client_.request(*msg).get();
+      HttpResponse out;
+      out.status = resp.status_code();
+      for (const auto& h : resp.headers()) out.headers[lower(h.first)] = h.second;
+      auto len = resp.headers().content_length();
+      if (len != static_cast<size_t>(-1) && len > cfg_.maxResponseBytes)
+        return makeError(ErrorCode::kInvalidArgument, "response of " + std::to_string(len) + " bytes exceeds the " +
+                                                          std::to_string(cfg_.maxResponseBytes) + "-byte limit");
+      streams::container_buffer<std::string> buf;
+      auto body = resp.body();
+      while (body.read(buf, 256 * 1024).get() > 0) {
+        if (buf.collection().size() > cfg_.maxResponseBytes)
+          return makeError(ErrorCode::kInvalidArgument,
+                           "response body exceeds the " + std::to_string(cfg_.maxResponseBytes) + "-byte limit");
+      }
+      out.body = std::move(buf.collection());
+      return out;
+    } catch (const std::exception& e) {
+      return transportError(cfg_.server, e);
+    }
+  }
+
+  Result<HttpStreamPtr> stream(const HttpRequest& req) override {
+    auto msg = buildRequest(req);
+    if (!msg.ok()) return msg.takeError();
+    auto cts = std::make_shared<pplx::cancellation_token_source>();
+    try {
+      http::http_response resp = streamClient_.request(*msg, cts->get_token()).get();
+      return HttpStreamPtr(std::make_unique<CpprestStream>(std::move(resp), cts, cfg_.maxLineBytes, cfg_.server));
+    } catch (const std::exception& e) {
+      return transportError(cfg_.server, e);
+    }
+  }
+
+ private:
+  client::http_client_config makeConfig(std::chrono::milliseconds timeout) const {
+    client::http_client_config c;
+    c.set_timeout(timeout);
+    c.set_validate_certificates(!cfg_.insecureSkipTlsVerify);
+    const std::string ca = cfg_.caPem, cert = cfg_.clientCertPem, key = cfg_.clientKeyPem;
+    c.set_ssl_context_callback([ca, cert, key](boost::asio::ssl::context& ctx) {
+      ctx.set_options(boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
+                      boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1);
+      if (!ca.empty()) ctx.add_certificate_authority(boost::asio::buffer(ca));
+      if (!cert.empty()) ctx.use_certificate_chain(boost::asio::buffer(cert));
+      if (!key.empty()) ctx.use_private_key(boost::asio::buffer(key), boost::asio::ssl::context::pem);
+    });
+    return c;
+  }
+
+  Result<http::http_request> buildRequest(const HttpRequest& req) {
+    http::http_request msg(req.method);
+    try {
+      msg.set_request_uri(web::uri(req.pathAndQuery));
+    } catch (const std::exception& e) {
+      return makeError(ErrorCode::kInvalidArgument, "invalid request path " + req.pathAndQuery + ": " + e.what());
+    }
+    std::string contentType = "application/json";
+    for (const auto& [k, v] : req.headers) {
+      if (lower(k) == "content-type") contentType = v;
+      else msg.headers().add(k, v);
+    }
+    msg.headers().add("User-Agent", cfg_.userAgent);
+    if (cfg_.tokenSource) {
+      auto tok = cfg_.tokenSource();
+      if (!tok.ok()) return tok.takeError();
+      if (!tok->empty()) msg.headers().add("Authorization", "Bearer " + *tok);
+    }
+    if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH")
+      msg.set_body(req.body, contentType);
+    return msg;
+  }
+
+  TransportConfig cfg_;
+  client::http_client client_;
+  client::http_client streamClient_;
+};
+
+}  // namespace
+
+Result<TransportPtr> makeCpprestTransport(const TransportConfig& config) {
+  if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0)
+    return makeError(ErrorCode::kInvalidArgument, "server \"" + config.server + "\" must be an https:// URL");
+  RETURN_IF_ERROR(checkPem(config.caPem, false, "certificate-authority"));
+  RETURN_IF_ERROR(checkPem(config.clientCertPem, false, "client-certificate"));
+  RETURN_IF_ERROR(checkPem(config.clientKeyPem, true, "client-key"));
+  if (config.clientCertPem.empty() != config.clientKeyPem.empty())
+    return makeError(ErrorCode::kInvalidArgument, "client-certificate and client-key must be given together");
+  try {
+    return TransportPtr(std::make_shared<CpprestTransport>(config));
+  } catch (const std::exception& e) {
+    return makeError(ErrorCode::kInvalidArgument, "cannot create HTTP client for " + config.server + ": " + e.what());
+  }
+}
+
+}  // namespace keygate::kube

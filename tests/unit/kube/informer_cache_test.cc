@@ -1,0 +1,52 @@
+#include <gtest/gtest.h>
+
+#include "kube/cache.h"
+#include "kube/informer.h"
+
+namespace keygate::kube {
+namespace {
+
+Json obj(const std::string& ns, const std::string& name, const std::string& rv, const std::string& keyRef = "") {
+  Json j = {{"metadata", {{"namespace", ns}, {"name", name}, {"resourceVersion", rv}}}};
+  if (!keyRef.empty()) j["spec"] = {{"keyRef", {{"name", keyRef}}}};
+  return j;
+}
+
+// Namespace and custom indexes follow inserts, updates and removals.
+TEST(CacheTest, IndexesFollowMutations) {
+  Cache c;
+  c.addIndexer("byKey", [](const Json& o) {
+    std::string k = getString(o, "spec.keyRef.name");
+    return k.empty() ? std::vector<std::string>{} : std::vector<std::string>{namespaceOf(o) + "/" + k};
+  });
+  c.upsert(std::make_shared<const Json>(obj("a", "r1", "1", "k1")));
+  c.upsert(std::make_shared<const Json>(obj("a", "r2", "2", "k1")));
+  c.upsert(std::make_shared<const Json>(obj("b", "r3", "3", "k1")));
+  EXPECT_EQ(c.byIndex("byKey", "a/k1").size(), 2u);
+  EXPECT_EQ(c.listNamespace("b").size(), 1u);
+  c.upsert(std::make_shared<const Json>(obj("a", "r2", "4", "k2")));
+  EXPECT_EQ(c.byIndex("byKey", "a/k1").size(), 1u);
+  EXPECT_EQ(c.byIndex("byKey", "a/k2").size(), 1u);
+  c.remove("a/r1");
+  EXPECT_TRUE(c.byIndex("byKey", "a/k1").empty());
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_EQ(getString(*c.get("a/r2"), "metadata.resourceVersion"), "4");
+}
+
+// A relist snapshot produces add/update/delete callbacks for exactly what changed.
+TEST(InformerTest, ReplaceDiffsAgainstCache) {
+  Informer inf(nullptr, Resource{"example.test", "v1", "widgets", "Widget", true});
+  std::vector<std::string> log;
+  inf.addHandlers({[&](const ObjectPtr& o) { log.push_back("add " + objectKey(*o)); },
+                   [&](const ObjectPtr&, const ObjectPtr& n) { log.push_back("update " + objectKey(*n)); },
+                   [&](const ObjectPtr& o) { log.push_back("delete " + objectKey(*o)); }});
+  inf.replace({obj("a", "x", "1"), obj("a", "y", "2")}, "2");
+  inf.apply({WatchEvent::Type::kModified, obj("a", "y", "3")});
+  inf.replace({obj("a", "y", "3"), obj("a", "z", "5")}, "5");  // x deleted, y unchanged, z new
+  std::vector<std::string> want = {"add a/x", "add a/y", "update a/y", "add a/z", "delete a/x"};
+  EXPECT_EQ(log, want);
+  EXPECT_EQ(inf.cache().size(), 2u);
+}
+
+}  // namespace
+}  // namespace keygate::kube
