@@ -118,7 +118,9 @@ Status Reflector::watchOnce() {
 
 void Reflector::run() {
   Backoff backoff(options_.backoff);
-  bool needList = true;
+  // After stop()/start() the reflector resumes watching from where it was; a resourceVersion
+  // that has become too old meanwhile yields 410 and a relist.
+  bool needList = lastResourceVersion().empty();
   while (!stopping_) {
     if (needList) {
       Status s = listAndReplace();
@@ -143,9 +145,11 @@ void Reflector::run() {
       needList = true;
       continue;
     }
-    if (e.code == ErrorCode::kUnavailable && e.message == "watch closed") {
-      // Clean end (server-side timeoutSeconds): re-watch at once from the last resourceVersion.
-      backoff.reset();
+    if ((e.code == ErrorCode::kUnavailable && e.message == "watch closed") || e.reason == "StreamBroken") {
+      // Clean end (server-side timeoutSeconds) or a connection broken mid-stream: re-watch at
+      // once from the last resourceVersion. If the server is really gone, opening the next
+      // watch fails and that failure backs off.
+      logger().debug("watch ended, resuming", {{"resource", resource_.plural}, {"error", e.message}});
       continue;
     }
     auto d = backoff.next();

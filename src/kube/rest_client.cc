@@ -29,7 +29,7 @@ bool retryable(const Error& e, bool idempotent) {
   if (e.httpStatus == 0) {
     // Transport failure. A refused connection never reached the server; other failures may
     // have been processed, so only idempotent requests retry.
-    if (e.message.find("connection refused") != std::string::npos) return true;
+    if (e.reason == "ConnectFailed") return true;
     return idempotent && (e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kDeadlineExceeded);
   }
   return idempotent && e.httpStatus >= 500 && e.httpStatus != 501;

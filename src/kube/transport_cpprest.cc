@@ -34,7 +34,17 @@ Error transportError(const std::string& server, const std::exception& e) {
     int code = he->error_code().value();
     if (code == 125) return Error(ErrorCode::kCancelled, "request cancelled");
     if (code == 110) return Error(ErrorCode::kDeadlineExceeded, "timed out talking to " + server + ": " + what);
-    if (code == 111) return Error(ErrorCode::kUnavailable, "connection refused by " + server);
+    if (code == 111) {
+      Error err(ErrorCode::kUnavailable, "connection refused by " + server);
+      err.reason = "ConnectFailed";
+      return err;
+    }
+  }
+  if (what.find("Failed to connect") != std::string::npos) {
+    // The request never left this process: safe to retry even for writes.
+    Error err(ErrorCode::kUnavailable, "cannot connect to " + server + " (connection refused or unreachable)");
+    err.reason = "ConnectFailed";
+    return err;
   }
   if (what.find("SSL") != std::string::npos || what.find("handshake") != std::string::npos)
     return Error(ErrorCode::kUnavailable, "TLS handshake with " + server + " failed (" + what +
@@ -94,7 +104,10 @@ class CpprestStream final : public HttpStream {
       return std::optional<std::string>(std::move(line));
     } catch (const std::exception& e) {
       if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
-      return transportError(server_, e);
+      // The server (or a proxy) broke an established stream: a normal reason to re-watch.
+      Error err = transportError(server_, e);
+      err.reason = "StreamBroken";
+      return err;
     }
   }
 

@@ -1,0 +1,96 @@
+// Connection-level failures: no server, wrong CA, malformed PEM. Each must be a clear error
+// within the timeout, never a hang or a crash.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "kube/rest_client.h"
+
+namespace keygate::kube {
+namespace {
+
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+// Nothing listens on the port: kUnavailable "connection refused" after bounded retries.
+TEST(TransportErrorsTest, UnreachableServer) {
+  TransportConfig cfg;
+  cfg.server = "https://127.0.0.1:" + std::to_string(freePort());
+  cfg.requestTimeout = std::chrono::milliseconds(2000);
+  auto t = makeCpprestTransport(cfg);
+  ASSERT_TRUE(t.ok());
+  RestClientOptions o;
+  o.maxRetries = 1;
+  o.retryBase = std::chrono::milliseconds(10);
+  RestClient c(*t, o);
+  auto start = std::chrono::steady_clock::now();
+  auto r = c.get(widgets(), "a", "b");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(r.error().message.find("connection refused"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().reason, "ConnectFailed");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  auto w = c.watch(widgets(), "a", {});
+  EXPECT_FALSE(w.ok());
+}
+
+// Bad PEM input is rejected when the transport is built, naming the field.
+TEST(TransportErrorsTest, MalformedPem) {
+  TransportConfig cfg;
+  cfg.server = "https://127.0.0.1:1";
+  cfg.caPem = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+  auto t = makeCpprestTransport(cfg);
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("certificate-authority"), std::string::npos);
+  cfg.caPem.clear();
+  cfg.server = "ftp://x";
+  EXPECT_FALSE(makeCpprestTransport(cfg).ok());
+}
+
+class TlsTest : public ApiServerTest {};
+
+// A CA that did not sign the server's certificate fails the handshake with a hint.
+TEST_F(TlsTest, WrongCertificateAuthority) {
+  testing::TempDir other;
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + other.path() + "/k.pem -out " + other.path() +
+                    "/c.pem -days 1 -subj /CN=other-ca >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  auto cfg = server_->transportFor("admin");
+  cfg.caPem = *readFile(other.path() + "/c.pem");
+  auto t = makeCpprestTransport(cfg);
+  ASSERT_TRUE(t.ok());
+  RestClientOptions o;
+  o.maxRetries = 0;
+  RestClient c(*t, o);
+  auto r = c.get(widgets(), "tenant-a", "x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(r.error().message.find("TLS"), std::string::npos) << r.error().message;
+}
+
+// A kubeconfig written for a user works end to end (server, CA data, token).
+TEST_F(TlsTest, KubeconfigEndToEnd) {
+  auto cfg = loadKubeconfig({server_->writeKubeconfig("admin"), ""});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().toString();
+  EXPECT_EQ(cfg->ns, "tenant-a");
+  auto t = makeCpprestTransport(cfg->transport);
+  ASSERT_TRUE(t.ok());
+  RestClient c(*t);
+  auto r = c.list(widgets(), cfg->ns);
+  EXPECT_TRUE(r.ok()) << r.error().toString();
+}
+
+}  // namespace
+}  // namespace keygate::kube
