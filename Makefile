@@ -19,7 +19,7 @@ run: build
 	$(BUILD_DIR)/src/cmd/keygate version
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e'
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e|bench'
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b"; done

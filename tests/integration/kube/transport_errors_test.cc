@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "kube/client_factory.h"
 #include "kube/rest_client.h"
 
 namespace keygate::kube {
@@ -90,6 +91,29 @@ TEST_F(TlsTest, KubeconfigEndToEnd) {
   RestClient c(*t);
   auto r = c.list(widgets(), cfg->ns);
   EXPECT_TRUE(r.ok()) << r.error().toString();
+}
+
+}  // namespace
+}  // namespace keygate::kube
+
+namespace keygate::kube {
+namespace {
+
+// The client-side rate limit holds requests back: 8 requests at 10 QPS with burst 1 take at
+// least 0.6 s (a lower bound only; never an upper time limit).
+TEST_F(TlsTest, ClientSideRateLimit) {
+  ClientConfig cfg{server_->transportFor("admin"), "tenant-a"};
+  ClientOptions o;
+  o.qps = 10;
+  o.burst = 1;
+  auto c = makeClient(cfg, o);
+  ASSERT_TRUE(c.ok()) << c.error().toString();
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE((*c)->list(widgets(), "tenant-a").ok());
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(600));
+  ClientOptions off;
+  off.qps = 0;
+  EXPECT_TRUE(makeClient(cfg, off).ok());
 }
 
 }  // namespace
