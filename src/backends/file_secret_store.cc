@@ -1,0 +1,100 @@
+#include "backends/file_secret_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace keygate::backends {
+namespace {
+
+Error sysError(const std::string& what, const std::string& path, int err) {
+  return makeError(ErrorCode::kInternal, what + " " + path + ": " + std::strerror(err));
+}
+
+Status writeAll(int fd, const std::string& data, const std::string& path) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sysError("write", path, errno);
+    }
+    off += static_cast<size_t>(n);
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<FileSecretStore>> FileSecretStore::open(std::string dir) {
+  if (dir.empty()) return makeError(ErrorCode::kInvalidArgument, "secret store directory is empty");
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sysError("mkdir", dir, errno);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return sysError("stat", dir, errno);
+  if (!S_ISDIR(st.st_mode)) {
+    return makeError(ErrorCode::kInternal, "secret store path " + dir + " is not a directory");
+  }
+  return std::shared_ptr<FileSecretStore>(new FileSecretStore(std::move(dir)));
+}
+
+Result<std::optional<SecretValue>> FileSecretStore::get(std::string_view name) {
+  RETURN_IF_ERROR(validateSecretName(name));
+  const std::string path = dir_ + "/" + std::string(name);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<SecretValue>();
+    return sysError("open", path, errno);
+  }
+  std::string data;
+  char buf[512];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      secureWipe(data);
+      return sysError("read", path, err);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > 64 * 1024) {
+      ::close(fd);
+      secureWipe(data);
+      return makeError(ErrorCode::kInternal, "secret file " + path + " is larger than 64 KiB");
+    }
+  }
+  ::close(fd);
+  ::explicit_bzero(buf, sizeof(buf));
+  return std::optional<SecretValue>(SecretValue(std::move(data)));
+}
+
+Status FileSecretStore::put(std::string_view name, const SecretValue& value) {
+  RETURN_IF_ERROR(validateSecretName(name));
+  std::lock_guard<std::mutex> l(mu_);
+  const std::string path = dir_ + "/" + std::string(name);
+  std::string tmp = path + ".tmp.XXXXXX";
+  int fd = ::mkstemp(tmp.data());  // creates the file 0600
+  if (fd < 0) return sysError("mkstemp", tmp, errno);
+  Status s = writeAll(fd, value.value(), tmp);
+  if (s.ok() && ::fchmod(fd, 0600) != 0) s = sysError("fchmod", tmp, errno);
+  if (s.ok() && ::fsync(fd) != 0) s = sysError("fsync", tmp, errno);
+  ::close(fd);
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = sysError("rename", path, errno);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);  // makes the rename durable; best effort
+    ::close(dfd);
+  }
+  return okStatus();
+}
+
+}  // namespace keygate::backends

@@ -1,0 +1,156 @@
+#pragma once
+// KeyBackend: where key material lives (an HSM token, a KMS). Keygate never sees key
+// material; it asks a backend to create a key for one purpose with every use disabled
+// (PreActive), to enable exactly that purpose (Active), to keep only the processing half
+// (Deactivated), to disable everything (Compromised) and to destroy it.
+//
+// Every method is idempotent so a reconciler may repeat it after a crash or a retry, and
+// every method is safe to call from several worker threads at once.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace keygate::backends {
+
+enum class Purpose { kEncrypt, kSign, kWrap, kMac };
+enum class Algorithm { kAes256, kRsa3072, kRsa4096, kEcP256, kEcP384, kHmacSha256 };
+
+// API spellings ("Encrypt", "AES-256", …), as in api.md.
+const char* purposeName(Purpose p);
+const char* algorithmName(Algorithm a);
+Result<Purpose> parsePurpose(std::string_view s);
+Result<Algorithm> parseAlgorithm(std::string_view s);
+// Encrypt→AES/RSA, Sign→RSA/EC, Wrap→AES/RSA, MAC→HMAC.
+bool algorithmFitsPurpose(Algorithm a, Purpose p);
+// InvalidArgument "RSA-3072 cannot serve purpose MAC" when it does not fit.
+Status checkAlgorithmFitsPurpose(Algorithm a, Purpose p);
+
+// Identifies one version of one key. The backend key id is derived from it, never random,
+// so that "generate" after a crash finds what an earlier attempt created.
+struct KeyRef {
+  std::string tenantNamespace;  // a DNS label: the tenant
+  std::string keyUid;           // metadata.uid of the EncryptionKey
+  int version = 1;
+
+  // "keygate/<namespace>/<uid>/v<version>" — shown in status.versions[].backendKeyId.
+  std::string backendKeyId() const;
+  // InvalidArgument unless namespace is a DNS label, uid is [A-Za-z0-9-]{1,64}, version >= 1.
+  Status validate() const;
+};
+
+struct KeySpec {
+  KeyRef ref;
+  Purpose purpose = Purpose::kEncrypt;
+  Algorithm algorithm = Algorithm::kAes256;
+};
+
+// Which usage a key's objects allow. PreActive and Compromised both map to kNone: the
+// backend cannot tell them apart, the CR status does.
+enum class UsageState {
+  kNone,         // PreActive, Compromised: no operation at all
+  kFull,         // Active: the purpose's protect and process operations
+  kProcessOnly,  // Deactivated: decrypt / verify / unwrap only
+};
+const char* usageStateName(UsageState s);
+
+// What describe() found in the backend.
+enum class BackendKeyState {
+  kAbsent,       // no object for this key version
+  kNoUsage,      // every usage attribute false (PreActive or Compromised)
+  kActive,       // exactly the purpose's attributes
+  kDeactivated,  // exactly the processing attribute(s)
+  kDrifted,      // anything else: extra or missing usage, protection attributes changed,
+                 // an incomplete key pair; `drift` says what
+};
+const char* backendKeyStateName(BackendKeyState s);
+
+struct ObjectDescription {
+  std::string objectClass;  // "secret-key", "public-key", "private-key"
+  // Attribute name (lower-case PKCS#11 name without CKA_, e.g. "encrypt", "sensitive") →
+  // value, for every boolean attribute the backend reports on this object.
+  std::vector<std::pair<std::string, bool>> attributes;
+  bool attribute(std::string_view name, bool fallback = false) const;
+};
+
+struct KeyDescription {
+  BackendKeyState state = BackendKeyState::kAbsent;
+  std::string backendKeyId;
+  std::string fingerprint;  // see GeneratedKey::fingerprint
+  std::vector<ObjectDescription> objects;
+  std::vector<std::string> drift;  // human-readable differences from every expected state
+};
+
+struct GeneratedKey {
+  std::string backendKeyId;
+  // Never key material. Asymmetric keys: "sha256:<hex>" of the public key's
+  // SubjectPublicKeyInfo DER. Secret keys: "kcv:<hex>", the token's CKA_CHECK_VALUE (the
+  // key check value a token computes at creation; a non-extractable key with every usage
+  // off cannot be used to compute one ourselves); empty if the token provides none.
+  std::string fingerprint;
+  bool created = false;  // false: an earlier attempt had already created it
+};
+
+struct SelfTestResult {
+  bool passed = false;
+  std::string mechanism;  // e.g. "CKM_AES_GCM"
+  std::string detail;     // why it failed (a CKR name, a mismatch); empty when passed
+};
+
+// Material a tenant wrapped for import (BYOK). Never logged.
+struct WrappedKeyMaterial {
+  std::string wrappingAlgorithm;  // e.g. "RSA_AES_KEY_WRAP_SHA_256"
+  std::vector<uint8_t> blob;
+};
+
+struct WrappingKey {
+  std::string algorithm;
+  std::string publicKeyPem;
+};
+
+class KeyBackend {
+ public:
+  virtual ~KeyBackend() = default;
+
+  virtual const std::string& name() const = 0;  // the config's backends[].name
+  virtual std::string_view type() const = 0;    // the config's backends[].type
+
+  // Creates the key version with every usage disabled, or returns the one an earlier
+  // attempt created (created=false). InvalidArgument: bad ref or algorithm/purpose misfit.
+  // AlreadyExists: objects with this key's id exist but are a different algorithm.
+  // FailedPrecondition: a half-made or used key pair, or duplicates — nothing is destroyed.
+  virtual Result<GeneratedKey> generate(const KeySpec& spec) = 0;
+
+  // BYOK: unwraps tenant material inside the backend as a PreActive key. Not implemented
+  // yet by any backend (Unimplemented); it arrives with the BYOK issue.
+  virtual Result<GeneratedKey> importWrapped(const KeySpec& spec, const WrappedKeyMaterial& material) = 0;
+  // BYOK: the per-key wrapping public key the tenant wraps its material with.
+  // Unimplemented for now, like importWrapped.
+  virtual Result<WrappingKey> wrappingKey(const KeyRef& ref) = 0;
+
+  // Sets the usage of every object of the key version to exactly `state` for the key's
+  // purpose (also the repair for drift). NotFound when the key version does not exist.
+  virtual Status applyUsage(const KeySpec& spec, UsageState state) = 0;
+  Status activate(const KeySpec& spec) { return applyUsage(spec, UsageState::kFull); }
+  Status deactivate(const KeySpec& spec) { return applyUsage(spec, UsageState::kProcessOnly); }
+  Status markCompromised(const KeySpec& spec) { return applyUsage(spec, UsageState::kNone); }
+
+  // Destroys every object of the key version. OK when nothing is left (idempotent).
+  virtual Status destroy(const KeyRef& ref) = 0;
+
+  // Reads the key version's state back (drift detection, finishing interrupted work).
+  // kAbsent is a value, not an error.
+  virtual Result<KeyDescription> describe(const KeySpec& spec) = 0;
+
+  // Known-answer round trip with the purpose's mechanism; meant right after activation.
+  // A failed round trip is a value (passed=false); an Error means the test could not run.
+  virtual Result<SelfTestResult> selfTest(const KeySpec& spec) = 0;
+};
+
+using KeyBackendPtr = std::unique_ptr<KeyBackend>;
+
+}  // namespace keygate::backends

@@ -1,0 +1,219 @@
+#include "backends/pkcs11/ck_errors.h"
+
+#include <cstdio>
+
+namespace keygate::backends::pkcs11 {
+namespace {
+
+struct RvName {
+  CK_RV rv;
+  const char* name;
+};
+
+#define KG_CKR(x) {x, #x}
+constexpr RvName kNames[] = {
+    KG_CKR(CKR_OK),
+    KG_CKR(CKR_CANCEL),
+    KG_CKR(CKR_HOST_MEMORY),
+    KG_CKR(CKR_SLOT_ID_INVALID),
+    KG_CKR(CKR_GENERAL_ERROR),
+    KG_CKR(CKR_FUNCTION_FAILED),
+    KG_CKR(CKR_ARGUMENTS_BAD),
+    KG_CKR(CKR_NO_EVENT),
+    KG_CKR(CKR_NEED_TO_CREATE_THREADS),
+    KG_CKR(CKR_CANT_LOCK),
+    KG_CKR(CKR_ATTRIBUTE_READ_ONLY),
+    KG_CKR(CKR_ATTRIBUTE_SENSITIVE),
+    KG_CKR(CKR_ATTRIBUTE_TYPE_INVALID),
+    KG_CKR(CKR_ATTRIBUTE_VALUE_INVALID),
+    KG_CKR(CKR_DATA_INVALID),
+    KG_CKR(CKR_DATA_LEN_RANGE),
+    KG_CKR(CKR_DEVICE_ERROR),
+    KG_CKR(CKR_DEVICE_MEMORY),
+    KG_CKR(CKR_DEVICE_REMOVED),
+    KG_CKR(CKR_ENCRYPTED_DATA_INVALID),
+    KG_CKR(CKR_ENCRYPTED_DATA_LEN_RANGE),
+    KG_CKR(CKR_FUNCTION_CANCELED),
+    KG_CKR(CKR_FUNCTION_NOT_PARALLEL),
+    KG_CKR(CKR_FUNCTION_NOT_SUPPORTED),
+    KG_CKR(CKR_KEY_HANDLE_INVALID),
+    KG_CKR(CKR_KEY_SIZE_RANGE),
+    KG_CKR(CKR_KEY_TYPE_INCONSISTENT),
+    KG_CKR(CKR_KEY_NOT_NEEDED),
+    KG_CKR(CKR_KEY_CHANGED),
+    KG_CKR(CKR_KEY_NEEDED),
+    KG_CKR(CKR_KEY_INDIGESTIBLE),
+    KG_CKR(CKR_KEY_FUNCTION_NOT_PERMITTED),
+    KG_CKR(CKR_KEY_NOT_WRAPPABLE),
+    KG_CKR(CKR_KEY_UNEXTRACTABLE),
+    KG_CKR(CKR_MECHANISM_INVALID),
+    KG_CKR(CKR_MECHANISM_PARAM_INVALID),
+    KG_CKR(CKR_OBJECT_HANDLE_INVALID),
+    KG_CKR(CKR_OPERATION_ACTIVE),
+    KG_CKR(CKR_OPERATION_NOT_INITIALIZED),
+    KG_CKR(CKR_PIN_INCORRECT),
+    KG_CKR(CKR_PIN_INVALID),
+    KG_CKR(CKR_PIN_LEN_RANGE),
+    KG_CKR(CKR_PIN_EXPIRED),
+    KG_CKR(CKR_PIN_LOCKED),
+    KG_CKR(CKR_SESSION_CLOSED),
+    KG_CKR(CKR_SESSION_COUNT),
+    KG_CKR(CKR_SESSION_HANDLE_INVALID),
+    KG_CKR(CKR_SESSION_PARALLEL_NOT_SUPPORTED),
+    KG_CKR(CKR_SESSION_READ_ONLY),
+    KG_CKR(CKR_SESSION_EXISTS),
+    KG_CKR(CKR_SESSION_READ_ONLY_EXISTS),
+    KG_CKR(CKR_SESSION_READ_WRITE_SO_EXISTS),
+    KG_CKR(CKR_SIGNATURE_INVALID),
+    KG_CKR(CKR_SIGNATURE_LEN_RANGE),
+    KG_CKR(CKR_TEMPLATE_INCOMPLETE),
+    KG_CKR(CKR_TEMPLATE_INCONSISTENT),
+    KG_CKR(CKR_TOKEN_NOT_PRESENT),
+    KG_CKR(CKR_TOKEN_NOT_RECOGNIZED),
+    KG_CKR(CKR_TOKEN_WRITE_PROTECTED),
+    KG_CKR(CKR_UNWRAPPING_KEY_HANDLE_INVALID),
+    KG_CKR(CKR_UNWRAPPING_KEY_SIZE_RANGE),
+    KG_CKR(CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT),
+    KG_CKR(CKR_USER_ALREADY_LOGGED_IN),
+    KG_CKR(CKR_USER_NOT_LOGGED_IN),
+    KG_CKR(CKR_USER_PIN_NOT_INITIALIZED),
+    KG_CKR(CKR_USER_TYPE_INVALID),
+    KG_CKR(CKR_USER_ANOTHER_ALREADY_LOGGED_IN),
+    KG_CKR(CKR_USER_TOO_MANY_TYPES),
+    KG_CKR(CKR_WRAPPED_KEY_INVALID),
+    KG_CKR(CKR_WRAPPED_KEY_LEN_RANGE),
+    KG_CKR(CKR_WRAPPING_KEY_HANDLE_INVALID),
+    KG_CKR(CKR_WRAPPING_KEY_SIZE_RANGE),
+    KG_CKR(CKR_WRAPPING_KEY_TYPE_INCONSISTENT),
+    KG_CKR(CKR_RANDOM_SEED_NOT_SUPPORTED),
+    KG_CKR(CKR_RANDOM_NO_RNG),
+    KG_CKR(CKR_DOMAIN_PARAMS_INVALID),
+    KG_CKR(CKR_BUFFER_TOO_SMALL),
+    KG_CKR(CKR_SAVED_STATE_INVALID),
+    KG_CKR(CKR_INFORMATION_SENSITIVE),
+    KG_CKR(CKR_STATE_UNSAVEABLE),
+    KG_CKR(CKR_CRYPTOKI_NOT_INITIALIZED),
+    KG_CKR(CKR_CRYPTOKI_ALREADY_INITIALIZED),
+    KG_CKR(CKR_MUTEX_BAD),
+    KG_CKR(CKR_MUTEX_NOT_LOCKED),
+    KG_CKR(CKR_FUNCTION_REJECTED),
+};
+#undef KG_CKR
+
+}  // namespace
+
+std::string ckrName(CK_RV rv) {
+  for (const auto& n : kNames) {
+    if (n.rv == rv) return n.name;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "CKR_0x%08lx", static_cast<unsigned long>(rv));
+  return buf;
+}
+
+ErrorCode ckrCode(CK_RV rv) {
+  switch (rv) {
+    case CKR_OK:
+      return ErrorCode::kOk;
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INVALID:
+    case CKR_PIN_LEN_RANGE:
+    case CKR_PIN_EXPIRED:
+    case CKR_USER_PIN_NOT_INITIALIZED:
+      return ErrorCode::kUnauthenticated;
+    case CKR_PIN_LOCKED:
+    case CKR_KEY_FUNCTION_NOT_PERMITTED:
+    case CKR_KEY_UNEXTRACTABLE:
+    case CKR_KEY_NOT_WRAPPABLE:
+    case CKR_TOKEN_WRITE_PROTECTED:
+    case CKR_SESSION_READ_ONLY:
+    case CKR_ATTRIBUTE_SENSITIVE:
+    case CKR_ATTRIBUTE_READ_ONLY:
+      return ErrorCode::kPermissionDenied;
+    case CKR_SESSION_HANDLE_INVALID:
+    case CKR_SESSION_CLOSED:
+    case CKR_USER_NOT_LOGGED_IN:
+    case CKR_DEVICE_REMOVED:
+    case CKR_DEVICE_ERROR:
+    case CKR_DEVICE_MEMORY:
+    case CKR_TOKEN_NOT_PRESENT:
+    case CKR_SESSION_COUNT:
+    case CKR_FUNCTION_CANCELED:
+      return ErrorCode::kUnavailable;
+    case CKR_HOST_MEMORY:
+      return ErrorCode::kResourceExhausted;
+    case CKR_OBJECT_HANDLE_INVALID:
+    case CKR_KEY_HANDLE_INVALID:
+    case CKR_WRAPPING_KEY_HANDLE_INVALID:
+    case CKR_UNWRAPPING_KEY_HANDLE_INVALID:
+    case CKR_SLOT_ID_INVALID:
+      return ErrorCode::kNotFound;
+    case CKR_MECHANISM_INVALID:
+    case CKR_FUNCTION_NOT_SUPPORTED:
+    case CKR_KEY_SIZE_RANGE:
+    case CKR_DOMAIN_PARAMS_INVALID:
+      return ErrorCode::kUnimplemented;
+    case CKR_ARGUMENTS_BAD:
+    case CKR_ATTRIBUTE_TYPE_INVALID:
+    case CKR_ATTRIBUTE_VALUE_INVALID:
+    case CKR_TEMPLATE_INCOMPLETE:
+    case CKR_TEMPLATE_INCONSISTENT:
+    case CKR_MECHANISM_PARAM_INVALID:
+    case CKR_DATA_INVALID:
+    case CKR_DATA_LEN_RANGE:
+    case CKR_ENCRYPTED_DATA_INVALID:
+    case CKR_ENCRYPTED_DATA_LEN_RANGE:
+    case CKR_WRAPPED_KEY_INVALID:
+    case CKR_WRAPPED_KEY_LEN_RANGE:
+    case CKR_KEY_TYPE_INCONSISTENT:
+    case CKR_WRAPPING_KEY_TYPE_INCONSISTENT:
+    case CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT:
+    case CKR_USER_TYPE_INVALID:
+      return ErrorCode::kInvalidArgument;
+    case CKR_SIGNATURE_INVALID:
+    case CKR_SIGNATURE_LEN_RANGE:
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+    case CKR_OPERATION_ACTIVE:
+    case CKR_OPERATION_NOT_INITIALIZED:
+    case CKR_USER_ALREADY_LOGGED_IN:
+    case CKR_USER_ANOTHER_ALREADY_LOGGED_IN:
+    case CKR_TOKEN_NOT_RECOGNIZED:
+      return ErrorCode::kFailedPrecondition;
+    default:
+      return ErrorCode::kInternal;
+  }
+}
+
+Error ckError(std::string_view function, CK_RV rv, std::string_view context) {
+  std::string msg(function);
+  msg += ": ";
+  msg += ckrName(rv);
+  if (!context.empty()) {
+    msg += " (";
+    msg += context;
+    msg += ")";
+  }
+  Error e(ckrCode(rv), std::move(msg));
+  e.reason = ckrName(rv);
+  return e;
+}
+
+Status ckCheck(std::string_view function, CK_RV rv, std::string_view context) {
+  if (rv == CKR_OK) return okStatus();
+  return ckError(function, rv, context);
+}
+
+bool isSessionLoss(const Error& e) {
+  return e.reason == "CKR_SESSION_HANDLE_INVALID" || e.reason == "CKR_SESSION_CLOSED" ||
+         e.reason == "CKR_USER_NOT_LOGGED_IN" || isDeviceLoss(e);
+}
+
+bool isDeviceLoss(const Error& e) {
+  return e.reason == "CKR_DEVICE_REMOVED" || e.reason == "CKR_TOKEN_NOT_PRESENT";
+}
+
+bool isStaleHandle(const Error& e) {
+  return e.reason == "CKR_OBJECT_HANDLE_INVALID" || e.reason == "CKR_KEY_HANDLE_INVALID";
+}
+
+}  // namespace keygate::backends::pkcs11

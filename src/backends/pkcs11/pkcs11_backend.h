@@ -1,0 +1,65 @@
+#pragma once
+// KeyBackend on any PKCS#11 module: one token per tenant namespace (TokenManager), keys
+// as token objects whose usage attributes encode the lifecycle state (templates.h).
+//
+// Object identity: CKA_ID = objectId(ref), CKA_LABEL = ref.backendKeyId(); generate finds
+// before it creates, so a crash between "created in HSM" and "status written" never makes
+// a second key. Handles are cached per token; C_FindObjects runs only on a cache miss, after
+// a session/login loss, and in destroy (which must see every object, duplicates included).
+
+#include <memory>
+#include <string>
+
+#include "backends/key_backend.h"
+#include "backends/pkcs11/cryptoki.h"
+#include "backends/pkcs11/token_manager.h"
+#include "backends/secret_store.h"
+#include "common/log.h"
+
+namespace keygate::backends::pkcs11 {
+
+struct Pkcs11BackendOptions {
+  std::string name = "pkcs11";  // backends[].name; also prefixes the PIN secret names
+  std::string modulePath;       // backends[].module
+  size_t maxIdleSessionsPerToken = 4;
+};
+
+class Pkcs11Backend final : public KeyBackend {
+ public:
+  // dlopens options.modulePath (see DlCryptoki::load for the errors).
+  static Result<std::unique_ptr<Pkcs11Backend>> open(Pkcs11BackendOptions options, SecretStorePtr secrets);
+  // With any Cryptoki (the fake in unit tests).
+  Pkcs11Backend(std::shared_ptr<Cryptoki> ck, SecretStorePtr secrets, Pkcs11BackendOptions options);
+
+  const std::string& name() const override { return options_.name; }
+  std::string_view type() const override { return "pkcs11"; }
+  Result<GeneratedKey> generate(const KeySpec& spec) override;
+  Result<GeneratedKey> importWrapped(const KeySpec& spec, const WrappedKeyMaterial& material) override;
+  Result<WrappingKey> wrappingKey(const KeyRef& ref) override;
+  Status applyUsage(const KeySpec& spec, UsageState state) override;
+  Status destroy(const KeyRef& ref) override;
+  Result<KeyDescription> describe(const KeySpec& spec) override;
+  Result<SelfTestResult> selfTest(const KeySpec& spec) override;
+
+  // The tenant's token (initialised on first use); for tests and `keygate local`.
+  Result<std::shared_ptr<Token>> tokenFor(std::string_view tenantNamespace) { return tokens_.token(tenantNamespace); }
+  TokenManager& tokens() { return tokens_; }
+  const std::shared_ptr<Cryptoki>& cryptoki() const { return ck_; }
+
+ private:
+  // Objects of a key version: from the handle cache, else C_FindObjects (then cached).
+  Result<ObjectSet> lookup(Session& s, const Bytes& id);
+  // lookup() that insists on the complete object set for spec's algorithm.
+  Result<ObjectSet> requireObjects(Session& s, const KeySpec& spec, const Bytes& id);
+  Result<std::string> fingerprint(Session& s, const ObjectSet& objects);
+
+  std::shared_ptr<Cryptoki> ck_;
+  Pkcs11BackendOptions options_;
+  TokenManager tokens_;
+  log::Logger log_{"pkcs11.backend"};
+};
+
+// Runs the known-answer round trip for spec's purpose on the key's objects.
+Result<SelfTestResult> runSelfTest(Session& s, const KeySpec& spec, const ObjectSet& objects);
+
+}  // namespace keygate::backends::pkcs11
