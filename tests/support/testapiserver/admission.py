@@ -1,0 +1,193 @@
+"""Admission webhooks configured through the API (admissionregistration.k8s.io/v1), called the way
+kube-apiserver calls them: mutating first (JSONPatch responses applied), then validating on the
+mutated object. namespaceSelector, objectSelector and matchConditions are NOT evaluated (every
+rule-matching request is sent); reinvocationPolicy is ignored."""
+import base64
+import json
+import os
+import socket
+import ssl
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import uuid
+
+import patch as patch_mod
+import wire
+from errors import ApiError
+
+AR = "admissionregistration.k8s.io"
+
+
+def _matches(rule, op, r, sub):
+    ops = rule.get("operations") or []
+    if "*" not in ops and op not in ops:
+        return False
+    if not _in(rule.get("apiGroups"), r.group) or not _in(rule.get("apiVersions"), r.version):
+        return False
+    res = r.plural + ("/" + sub if sub else "")
+    ok = False
+    for x in rule.get("resources") or []:
+        if x in ("*/*", res) or (x == "*" and not sub) or (sub and x in (r.plural + "/*", "*/" + sub)):
+            ok = True
+    if not ok:
+        return False
+    scope = rule.get("scope") or "*"
+    if scope == "Namespaced" and not r.namespaced:
+        return False
+    if scope == "Cluster" and r.namespaced:
+        return False
+    return True
+
+
+def _in(lst, v):
+    return "*" in (lst or []) or v in (lst or [])
+
+
+def _hooks(ctx, mutating):
+    plural = "mutatingwebhookconfigurations" if mutating else "validatingwebhookconfigurations"
+    with ctx.store.lock:
+        cfgs = ctx.store.items((AR, plural))
+    for cfg in cfgs:
+        for wh in cfg.get("webhooks") or []:
+            yield wh
+
+
+def _wire_object(r, obj):
+    if obj is None:
+        return None
+    if r.builtin:
+        return wire.order(obj, r.order_spec)
+    return wire.sort_all(obj)
+
+
+def has_hooks(ctx, op, operation, mutating=True):
+    r = op.r
+    if r.group == AR or r.virtual:
+        return False
+    sub = op.sub if op.sub == "status" else ""
+    return any(any(_matches(rule, operation, r, sub) for rule in wh.get("rules") or []) for wh in _hooks(ctx, mutating))
+
+
+def run(ctx, op, operation, obj, old, mutating):
+    r = op.r
+    if r.group == AR or r.virtual:
+        return obj
+    sub = op.sub if op.sub == "status" else ""
+    for wh in list(_hooks(ctx, mutating)):
+        if not any(_matches(rule, operation, r, sub) for rule in wh.get("rules") or []):
+            continue
+        obj = _call(ctx, op, wh, operation, obj, old, mutating, sub)
+    return obj
+
+
+def _call(ctx, op, wh, operation, obj, old, mutating, sub):
+    r = op.r
+    timeout = wh.get("timeoutSeconds") or 10
+    cc = wh.get("clientConfig") or {}
+    url = cc.get("url")
+    if not url:
+        svc = cc.get("service") or {}
+        url = "https://%s.%s.svc:%s%s" % (svc.get("name"), svc.get("namespace"), svc.get("port", 443), svc.get("path", ""))
+    full = url + ("&" if "?" in url else "?") + "timeout=%ds" % timeout
+    opts_kind = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}.get(operation, "CreateOptions")
+    options = {"kind": opts_kind, "apiVersion": "meta.k8s.io/v1"}
+    fm = op.req.query_one("fieldManager")
+    if fm and operation != "DELETE":
+        options["fieldManager"] = fm
+    if op.dry_run:
+        options["dryRun"] = ["All"]
+    req = {"uid": str(uuid.uuid4()),
+           "kind": {"group": r.group, "version": r.version, "kind": r.kind},
+           "resource": {"group": r.group, "version": r.version, "resource": r.plural}}
+    if sub:
+        req["subResource"] = sub
+    req["requestKind"] = {"group": r.group, "version": r.version, "kind": r.kind}
+    req["requestResource"] = {"group": r.group, "version": r.version, "resource": r.plural}
+    if sub:
+        req["requestSubResource"] = sub
+    name = ((obj or old or {}).get("metadata") or {}).get("name") or op.name
+    if name:
+        req["name"] = name
+    if r.namespaced and op.ns:
+        req["namespace"] = op.ns
+    req["operation"] = operation
+    req["userInfo"] = op.user.info()
+    req["object"] = _wire_object(r, obj)
+    req["oldObject"] = _wire_object(r, old)
+    req["dryRun"] = bool(op.dry_run)
+    req["options"] = options
+    review = {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": req}
+    body = wire.compact(review).encode("utf-8")
+    try:
+        resp = _post(full, body, cc.get("caBundle"), timeout)
+    except _CallError as e:
+        if wh.get("failurePolicy") == "Ignore":
+            return obj
+        msg = 'failed calling webhook "%s": failed to call webhook: Post "%s": %s' % (wh.get("name"), full, e)
+        raise ApiError(500, "Internal error occurred: " + msg, "InternalError", {"causes": [{"message": msg}]})
+    response = (resp or {}).get("response") or {}
+    for w in response.get("warnings") or []:
+        op.warnings.append(w)
+    if not response.get("allowed"):
+        st = response.get("status") or {}
+        code = st.get("code") or 400
+        text = st.get("message") or ""
+        msg = 'admission webhook "%s" denied the request%s' % (wh.get("name"), (": " + text) if text else " without explanation")
+        err = ApiError(code, msg, st.get("reason") or None, st.get("details"))
+        raise err
+    if mutating and response.get("patch"):
+        try:
+            ops = json.loads(base64.b64decode(response["patch"]))
+            obj = wire.normalize_numbers(patch_mod.json_patch(json.loads(json.dumps(obj)), ops))
+        except Exception as e:   # a broken patch from the webhook is the webhook's failure
+            msg = 'failed calling webhook "%s": %s' % (wh.get("name"), e)
+            if wh.get("failurePolicy") == "Ignore":
+                return obj
+            raise ApiError(500, "Internal error occurred: " + msg, "InternalError", {"causes": [{"message": msg}]})
+    return obj
+
+
+class _CallError(Exception):
+    pass
+
+
+def _post(url, body, ca_bundle, timeout):
+    import http.client
+    u = urllib.parse.urlsplit(url)
+    host = u.hostname
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        if u.scheme == "https":
+            sctx = ssl.create_default_context()
+            if ca_bundle:
+                pem = base64.b64decode(ca_bundle).decode("ascii", errors="replace")
+                sctx.load_verify_locations(cadata=pem)
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=sctx)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        path = u.path + ("?" + u.query if u.query else "")
+        conn.request("POST", path or "/", body=body, headers={
+            "User-Agent": "kube-apiserver-admission", "Accept": "application/json, */*",
+            "Content-Type": "application/json", "Accept-Encoding": "gzip"})
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+    except ConnectionRefusedError:
+        raise _CallError("dial tcp %s:%d: connect: connection refused" % (host, port))
+    except (socket.timeout, TimeoutError):
+        raise _CallError("context deadline exceeded")
+    except ssl.SSLCertVerificationError:
+        raise _CallError("tls: failed to verify certificate: x509: certificate signed by unknown authority")
+    except (OSError, http.client.HTTPException) as e:
+        raise _CallError(str(e) or e.__class__.__name__)
+    if resp.getheader("Content-Encoding") == "gzip":
+        import gzip
+        data = gzip.decompress(data)
+    if resp.status != 200:
+        raise _CallError("expected response code 200, got %d" % resp.status)
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise _CallError("failed to decode response: %s" % e)

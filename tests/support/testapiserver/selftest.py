@@ -1,0 +1,325 @@
+#!/usr/bin/python3
+"""Unit tests for the test API server's pure parts: selectors, patches, schema validation,
+continue tokens, managedFields, MicroTime parsing. Ends with 'N passed, M failed'."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import api  # noqa: E402
+import gotime  # noqa: E402
+import label_selectors as sel  # noqa: E402
+import managedfields  # noqa: E402
+import patch  # noqa: E402
+import schema  # noqa: E402
+import wire  # noqa: E402
+from errors import ApiError  # noqa: E402
+
+WIDGET = {"type": "object", "properties": {
+    "spec": {"type": "object", "required": ["size"], "properties": {
+        "size": {"type": "integer", "minimum": 1}, "color": {"type": "string", "enum": ["red", "blue"]},
+        "mode": {"type": "string"}},
+        "x-kubernetes-validations": [{"rule": "self.mode == oldSelf.mode", "message": "mode is immutable"}]},
+    "status": {"type": "object", "properties": {"phase": {"type": "string"}}}}}
+
+
+class Selectors(unittest.TestCase):
+    # equality, set-based and existence requirements all match like apimachinery
+    def test_match(self):
+        labels = {"app": "demo", "tier": "back"}
+        for text, want in [("app=demo", True), ("app==demo", True), ("app!=demo", False), ("tier in (back),app", True),
+                           ("tier notin (back)", False), ("!tier", False), ("!missing", True), ("app", True),
+                           ("app=demo,tier=front", False), ("", True)]:
+            self.assertEqual(sel.label_matches(sel.parse_label_selector(text), labels), want, text)
+
+    # a syntax error carries apimachinery's message
+    def test_error(self):
+        with self.assertRaises(sel.SelectorError) as cm:
+            sel.parse_label_selector("app in demo")
+        self.assertEqual(str(cm.exception), "unable to parse requirement: found 'demo' expected: '('")
+
+    # custom resources only support metadata.name / metadata.namespace field selectors
+    def test_field(self):
+        reqs = sel.parse_field_selector("metadata.name=a", sel.META_FIELDS)
+        self.assertTrue(sel.field_matches(reqs, {"metadata": {"name": "a"}}, sel.META_FIELDS))
+        with self.assertRaises(ApiError) as cm:
+            sel.parse_field_selector("spec.color=red", sel.META_FIELDS)
+        self.assertEqual(cm.exception.message, "field label not supported: spec.color")
+
+
+class Patches(unittest.TestCase):
+    # RFC 7386: null deletes, objects merge, other values replace
+    def test_merge(self):
+        self.assertEqual(patch.merge_patch({"a": {"b": 1, "c": 2}, "d": [1]}, {"a": {"b": None, "e": 3}, "d": [2]}),
+                         {"a": {"c": 2, "e": 3}, "d": [2]})
+
+    # RFC 6902: test/replace/add/remove/move/copy, escaping, and failures
+    def test_json_patch(self):
+        doc = {"metadata": {}, "spec": {"size": 4, "l": [1, 2]}}
+        out = patch.json_patch(doc, [{"op": "test", "path": "/spec/size", "value": 4},
+                                     {"op": "add", "path": "/metadata/annotations", "value": {"a/b": "1"}},
+                                     {"op": "add", "path": "/metadata/annotations/c~1d", "value": "2"},
+                                     {"op": "add", "path": "/spec/l/-", "value": 3},
+                                     {"op": "move", "from": "/spec/size", "path": "/spec/n"}])
+        self.assertEqual(out, {"metadata": {"annotations": {"a/b": "1", "c/d": "2"}}, "spec": {"l": [1, 2, 3], "n": 4}})
+        self.assertEqual(doc["spec"]["size"], 4)   # input untouched
+        with self.assertRaises(patch.PatchError):
+            patch.json_patch(doc, [{"op": "test", "path": "/spec/size", "value": 99}])
+        with self.assertRaises(patch.PatchError):
+            patch.json_patch(doc, [{"op": "remove", "path": "/spec/nothere"}])
+
+
+class Schema(unittest.TestCase):
+    def causes(self, obj):
+        res = schema.validate(obj, WIDGET)
+        return [(c["reason"], c["field"], c["message"]) for c in res.structural + res.value]
+
+    # type, enum, required and minimum errors read like kube-openapi's
+    def test_errors(self):
+        self.assertEqual(self.causes({"spec": {"size": "x"}}), [
+            ("FieldValueTypeInvalid", "spec.size", 'Invalid value: "string": spec.size in body must be of type integer: "string"')])
+        self.assertEqual(self.causes({"spec": {"size": 0, "color": "green"}}), [
+            ("FieldValueInvalid", "spec.size", "Invalid value: 0: spec.size in body should be greater than or equal to 1"),
+            ("FieldValueNotSupported", "spec.color", 'Unsupported value: "green": supported values: "red", "blue"')])
+        self.assertEqual(self.causes({"spec": {}}), [("FieldValueRequired", "spec.size", "Required value")])
+        self.assertEqual(self.causes({"spec": {"size": 2.5}})[0][2],
+                         'Invalid value: "number": spec.size in body must be of type integer: "number"')
+
+    # integral floats decode as integers (3.0 -> 3)
+    def test_integral_float(self):
+        obj = wire.parse_json('{"spec": {"size": 3.0}}')
+        self.assertEqual(obj["spec"]["size"], 3)
+        self.assertIsInstance(obj["spec"]["size"], int)
+        self.assertEqual(self.causes(obj), [])
+
+    # unknown fields are pruned and reported with their paths; duplicates are found
+    def test_prune(self):
+        obj = wire.parse_json('{"metadata": {"name": "x", "bogus": 1}, "spec": {"size": 1, "size": 2, "extra": 1}, "top": 1}')
+        self.assertEqual(sorted(schema.prune(obj, WIDGET)), ["metadata.bogus", "spec.extra", "top"])
+        self.assertEqual(obj, {"metadata": {"name": "x"}, "spec": {"size": 2}})
+        self.assertEqual(wire.collect_dups(wire.parse_json('{"spec": {"size": 1, "size": 2}}')), ["spec.size"])
+
+    # the two supported CEL transition patterns, incl. the 'no such key' runtime error
+    def test_cel(self):
+        old = {"spec": {"size": 1, "mode": "fast"}}
+        self.assertEqual(schema.cel_transition_errors({"spec": {"size": 2, "mode": "fast"}}, old, WIDGET), [])
+        errs = schema.cel_transition_errors({"spec": {"size": 1, "mode": "slow"}}, old, WIDGET)
+        self.assertEqual(errs[0]["message"], 'Invalid value: "object": mode is immutable')
+        errs = schema.cel_transition_errors({"spec": {"size": 1}}, {"spec": {"size": 1}}, WIDGET)
+        self.assertEqual(errs[0]["message"], 'Invalid value: "object": no such key: mode evaluating rule: mode is immutable')
+
+
+class ContinueTokens(unittest.TestCase):
+    # the token is unpadded base64url of {"v","rv","start"} exactly as recorded in 03
+    def test_roundtrip(self):
+        tok = api._encode_continue(242, "bravo\x00")
+        self.assertEqual(tok, "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MjQyLCJzdGFydCI6ImJyYXZvXHUwMDAwIn0")
+        self.assertEqual(api.decode_continue(tok), (242, "bravo\x00"))
+
+    # garbage is a 400 with Go's json error text
+    def test_garbage(self):
+        with self.assertRaises(ApiError) as cm:
+            api.decode_continue("garbage")
+        self.assertEqual(cm.exception.code, 400)
+        self.assertEqual(cm.exception.message,
+                         "invalid continue token: continue key is not valid: invalid character '\\u0081' looking for beginning of value")
+
+
+class ManagedFields(unittest.TestCase):
+    # create records every field with '.' on containers; apply records leaves only
+    def test_update_and_apply(self):
+        obj = {"metadata": {"labels": {"a": "1"}}, "spec": {"size": 1}}
+        entries = managedfields.update([], {"metadata": {}}, obj, WIDGET, "curl", "example.test/v1", "T")
+        self.assertEqual(entries[0]["fieldsV1"], {"f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:spec": {".": {}, "f:size": {}}})
+        new, entries = managedfields.apply(entries, obj, {"spec": {"size": 1}}, WIDGET, "mgr", "example.test/v1", "T", False)
+        self.assertEqual([e["manager"] for e in entries], ["mgr", "curl"])   # Apply sorts before Update
+        with self.assertRaises(managedfields.ApplyConflict):
+            managedfields.apply(entries, obj, {"spec": {"size": 5}}, WIDGET, "other", "example.test/v1", "T", False)
+
+
+class MicroTime(unittest.TestCase):
+    # exactly six fractional digits; offsets normalised to UTC; Go's parse errors
+    def test_parse(self):
+        self.assertEqual(gotime.parse_micro("2026-11-23T13:05:17.500000+02:00"), "2026-11-23T11:05:17.500000Z")
+        for bad, msg in [("2026-11-23T11:05:15Z", 'cannot parse "Z" as ".000000"'),
+                         ("2026-11-23T11:05:16.123Z", 'cannot parse ".123Z" as ".000000"'),
+                         ("2026-11-23T11:05:16.123456789Z", 'cannot parse "789Z" as "Z07:00"'),
+                         ("yesterday", 'cannot parse "yesterday" as "2006"')]:
+            with self.assertRaises(gotime.TimeError) as cm:
+                gotime.parse_micro(bad)
+            self.assertTrue(str(cm.exception).endswith(msg), str(cm.exception))
+
+
+class ServerSmoke(unittest.TestCase):
+    """Starts the real server once: control endpoints, faults, client certificates, exit codes."""
+
+    @classmethod
+    def setUpClass(cls):
+        import subprocess
+        import tempfile
+        cls.tmp = tempfile.mkdtemp(prefix="tas-selftest-")
+        tokens = os.path.join(cls.tmp, "tokens.csv")
+        with open(tokens, "w") as fh:
+            fh.write('tok-admin,admin,uid-admin,"system:masters"\ntok-alice,alice,uid-alice\n')
+        crd = os.path.join(cls.tmp, "crd.yaml")
+        with open(crd, "w") as fh:
+            fh.write(CRD_YAML)
+        cls.tls = os.path.join(cls.tmp, "tls")
+        cls.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py"),
+                                     "--crd", crd, "--tokens", tokens, "--tls-dir", cls.tls, "--namespaces", "default,ns1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = cls.proc.stdout.readline().split()
+        assert line and line[0] == "READY", line
+        cls.host, cls.port = line[1][len("https://"):].rsplit(":", 1)
+        cls.ca = line[2]
+
+    @classmethod
+    def tearDownClass(cls):
+        import shutil
+        import signal
+        if cls.proc.poll() is None:
+            cls.proc.send_signal(signal.SIGTERM)
+            cls.proc.wait(10)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def req(self, method, path, body=None, token="tok-admin", ctype="application/json", cert=None):
+        import http.client
+        import json as _json
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if cert:
+            ctx.load_cert_chain(*cert)
+        c = http.client.HTTPSConnection(self.host, int(self.port), context=ctx, timeout=10)
+        h = {"Content-Type": ctype}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        c.request(method, path, body=_json.dumps(body) if body is not None else None, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        try:
+            return r.status, dict(r.getheaders()), _json.loads(data)
+        except ValueError:
+            return r.status, dict(r.getheaders()), data
+
+    def widget(self, name):
+        return {"apiVersion": "example.test/v1", "kind": "Gizmo", "metadata": {"name": name}, "spec": {"size": 1}}
+
+    # injected 429s carry Retry-After and stop after `count`
+    def test_faults_429(self):
+        self.req("POST", "/__test/faults", {"status": 429, "count": 2, "retryAfter": 1, "path": "/gizmos"})
+        codes = [self.req("GET", "/apis/example.test/v1/namespaces/ns1/gizmos") for _ in range(3)]
+        self.assertEqual([c[0] for c in codes], [429, 429, 200])
+        self.assertEqual(codes[0][1].get("Retry-After"), "1")
+        self.assertEqual(codes[0][2]["reason"], "TooManyRequests")
+
+    # a conflict fault answers the real 409 to a write carrying a resourceVersion
+    def test_conflict_fault(self):
+        _, _, o = self.req("POST", "/apis/example.test/v1/namespaces/ns1/gizmos", self.widget("c1"))
+        self.req("POST", "/__test/faults", {"conflict": 1})
+        o["spec"]["size"] = 2
+        code, _, st = self.req("PUT", "/apis/example.test/v1/namespaces/ns1/gizmos/c1", o)
+        self.assertEqual((code, st["reason"]), (409, "Conflict"))
+        code, _, _ = self.req("PUT", "/apis/example.test/v1/namespaces/ns1/gizmos/c1", o)
+        self.assertEqual(code, 200)
+
+    # storage writes bypass validation but still bump the RV; the request log records users and verbs
+    def test_storage_and_log(self):
+        code, _, o = self.req("PUT", "/__test/storage/apis/example.test/v1/namespaces/ns1/gizmos/raw", {"spec": {"size": -5}})
+        self.assertEqual(code, 201)
+        code, _, got = self.req("GET", "/apis/example.test/v1/namespaces/ns1/gizmos/raw")
+        self.assertEqual((code, got["spec"]["size"]), (200, -5))
+        self.req("GET", "/apis/example.test/v1/namespaces/ns1/gizmos", token="tok-alice")
+        _, _, log = self.req("GET", "/__test/requests")
+        self.assertIn({"user": "alice", "verb": "list", "path": "/apis/example.test/v1/namespaces/ns1/gizmos", "code": 403}, log)
+        self.assertEqual(self.req("GET", "/__test/requests", token="tok-alice")[0], 403)
+
+    # client certificates: CN is the user, O the groups
+    def test_client_cert(self):
+        import tlsfiles
+        cert = tlsfiles.client_cert(self.tls, "admin-cert", "cert-admin", ["system:masters"])
+        code, _, body = self.req("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                 {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}, token=None, cert=cert)
+        self.assertEqual(code, 201)
+        self.assertEqual(body["status"]["userInfo"]["username"], "cert-admin")
+        self.assertIn("system:masters", body["status"]["userInfo"]["groups"])
+
+    # compaction makes an old watch RV answer one ERROR 410 line; dropWatches cuts streams
+    def test_compact_and_drop(self):
+        import ssl
+        import socket
+        import time as _t
+        _, _, lst = self.req("GET", "/apis/example.test/v1/namespaces/ns1/gizmos")
+        old = lst["metadata"]["resourceVersion"]
+        self.req("POST", "/apis/example.test/v1/namespaces/ns1/gizmos", self.widget("d1"))
+        self.req("POST", "/__test/compact", {})
+        raw = self._watch("/apis/example.test/v1/namespaces/ns1/gizmos?watch=1&resourceVersion=" + old, 3)
+        self.assertIn(b'"code":410', raw)
+        self.assertIn(b'"reason":"Expired"', raw)
+
+    # dropWatches cuts an open stream abruptly: no terminating zero-length chunk
+    def test_drop_watches(self):
+        import threading
+        t = threading.Timer(0.4, lambda: self.req("POST", "/__test/faults", {"dropWatches": True}))
+        t.start()
+        raw = self._watch("/apis/example.test/v1/namespaces/ns1/gizmos?watch=1", 5)
+        t.join()
+        self.assertTrue(raw.startswith(b"HTTP/1.1 200"), raw[:40])
+        self.assertNotIn(b"\r\n0\r\n\r\n", raw)
+
+    def _watch(self, path, secs):
+        import socket
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca)
+        s = ctx.wrap_socket(socket.create_connection((self.host, int(self.port)), timeout=secs), server_hostname=self.host)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-admin\r\n\r\n" % path).encode())
+        data = b""
+        try:
+            while b"0\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        s.close()
+        return data
+
+
+CRD_YAML = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gizmos.example.test}
+spec:
+  group: example.test
+  scope: Namespaced
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo, listKind: GizmoList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {size: {type: integer, minimum: 1}}}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+
+
+class ExitCodes(unittest.TestCase):
+    # start-up errors: message on stderr and exit code 2
+    def test_bad_tokens(self):
+        import subprocess
+        res = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py"),
+                              "--tokens", "/nonexistent", "--tls-dir", "/tmp/x-never"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("testapiserver:", res.stderr)
+
+
+if __name__ == "__main__":
+    result = unittest.TextTestRunner(verbosity=2).run(unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__]))
+    failed = len(result.failures) + len(result.errors)
+    print("%d passed, %d failed" % (result.testsRun - failed, failed))
+    sys.exit(0 if failed == 0 else 1)

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""Keygate test API server: a stand-in for kube-apiserver v1.28 for integration and e2e tests.
+
+Usage: see README.md in this folder. Prints `READY https://127.0.0.1:<port> <ca.crt>` once serving.
+"""
+import argparse
+import os
+import signal
+import ssl
+import sys
+import threading
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import auth  # noqa: E402
+import faults  # noqa: E402
+import gotime  # noqa: E402
+import http_handler  # noqa: E402
+import k8s_builtins  # noqa: E402
+import resources  # noqa: E402
+import store as store_mod  # noqa: E402
+import tlsfiles  # noqa: E402
+from http.server import ThreadingHTTPServer  # noqa: E402
+
+
+class Context:
+    """Everything a request handler needs; one per server process."""
+
+    def __init__(self, args, tokens, registry):
+        self.store = store_mod.Store(watch_cache_size=args.watch_cache_size)
+        self.registry = registry
+        self.tokens = tokens
+        self.authz = auth.Authorizer(self.store, enabled=args.rbac)
+        self.faults = faults.Faults()
+        self.bookmark_interval = args.bookmark_interval
+        self.min_request_timeout = 1800.0
+        self.verbose = args.verbose
+        self.address = ""
+        self.req_lock = threading.Lock()
+        self.requests = []
+
+    def log_request(self, user, verb, path, code):
+        with self.req_lock:
+            self.requests.append({"user": user, "verb": verb, "path": path, "code": code})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+
+def _namespace(name):
+    return {"kind": "Namespace", "apiVersion": "v1",
+            "metadata": {"name": name, "uid": str(uuid.uuid4()), "creationTimestamp": gotime.now_rfc3339(),
+                         "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
+
+
+def _bootstrap(ctx, namespaces):
+    with ctx.store.lock:
+        for ns in namespaces:
+            ctx.store.write(("", "namespaces"), "", ns, _namespace(ns), "ADDED")
+        ctx.store.write(("rbac.authorization.k8s.io", "clusterroles"), "", "cluster-admin", {
+            "kind": "ClusterRole", "apiVersion": "rbac.authorization.k8s.io/v1",
+            "metadata": {"name": "cluster-admin", "uid": str(uuid.uuid4()), "creationTimestamp": gotime.now_rfc3339(),
+                         "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+            "rules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
+                      {"verbs": ["*"], "nonResourceURLs": ["*"]}]}, "ADDED")
+        # history starts here: a watch from an RV older than the bootstrap is 'too old'
+        ctx.store.history_start = ctx.store.rv
+        ctx.store.log.clear()
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Keygate test API server (kube-apiserver v1.28 stand-in)")
+    p.add_argument("--crd", action="append", default=[], help="CRD YAML file or directory (repeatable)")
+    p.add_argument("--tokens", required=True, help="static token CSV: token,user,uid,\"group1,group2\"")
+    p.add_argument("--tls-dir", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--bookmark-interval", type=float, default=60.0)
+    p.add_argument("--watch-cache-size", type=int, default=1000)
+    p.add_argument("--namespaces", default="default,kube-system,keygate-system")
+    p.add_argument("--rbac", dest="rbac", action="store_true", default=True)
+    p.add_argument("--no-rbac", dest="rbac", action="store_false")
+    p.add_argument("--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    try:
+        args = parse_args(argv if argv is not None else sys.argv[1:])
+    except SystemExit as e:
+        return 2 if e.code else 0
+    try:
+        registry = resources.Registry()
+        for r in k8s_builtins.builtin_resources():
+            registry.add(r)
+        for crd in resources.load_crd_paths(args.crd):
+            for r in resources.resources_from_crd(crd):
+                registry.add(r)
+        tokens = auth.load_tokens(args.tokens)
+        ca, crt, key = tlsfiles.ensure(args.tls_dir)
+        ctx = Context(args, tokens, registry)
+        _bootstrap(ctx, [n.strip() for n in args.namespaces.split(",") if n.strip()])
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(crt, key)
+        sctx.load_verify_locations(ca)
+        sctx.verify_mode = ssl.CERT_OPTIONAL   # request client certs, do not require them
+        httpd = Server((args.host, args.port), http_handler.Handler, bind_and_activate=True)
+        httpd.socket = sctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        httpd.ctx = ctx
+    except Exception as e:  # noqa: BLE001  start-up errors: message + exit 2
+        sys.stderr.write("testapiserver: %s\n" % e)
+        return 2
+    host, port = httpd.server_address[:2]
+    ctx.address = "%s:%d" % (host, port)
+
+    def stop(signum, frame):
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    sys.stdout.write("READY https://%s:%d %s\n" % (host, port, ca))
+    sys.stdout.flush()
+    httpd.serve_forever(poll_interval=0.2)
+    with ctx.store.lock:
+        for w in list(ctx.store.watchers):
+            w.close()
+    httpd.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
