@@ -62,7 +62,9 @@ void ApiEventRecorder::record(const Json& involvedObject, EventType type, const 
     if ((n & (n - 1)) == 0) log_.warn("event dropped", {{"reason", reason}, {"droppedTotal", n}});
     return;
   }
-  queue_.push_back({involvedObject, type, reason, truncateUtf8(message, kMaxMessageBytes), clock_.now()});
+  // Accept a whole object as well as an ObjectReference.
+  Json ref = involvedObject.contains("metadata") ? objectReference(involvedObject) : involvedObject;
+  queue_.push_back({std::move(ref), type, reason, truncateUtf8(message, kMaxMessageBytes), clock_.now()});
   cond_.notify_one();
 }
 

@@ -30,9 +30,11 @@
 
 namespace keygate::kube {
 
+// All callbacks run on the elector's thread (or stop()'s caller when driven by step()) and
+// must not call stop() or destroy the elector.
 struct LeaderCallbacks {
-  // Called on the elector's thread; must return promptly (start the work on other threads),
-  // the Lease is not renewed while it runs.
+  // Must return promptly (start the work on other threads): the Lease is not renewed while
+  // it runs.
   std::function<void()> onStartedLeading;
   // Called on the elector's thread when leadership ends (renewal deadline passed, Lease taken
   // over, or stop()). Stop the work before returning: on a clean stop the Lease is released

@@ -1,0 +1,91 @@
+#pragma once
+// An in-memory kube::Client for unit tests, with the API-server rules client code depends on:
+//  - one global, increasing resourceVersion (opaque string) bumped on every write;
+//  - create: name or generateName required, 409 AlreadyExists on a duplicate, uid /
+//    creationTimestamp / resourceVersion filled, status dropped for custom resources;
+//  - update (PUT): missing object -> kNotFound (no create-on-update), stale
+//    metadata.resourceVersion -> kConflict, none -> unconditional for built-ins but 422 for
+//    custom resources; the "status" subresource only changes status, the main resource never does;
+//  - patch: merge patch (RFC 7386) and JSON patch (RFC 6902); a resourceVersion inside the patch
+//    is a precondition; apply -> kUnimplemented;
+//  - delete: with finalizers only sets deletionTimestamp; removing the last finalizer of a
+//    deleting object removes it; uid / resourceVersion preconditions -> kConflict;
+//  - generation: set on custom resources (non built-in groups), bumped on spec changes;
+//  - list: label selectors (k=v, k!=v, k, !k), field selectors on dotted paths, limit/continue;
+//  - watch: kUnimplemented.
+// Errors carry code, httpStatus, reason and the real server's message. Thread-safe.
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/clock.h"
+#include "kube/client.h"
+
+namespace keygate::testing {
+
+// One call as the fake saw it, for assertions ("the recorder patched instead of creating").
+struct FakeCall {
+  std::string verb;         // get, list, create, update, patch, delete, watch
+  std::string resource;     // Resource::qualifiedName(), e.g. "leases.coordination.k8s.io"
+  std::string ns;
+  std::string name;         // for create/update taken from the body
+  std::string subresource;
+  std::string body;         // request body (create/update/patch), compact JSON
+};
+
+// Runs before every call, outside the fake's lock (it may sleep to simulate a slow server).
+// Returning an Error fails the call with it and leaves the store untouched.
+using FakeInterceptor = std::function<std::optional<Error>(const FakeCall&)>;
+
+class FakeClient final : public kube::Client {
+ public:
+  // `clock` stamps creationTimestamp/deletionTimestamp; null = realClock().
+  explicit FakeClient(const Clock* clock = nullptr);
+
+  Result<Json> get(const kube::Resource& r, const std::string& ns, const std::string& name,
+                   const std::string& subresource = "") override;
+  Result<Json> list(const kube::Resource& r, const std::string& ns, const kube::ListOptions& opts = {}) override;
+  Result<Json> create(const kube::Resource& r, const std::string& ns, const Json& body) override;
+  Result<Json> update(const kube::Resource& r, const std::string& ns, const Json& body,
+                      const std::string& subresource = "") override;
+  Result<Json> patch(const kube::Resource& r, const std::string& ns, const std::string& name, kube::PatchType type,
+                     const std::string& body, const kube::PatchOptions& opts = {}) override;
+  Result<kube::DeleteResult> remove(const kube::Resource& r, const std::string& ns, const std::string& name,
+                                    const kube::DeleteOptions& opts = {}) override;
+  Result<kube::WatchStreamPtr> watch(const kube::Resource& r, const std::string& ns,
+                                     const kube::WatchOptions& opts) override;
+
+  void setInterceptor(FakeInterceptor interceptor);
+  std::vector<FakeCall> calls() const;
+  // Calls with this verb (and resource, when not empty).
+  size_t countCalls(const std::string& verb, const std::string& resource = "") const;
+  void clearCalls();
+  // Every stored object of a resource (all namespaces when ns is empty), sorted by ns/name.
+  std::vector<Json> objects(const kube::Resource& r, const std::string& ns = "") const;
+  // The current global resourceVersion.
+  int64_t resourceVersion() const;
+
+ private:
+  using Key = std::tuple<std::string, std::string, std::string>;  // resource, ns, name
+
+  std::optional<Error> intercept(FakeCall call);
+  Result<Json> writeLocked(const kube::Resource& r, const Key& key, const Json& old, Json next,
+                           const std::string& subresource);
+  std::string nextResourceVersionLocked();
+  static std::string nsFor(const kube::Resource& r, const std::string& ns) { return r.namespaced ? ns : ""; }
+
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::map<Key, Json> objects_;
+  int64_t resourceVersion_ = 100;
+  int64_t uidCounter_ = 0;
+  std::vector<FakeCall> calls_;
+  FakeInterceptor interceptor_;
+};
+
+}  // namespace keygate::testing
