@@ -1,4 +1,4 @@
-#include "softhsm_env.h"
+#include "support/softhsm_env.h"
 
 #include <gtest/gtest.h>
 #include <openssl/sha.h>

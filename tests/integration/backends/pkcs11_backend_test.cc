@@ -8,7 +8,7 @@
 #include "backends/pkcs11/ck_errors.h"
 #include "backends/pkcs11/templates.h"
 #include "backends/registry.h"
-#include "softhsm_env.h"
+#include "support/softhsm_env.h"
 
 namespace keygate::backends::testing {
 namespace {

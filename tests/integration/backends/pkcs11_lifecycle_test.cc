@@ -5,7 +5,7 @@
 #include <set>
 
 #include "backends/pkcs11/ck_errors.h"
-#include "softhsm_env.h"
+#include "support/softhsm_env.h"
 
 namespace keygate::backends::testing {
 namespace {

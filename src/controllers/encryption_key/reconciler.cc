@@ -1,0 +1,357 @@
+#include "controllers/encryption_key/reconciler.h"
+
+#include <algorithm>
+
+#include "api/v1alpha1/codec.h"
+#include "common/log.h"
+#include "common/time.h"
+#include "controllers/indexes.h"
+#include "kube/resource.h"
+
+namespace keygate::controllers {
+namespace v1 = keygate::api::v1alpha1;
+
+namespace {
+
+const log::Logger& logger() {
+  static const log::Logger l("controller.encryptionkey");
+  return l;
+}
+
+v1::UsageState toApiUsage(backends::BackendKeyState s) {
+  switch (s) {
+    case backends::BackendKeyState::kAbsent: return v1::UsageState::kUnknown;
+    case backends::BackendKeyState::kNoUsage: return v1::UsageState::kNone;
+    case backends::BackendKeyState::kActive: return v1::UsageState::kPurpose;
+    case backends::BackendKeyState::kDeactivated: return v1::UsageState::kProcessOnly;
+    case backends::BackendKeyState::kDrifted: return v1::UsageState::kOther;
+  }
+  return v1::UsageState::kUnknown;
+}
+
+backends::UsageState toBackendUsage(v1::UsageState s) {
+  switch (s) {
+    case v1::UsageState::kPurpose: return backends::UsageState::kFull;
+    case v1::UsageState::kProcessOnly: return backends::UsageState::kProcessOnly;
+    default: return backends::UsageState::kNone;
+  }
+}
+
+Result<backends::KeySpec> backendSpec(const v1::EncryptionKey& key, int64_t version) {
+  backends::KeySpec spec;
+  spec.ref.tenantNamespace = key.metadata.namespace_;
+  spec.ref.keyUid = key.metadata.uid;
+  spec.ref.version = static_cast<int>(version);
+  ASSIGN_OR_RETURN(spec.purpose, backends::parsePurpose(v1::toString(key.spec.purpose)));
+  ASSIGN_OR_RETURN(spec.algorithm, backends::parseAlgorithm(v1::toString(key.spec.algorithm)));
+  return spec;
+}
+
+// Errors worth retrying with backoff; everything else is a permanent condition on the key.
+std::string resourceVersionOfJson(const Json& o) { return getString(o, "metadata.resourceVersion"); }
+
+bool transient(const Error& e) {
+  return e.isTransient() || e.code == ErrorCode::kInternal || e.code == ErrorCode::kUnavailable ||
+         e.code == ErrorCode::kNotFound;
+}
+
+}  // namespace
+
+EncryptionKeyReconciler::EncryptionKeyReconciler(EncryptionKeyReconcilerDeps deps)
+    : deps_(std::move(deps)), clock_(deps_.clock ? *deps_.clock : realClock()) {}
+
+template <typename F>
+auto EncryptionKeyReconciler::timed(const std::string& backend, const std::string& op, F&& f) -> decltype(f()) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = f();
+  if (deps_.onBackendOperation)
+    deps_.onBackendOperation(backend, op, r.ok() ? "success" : "error",
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return r;
+}
+
+Result<ReconcileResult> EncryptionKeyReconciler::reconcile(const std::string& key) {
+  kube::ObjectPtr obj = deps_.keys->get(key);
+  if (!obj) {
+    std::lock_guard<std::mutex> l(mu_);
+    described_.erase(key);
+    return ReconcileResult{};  // gone: its finalizer (if any) was handled while it was deleting
+  }
+  return reconcileKey(obj);
+}
+
+Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::ObjectPtr& obj) {
+  const std::string cacheKey = kube::objectKey(*obj);
+  auto decoded = v1::decodeEncryptionKey(*obj);
+  if (!decoded.ok()) {
+    // The API server validated the object against the CRD, so this is a schema/operator
+    // version skew: report it once on the object, never hot-loop.
+    logger().error("cannot decode EncryptionKey", {{"key", cacheKey}, {"error", decoded.error().toString()}});
+    if (deps_.events)
+      deps_.events->record(*obj, kube::EventType::kWarning, "InvalidSpec", decoded.error().message);
+    return ReconcileResult{};
+  }
+  v1::EncryptionKey ek = std::move(*decoded);
+  const WallTime now = clock_.now();
+  if (cacheIsBehind(cacheKey, *obj)) return ReconcileResult{};
+  Json current = *obj;  // advances with each write we make in this reconcile
+
+  // Related activation requests.
+  std::vector<v1::KeyActivationRequest> requests;
+  if (deps_.requests) {
+    for (const auto& r : deps_.requests->byIndex(kRequestsByKeyIndex, ek.metadata.namespace_ + "/" + ek.metadata.name)) {
+      auto req = v1::decodeKeyActivationRequest(*r);
+      if (req.ok()) requests.push_back(std::move(*req));
+    }
+  }
+
+  backends::KeyBackend* backend = deps_.backends ? deps_.backends->find(ek.spec.backend) : nullptr;
+  if (!backend && !ek.metadata.deletionTimestamp) {
+    // A configuration mismatch, not an outage: Failed with reason PolicyViolation, which
+    // decide() lifts by itself once the backend is configured.
+    std::string known;
+    if (deps_.backends)
+      for (const auto& n : deps_.backends->names()) known += (known.empty() ? "" : ", ") + n;
+    std::string msg = "spec.backend: unknown backend \"" + ek.spec.backend + "\" (configured: " + known + ")";
+    v1::EncryptionKeyStatus failed = v1::markFailed(ek, "PolicyViolation", msg, now);
+    if (!(failed == ek.status)) {
+      ASSIGN_OR_RETURN(current, writeStatus(current, failed));
+      rememberWrite(cacheKey, *obj);
+      if (deps_.events) deps_.events->record(*obj, kube::EventType::kWarning, "UnknownBackend", msg);
+    }
+    return ReconcileResult{};
+  }
+  v1::BackendView view;
+  bool firstSight;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    firstSight = described_.insert(cacheKey).second;
+  }
+  if (!backend) {
+    view.reachable = false;
+  } else if (firstSight || v1::describeRequested(ek)) {
+    view.described = true;
+    for (const auto& v : ek.status.versions) {
+      auto spec = backendSpec(ek, v.version);
+      if (!spec.ok()) break;
+      auto d = timed(ek.spec.backend, "describe", [&] { return backend->describe(*spec); });
+      if (!d.ok()) {
+        if (transient(d.error())) {
+          view.reachable = false;
+          view.described = false;
+          break;
+        }
+        continue;
+      }
+      view.versions[v.version] = {d->state != backends::BackendKeyState::kAbsent, toApiUsage(d->state)};
+    }
+  }
+
+  v1::Plan plan = v1::decide(ek, requests, deps_.policy, view, now);
+  v1::EncryptionKeyStatus status = plan.status;
+
+  if (!backend && !plan.actions.empty()) {
+    bool needsBackend = std::any_of(plan.actions.begin(), plan.actions.end(), [](const v1::Action& a) {
+      return a.type != v1::ActionType::kAddFinalizer && a.type != v1::ActionType::kRemoveFinalizer;
+    });
+    if (needsBackend) {
+      // decide() already reports an unknown backend in status; nothing to perform.
+      plan.actions.clear();
+    }
+  }
+
+  std::optional<bool> finalizerWanted;
+  std::map<int64_t, std::string> backendKeyIds;
+  for (const auto& action : plan.actions) {
+    Status st;
+    std::string op(v1::toString(action.type));
+    if (action.type == v1::ActionType::kAddFinalizer) {
+      // Before any backend object exists, so a delete can never skip cleanup.
+      ASSIGN_OR_RETURN(current, setFinalizer(current, true));
+      finalizerWanted = true;
+      continue;
+    }
+    if (action.type == v1::ActionType::kRemoveFinalizer) {
+      finalizerWanted = false;
+      continue;
+    }
+    auto spec = backendSpec(ek, action.version);
+    if (!spec.ok()) {
+      st = spec.takeError();
+    } else {
+      backendKeyIds[action.version] = spec->ref.backendKeyId();
+      switch (action.type) {
+        case v1::ActionType::kGenerateVersion: {
+          auto g = timed(ek.spec.backend, "generate", [&] { return backend->generate(*spec); });
+          if (!g.ok()) {
+            st = g.takeError();
+            break;
+          }
+          if (auto* v = status.findVersion(action.version)) {
+            v->backendKeyId = g->backendKeyId;
+            v->fingerprint = g->fingerprint;
+          }
+          break;
+        }
+        case v1::ActionType::kImportVersion:
+          st = makeError(ErrorCode::kUnimplemented,
+                         "origin External (BYOK import) is not supported by backend \"" + ek.spec.backend + "\" yet");
+          break;
+        case v1::ActionType::kActivateVersion:
+          st = timed(ek.spec.backend, "activate", [&] { return backend->activate(*spec); });
+          break;
+        case v1::ActionType::kSelfTest: {
+          auto t = timed(ek.spec.backend, "selfTest", [&] { return backend->selfTest(*spec); });
+          if (!t.ok()) {
+            st = t.takeError();
+            break;
+          }
+          status.selfTest = v1::SelfTestStatus{t->passed ? "Passed" : "Failed", now};
+          if (!t->passed) {
+            logger().error("self test failed", {{"key", cacheKey}, {"mechanism", t->mechanism}, {"detail", t->detail}});
+            if (deps_.events)
+              deps_.events->record(*obj, kube::EventType::kWarning, "SelfTestFailed",
+                                   "known-answer test with " + t->mechanism + " failed: " + t->detail);
+          }
+          break;
+        }
+        case v1::ActionType::kDeactivateVersion:
+          st = timed(ek.spec.backend, "deactivate", [&] { return backend->deactivate(*spec); });
+          break;
+        case v1::ActionType::kMarkCompromised:
+          st = timed(ek.spec.backend, "markCompromised", [&] { return backend->markCompromised(*spec); });
+          break;
+        case v1::ActionType::kDestroyVersion:
+          st = timed(ek.spec.backend, "destroy", [&] { return backend->destroy(spec->ref); });
+          break;
+        case v1::ActionType::kRepairDrift:
+          st = timed(ek.spec.backend, "repair", [&] { return backend->applyUsage(*spec, toBackendUsage(action.usage)); });
+          break;
+        default:
+          break;
+      }
+    }
+    if (!st.ok()) {
+      const Error& e = st.error();
+      if (transient(e)) {
+        logger().warn("backend action failed, will retry",
+                      {{"key", cacheKey}, {"action", op}, {"version", action.version}, {"error", e.toString()}});
+        return e;
+      }
+      // Permanent: record Failed with the reason; no retry loop.
+      v1::EncryptionKeyStatus failed = v1::markFailed(ek, "BackendError", op + " failed: " + e.message, now);
+      if (!(failed == ek.status)) {
+        ASSIGN_OR_RETURN(current, writeStatus(current, failed));
+        rememberWrite(cacheKey, *obj);
+      }
+      if (deps_.events)
+        deps_.events->record(*obj, kube::EventType::kWarning, "BackendError", op + " failed: " + e.message);
+      v1::AuditEvent fe;
+      fe.event = "KeyFailed";
+      fe.version = action.version;
+      fe.message = op + " failed: " + e.message;
+      emit(current, ek, fe, backendKeyIds[action.version], "Failure");
+      return ReconcileResult{};
+    }
+  }
+
+  bool deleting = ek.metadata.deletionTimestamp.has_value();
+  if (!(status == ek.status) && !(deleting && finalizerWanted == false)) {
+    ASSIGN_OR_RETURN(current, writeStatus(current, status));
+  }
+  for (const auto& u : plan.requestUpdates) {
+    Json patch = {{"status", {{"phase", std::string(v1::toString(u.phase))}}}};
+    auto r = deps_.client->patch(kube::resources::keyActivationRequests(), ek.metadata.namespace_, u.request,
+                                 kube::PatchType::kMerge, dumpJson(patch), {"", false, "status"});
+    if (!r.ok()) logger().warn("cannot update activation request", {{"request", u.request}, {"error", r.error().toString()}});
+  }
+  for (const auto& ev : plan.audit) {
+    std::string id = backendKeyIds.count(ev.version) ? backendKeyIds[ev.version] : "";
+    if (id.empty())
+      if (const auto* v = status.findVersion(ev.version)) id = v->backendKeyId;
+    emit(current, ek, ev, id, "Success");
+  }
+  if (finalizerWanted == false) {
+    ASSIGN_OR_RETURN(current, setFinalizer(current, false));
+  }
+  if (resourceVersionOfJson(current) != resourceVersionOfJson(*obj)) rememberWrite(cacheKey, *obj);
+  return ReconcileResult{plan.requeueAfter};
+}
+
+Result<Json> EncryptionKeyReconciler::writeStatus(const Json& obj, const v1::EncryptionKeyStatus& status) {
+  Json body = obj;
+  body["status"] = v1::encodeStatus(status);
+  // Conflict: someone else changed the object; retried with backoff on fresh cache data.
+  return deps_.client->update(kube::resources::encryptionKeys(), getString(obj, "metadata.namespace"), body, "status");
+}
+
+Result<Json> EncryptionKeyReconciler::setFinalizer(const Json& obj, bool present) {
+  // A JSON patch with a `test` on resourceVersion-free content: the finalizer list is
+  // replaced only if it is what we read, so a concurrent edit is never lost.
+  std::vector<std::string> fins;
+  if (const Json* f = findPath(obj, "metadata.finalizers"); f && f->is_array())
+    for (const auto& x : *f)
+      if (x.is_string()) fins.push_back(x.get<std::string>());
+  const std::string mine(v1::kBackendCleanupFinalizer);
+  bool has = std::find(fins.begin(), fins.end(), mine) != fins.end();
+  if (has == present) return obj;
+  Json ops = Json::array();
+  if (present) {
+    if (fins.empty()) ops.push_back({{"op", "add"}, {"path", "/metadata/finalizers"}, {"value", Json::array({mine})}});
+    else ops.push_back({{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", mine}});
+  } else {
+    auto idx = std::find(fins.begin(), fins.end(), mine) - fins.begin();
+    ops.push_back({{"op", "test"}, {"path", "/metadata/finalizers/" + std::to_string(idx)}, {"value", mine}});
+    ops.push_back({{"op", "remove"}, {"path", "/metadata/finalizers/" + std::to_string(idx)}});
+  }
+  auto r = deps_.client->patch(kube::resources::encryptionKeys(), getString(obj, "metadata.namespace"),
+                               getString(obj, "metadata.name"), kube::PatchType::kJson, dumpJson(ops));
+  if (!r.ok() && !present && r.error().code == ErrorCode::kNotFound) return obj;  // already gone
+  return r;
+}
+
+void EncryptionKeyReconciler::rememberWrite(const std::string& key, const Json& before) {
+  std::lock_guard<std::mutex> l(mu_);
+  writtenOver_[key] = resourceVersionOfJson(before);
+}
+
+bool EncryptionKeyReconciler::cacheIsBehind(const std::string& key, const Json& cached) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = writtenOver_.find(key);
+  if (it == writtenOver_.end()) return false;
+  if (it->second == resourceVersionOfJson(cached)) return true;
+  writtenOver_.erase(it);  // the cache has moved past our write
+  return false;
+}
+
+void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key, const v1::AuditEvent& ev,
+                                   const std::string& backendKeyId, const std::string& result) {
+  AuditRecord rec;
+  rec.time = clock_.now();
+  rec.event = ev.event;
+  rec.ns = key.metadata.namespace_;
+  rec.key = key.metadata.name;
+  rec.keyUid = key.metadata.uid;
+  rec.version = ev.version;
+  rec.backend = key.spec.backend;
+  rec.backendKeyId = backendKeyId;
+  rec.initiator = "system:keygate";
+  rec.approvers = ev.approvers;
+  rec.changeReference = ev.changeReference;
+  rec.affectedSystems = ev.affectedSystems.empty() ? key.spec.affectedSystems : ev.affectedSystems;
+  rec.request = ev.request;
+  rec.result = result;
+  rec.message = ev.message;
+  if (!ev.request.empty() && deps_.requests) {
+    // The requester initiated an activation.
+    for (const auto& r : deps_.requests->listNamespace(key.metadata.namespace_))
+      if (getString(*r, "metadata.name") == ev.request) rec.initiator = getString(*r, "spec.requester", rec.initiator);
+  }
+  if (deps_.audit) deps_.audit->write(rec);
+  if (deps_.events) {
+    std::string msg = ev.message.empty() ? ev.event : ev.message;
+    deps_.events->record(obj, result == "Success" ? kube::EventType::kNormal : kube::EventType::kWarning, ev.event, msg);
+  }
+}
+
+}  // namespace keygate::controllers

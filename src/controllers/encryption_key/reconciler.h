@@ -1,0 +1,68 @@
+#pragma once
+// EncryptionKey reconciler: cache -> decide() (pure, api/) -> backend actions (idempotent)
+// -> one status write when it changed -> finalizer change -> Events + audit lines ->
+// requeueAfter for the next timed transition.
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <map>
+#include <set>
+#include <string>
+
+#include "api/v1alpha1/lifecycle.h"
+#include "api/v1alpha1/policy.h"
+#include "controllers/audit.h"
+#include "controllers/backend_set.h"
+#include "controllers/reconciler.h"
+#include "kube/cache.h"
+#include "kube/client.h"
+#include "kube/event_recorder.h"
+
+namespace keygate::controllers {
+
+struct EncryptionKeyReconcilerDeps {
+  const kube::ObjectReader* keys = nullptr;      // EncryptionKeys (informer cache or local store)
+  const kube::ObjectReader* requests = nullptr;  // KeyActivationRequests, index kRequestsByKeyIndex
+  kube::ClientPtr client;                        // status writes, finalizer patches, request status
+  const BackendSet* backends = nullptr;
+  api::v1alpha1::Policy policy;
+  kube::EventRecorderPtr events;                 // may be null
+  AuditSinkPtr audit;                            // may be null
+  const Clock* clock = nullptr;                  // null = real clock
+  // Metrics hook per backend call: backend, operation, "success"|"error", seconds.
+  std::function<void(const std::string&, const std::string&, const std::string&, double)> onBackendOperation;
+};
+
+class EncryptionKeyReconciler final : public Reconciler {
+ public:
+  explicit EncryptionKeyReconciler(EncryptionKeyReconcilerDeps deps);
+  const std::string& name() const override { return name_; }
+  Result<ReconcileResult> reconcile(const std::string& key) override;
+
+ private:
+  Result<ReconcileResult> reconcileKey(const kube::ObjectPtr& obj);
+  // Both return the object as stored after the write (its new resourceVersion).
+  Result<Json> writeStatus(const Json& obj, const api::v1alpha1::EncryptionKeyStatus& status);
+  Result<Json> setFinalizer(const Json& obj, bool present);
+  void emit(const Json& obj, const api::v1alpha1::EncryptionKey& key, const api::v1alpha1::AuditEvent& ev,
+            const std::string& backendKeyId, const std::string& result);
+  // Our own writes are ahead of the informer cache for a moment. Remember the
+  // resourceVersion we wrote over; while the cache still shows it, skip the reconcile (the
+  // watch event of our write enqueues the key again) instead of writing and getting 409.
+  void rememberWrite(const std::string& key, const Json& before);
+  bool cacheIsBehind(const std::string& key, const Json& cached);
+  template <typename F>
+  auto timed(const std::string& backend, const std::string& op, F&& f) -> decltype(f());
+
+  std::string name_ = "encryptionkey";
+  EncryptionKeyReconcilerDeps deps_;
+  const Clock& clock_;
+  // Keys seen since start: the first reconcile of each describes the backend so that work
+  // interrupted by a crash (generated but status not written, half-applied usage) is found.
+  std::mutex mu_;
+  std::set<std::string> described_;
+  std::map<std::string, std::string> writtenOver_;  // key -> resourceVersion we replaced
+};
+
+}  // namespace keygate::controllers
