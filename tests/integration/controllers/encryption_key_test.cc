@@ -5,7 +5,7 @@
 #include "common/time.h"
 #include <thread>
 #include "kube/resource.h"
-#include "key_operator.h"
+#include "harness/key_operator.h"
 #include "support/softhsm_env.h"
 
 namespace keygate::controllers {

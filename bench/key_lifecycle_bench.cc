@@ -1,0 +1,148 @@
+// Raw SoftHSM2 token-object AES-256 generation (tight C_GenerateKey loop, one session)
+// against end-to-end EncryptionKey create -> PreActive through the test API server, the
+// informers, the EncryptionKey controller and the PKCS#11 backend, as a ratio (goal >= 0.9).
+// Also counts API requests per key. Prints a table; never asserts on time.
+//
+//   key_lifecycle_bench [N=1000] [workers=2]
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "backends/pkcs11/ck_errors.h"
+#include "backends/pkcs11/pkcs11_backend.h"
+#include "backends/pkcs11/templates.h"
+#include "common/log.h"
+#include "harness/key_operator.h"
+#include "kube/informer.h"
+
+using namespace keygate;
+using namespace keygate::backends;
+using namespace keygate::backends::pkcs11;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+std::string uid(int i) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "bench000-0000-4000-8000-%012d", i);
+  return buf;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int n = argc > 1 ? std::max(1, std::atoi(argv[1])) : 1000;
+  const int workers = argc > 2 ? std::max(1, std::atoi(argv[2])) : 2;
+  log::configure(log::Level::kError, log::Format::kText);
+  std::string tmpl = (std::filesystem::temp_directory_path() / "keygate-bench-XXXXXX").string();
+  const std::string dir = ::mkdtemp(tmpl.data());
+  std::filesystem::create_directories(dir + "/tokens");
+  std::ofstream(dir + "/softhsm2.conf") << "directories.tokendir = " << dir << "/tokens\n"
+                                        << "objectstore.backend = file\nlog.level = ERROR\n";
+  ::setenv("SOFTHSM2_CONF", (dir + "/softhsm2.conf").c_str(), 1);
+
+  auto store = std::make_shared<MemorySecretStore>();
+  Pkcs11BackendOptions o;
+  o.name = "softhsm";
+  o.modulePath = KEYGATE_SOFTHSM2_MODULE;
+  auto opened = Pkcs11Backend::open(o, store);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.error().toString().c_str());
+    return 1;
+  }
+  Pkcs11Backend* backend = opened->get();
+  Cryptoki& ck = *backend->cryptoki();
+
+  // 1. Raw loop on its own tenant token.
+  auto rawToken = backend->tokenFor("bench-raw");
+  auto slot = findSlotByLabel(ck, rawToken.ok() ? (*rawToken)->label() : "");
+  if (!rawToken.ok() || !slot.ok() || !*slot) return 1;
+  CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
+  ck.openSession(**slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &h);
+  int rawFail = 0;
+  auto t0 = SteadyClock::now();
+  for (int i = 0; i < n; ++i) {
+    GenerationTemplate g = generationTemplate(KeySpec{KeyRef{"bench-raw", uid(i), 1}, Purpose::kEncrypt, Algorithm::kAes256});
+    CK_MECHANISM m{CKM_AES_KEY_GEN, nullptr, 0};
+    CK_OBJECT_HANDLE k;
+    if (ck.generateKey(h, m, g.secret.span(), &k) != CKR_OK) ++rawFail;
+  }
+  double rawRate = n / std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  ck.closeSession(h);
+
+  // 2. End to end through the operator.
+  testing::TestApiServerOptions so;
+  so.namespaces = {"default", "keygate-system", "tenant-a"};
+  auto server = testing::TestApiServer::start(so);
+  if (!server.ok()) {
+    std::fprintf(stderr, "%s\n", server.error().toString().c_str());
+    return 1;
+  }
+  controllers::BackendSet set;
+  set.add(std::move(*opened));
+  (void)backend->tokenFor("tenant-a");  // token initialisation outside the timing, as for raw
+  testing::KeyOperatorOptions koo;
+  koo.workers = workers;
+  koo.policy.knownBackends = {"softhsm"};
+  testing::KeyOperator op(**server, &set, koo);
+  op.start();
+
+  std::atomic<int> preActive{0};
+  kube::Informer watcher((*server)->adminClient(), kube::resources::encryptionKeys());
+  auto count = [&](const kube::ObjectPtr& o, const kube::ObjectPtr& prev) {
+    bool now = getString(*o, "status.state") == "PreActive";
+    bool before = prev && getString(*prev, "status.state") == "PreActive";
+    if (now && !before) preActive++;
+  };
+  watcher.addHandlers({[&](const kube::ObjectPtr& o) { count(o, nullptr); },
+                       [&](const kube::ObjectPtr& a, const kube::ObjectPtr& b) { count(b, a); }, nullptr});
+  watcher.start();
+  watcher.waitForSync(std::chrono::seconds(10));
+  (void)(*server)->control("DELETE", "/__test/requests");
+
+  auto t1 = SteadyClock::now();
+  std::vector<std::thread> creators;
+  std::atomic<int> createFail{0};
+  for (int t = 0; t < 2; ++t) {
+    creators.emplace_back([&, t] {
+      auto c = (*server)->adminClient();
+      for (int i = t; i < n; i += 2) {
+        Json k = {{"apiVersion", "keygate.dev/v1alpha1"},
+                  {"kind", "EncryptionKey"},
+                  {"metadata", {{"name", "k-" + std::to_string(i)}}},
+                  {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}}}};
+        if (!c->create(kube::resources::encryptionKeys(), "tenant-a", k).ok()) createFail++;
+      }
+    });
+  }
+  for (auto& c : creators) c.join();
+  auto deadline = SteadyClock::now() + std::chrono::seconds(600);
+  while (preActive.load() < n - createFail.load() && SteadyClock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  double e2eSecs = std::chrono::duration<double>(SteadyClock::now() - t1).count();
+  double e2eRate = preActive.load() / e2eSecs;
+  auto requests = (*server)->control("GET", "/__test/requests");
+  size_t operatorRequests = 0;
+  if (requests.ok() && requests->is_array())
+    for (const auto& r : *requests)
+      if (getString(r, "user") != "admin") ++operatorRequests;
+  size_t allRequests = requests.ok() && requests->is_array() ? requests->size() : 0;
+  watcher.stop();
+  op.stop();
+
+  std::printf("EncryptionKey create -> PreActive, AES-256, N=%d, workers=%d\n", n, workers);
+  std::printf("%-52s %12s %10s %8s\n", "path", "keys/s", "vs raw", "failed");
+  std::printf("%-52s %12.1f %10.2f %8d\n", "raw C_GenerateKey loop (one session, tight)", rawRate, 1.0, rawFail);
+  std::printf("%-52s %12.1f %10.2f %8d\n", "end to end through the operator", e2eRate, e2eRate / rawRate,
+              n - preActive.load());
+  std::printf("%-52s %12.1f\n", "API requests per key (all clients, incl. creates)",
+              static_cast<double>(allRequests) / std::max(1, n));
+  std::printf("%-52s %12zu\n", "operator requests counted as admin (harness identity)", operatorRequests);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return preActive.load() == n ? 0 : 1;
+}
