@@ -1,0 +1,109 @@
+#pragma once
+// Keygate's Prometheus metrics (names and labels are part of the API: architecture.md).
+//
+// Two sources:
+//  - counters, histograms and process gauges, updated through the plain methods below by
+//    controllers, the webhook, the kube client and the backends;
+//  - gauges about objects (keys by state, expiry and due timestamps, requests by phase,
+//    binding review dates), computed at scrape time from a snapshot callback that reads
+//    the informer cache. A scrape never calls the API server.
+//
+// Labels are bounded: label values with a known vocabulary (results, verbs, operations)
+// are mapped to "other" when unknown, so a caller bug cannot explode cardinality. Object
+// labels (namespace, key, binding) follow the objects in the cache.
+//
+// No global registry: main() owns one Metrics and passes it down; tests make their own.
+// Every method is thread-safe.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace keygate::metrics {
+
+// One EncryptionKey as the cache sees it. state/purpose/backend use the API's wire
+// spelling ("PreActive", "Encrypt", "softhsm"); empty state reads as "Pending".
+struct KeyGauge {
+  std::string ns;
+  std::string name;
+  std::string state;
+  std::string purpose;
+  std::string backend;
+  std::optional<WallTime> preActiveExpiresAt;  // status.preActiveExpiresAt while PreActive
+  std::optional<WallTime> rotationDueAt;       // next rotation, for keys with spec.rotation
+};
+
+// One KeyActivationRequest; empty phase reads as "Pending".
+struct RequestGauge {
+  std::string ns;
+  std::string phase;
+};
+
+// One KeyRoleBinding; reviewDueAt is the first instant the binding is overdue.
+struct BindingGauge {
+  std::string ns;
+  std::string name;
+  std::optional<WallTime> reviewDueAt;
+};
+
+struct Snapshot {
+  std::vector<KeyGauge> keys;
+  std::vector<RequestGauge> requests;
+  std::vector<BindingGauge> bindings;
+};
+
+// Called on the exposer's threads at every scrape: must be thread-safe, fast and must not
+// block on the network (read the informer cache only).
+using SnapshotFn = std::function<Snapshot()>;
+
+class MetricsImpl;  // private: holds the prometheus-cpp registry (metrics_impl.h)
+
+class Metrics {
+ public:
+  // buildVersion fills keygate_build_info{version}; empty leaves it unset until buildInfo().
+  explicit Metrics(std::string buildVersion = "");
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // Replaces the source of the cache-derived gauges (none: those families are empty).
+  void setSnapshotSource(SnapshotFn fn);
+
+  // result: "success" | "requeue" | "error" (anything else counts as "other").
+  void reconcile(const std::string& controller, const std::string& result, double seconds);
+  void workqueueDepth(const std::string& controller, size_t depth);
+  void workqueueRetry(const std::string& controller);
+  // operation: generate, importWrapped, activate, ... ; result: "success" | "error".
+  void backendOperation(const std::string& backend, const std::string& operation, const std::string& result,
+                        double seconds);
+  void backendUp(const std::string& backend, bool up);
+  // kind: EncryptionKey | KeyActivationRequest | KeyRoleBinding; operation: CREATE | UPDATE | DELETE | CONNECT.
+  void webhookRequest(const std::string& kind, const std::string& operation, bool allowed, double seconds);
+  // verb: get, list, watch, create, update, patch, delete; code: HTTP status, 0 = no response.
+  void kubeRequest(const std::string& verb, const std::string& resource, int code);
+  void watchRestart(const std::string& resource);
+  void leader(bool isLeader);
+  // event: the audit event name (KeyCreated, KeyActivated, ...).
+  void auditEvent(const std::string& event);
+  // Seconds from a key version's creation to its activation; observed when activation completes.
+  void timeToActivation(double seconds);
+  void buildInfo(const std::string& version);
+
+  // The whole exposition (registry + snapshot gauges) in the Prometheus text format, as a
+  // scrape would see it. For `keygate local` and tests.
+  std::string scrapeText() const;
+
+  MetricsImpl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<MetricsImpl> impl_;
+};
+
+// Bucket bounds of keygate_key_time_to_activation_seconds: one minute to 30 days.
+std::vector<double> timeToActivationBuckets();
+
+}  // namespace keygate::metrics
