@@ -1,0 +1,64 @@
+#pragma once
+// The operator configuration file (`keygate operator --config FILE`, api.md "Operator
+// configuration"; every field is documented in docs/configuration.md).
+//
+// Parsed with yaml-cpp and validated field by field. A bad file yields ONE InvalidArgument
+// error whose message has every problem on its own line, in file order:
+//   config.yaml:7: backends[0].isolation: unsupported value "shared": supported values: "tokenPerNamespace"
+// Unknown fields are errors (a typo must not silently fall back to a default). Scalars are
+// typed as YAML 1.1 plain scalars (yes/on are booleans, 0123 is octal): a string field
+// given `on` or `0123` unquoted is refused with a hint to quote it; a boolean or integer
+// field given a quoted value is refused with a hint to remove the quotes.
+//
+// Parsing is pure: no file other than the config itself is opened (module, certificate
+// and key paths are checked when the operator opens them).
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/v1alpha1/policy.h"
+#include "backends/registry.h"
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace keygate::cmd {
+
+struct WebhookConfig {
+  std::string bindAddress = ":9443";
+  std::string certFile = "/etc/keygate/webhook/tls.crt";  // PEM certificate chain
+  std::string keyFile = "/etc/keygate/webhook/tls.key";   // PEM private key
+};
+
+// client-go's rules apply: leaseDuration > renewDeadline > retryPeriod.
+struct LeaderElectionConfig {
+  bool enabled = true;
+  std::string namespace_;  // default: operatorNamespace
+  std::string leaseName = "keygate-leader";
+  Duration leaseDuration = std::chrono::seconds(15);
+  Duration renewDeadline = std::chrono::seconds(10);
+  Duration retryPeriod = std::chrono::seconds(2);
+};
+
+inline constexpr int kMaxWorkers = 64;
+
+struct OperatorConfig {
+  // At least one. settings holds the whole entry (name, type, module, isolation, ...) for
+  // backends::BackendRegistry::build.
+  std::vector<backends::BackendConfig> backends;
+  api::v1alpha1::Policy policy;                    // defaults: see api/v1alpha1/policy.h
+  std::string metricsBindAddress = ":9090";        // metrics.bindAddress
+  std::string healthBindAddress = ":8081";         // health.bindAddress
+  WebhookConfig webhook;
+  LeaderElectionConfig leaderElection;
+  std::string operatorNamespace = "keygate-system";  // Secrets with token PINs, the Lease
+  std::string stateDir = "/var/lib/keygate";         // absolute; SoftHSM token dirs etc.
+  int workers = 2;                                   // reconcile workers per controller, 1..64
+};
+
+// `file` prefixes every error line. An empty document yields an error (backends are required).
+Result<OperatorConfig> parseOperatorConfig(std::string_view yaml, std::string_view file);
+// Reads and parses `path`; an unreadable file is `path: cannot read: <reason>`.
+Result<OperatorConfig> loadOperatorConfig(const std::string& path);
+
+}  // namespace keygate::cmd
