@@ -1,0 +1,93 @@
+#include "webhook/mutators.h"
+
+#include "api/v1alpha1/codec.h"
+#include "common/time.h"
+
+namespace keygate::webhook {
+namespace av1 = api::v1alpha1;
+
+namespace {
+
+Json addOp(const std::string& path, Json value) {
+  return Json{{"op", "add"}, {"path", path}, {"value", std::move(value)}};
+}
+
+AdmissionResponse mutateRequestCreate(const AdmissionRequest& req, const AdmissionContext&) {
+  AdmissionResponse resp = AdmissionResponse::allow(req.uid);
+  const Json* spec = findPath(req.object, "spec");
+  if (!spec || !spec->is_object()) return resp;  // the schema (spec required) rejects it
+  std::string given = getString(*spec, "requester");
+  if (!given.empty() && given != req.userInfo.username)
+    resp.warnings.push_back("spec.requester is set by keygate from your identity: \"" + given + "\" was replaced by \"" +
+                            req.userInfo.username + "\"");
+  resp.patch = Json::array({addOp("/spec/requester", req.userInfo.username)});
+  return resp;
+}
+
+AdmissionResponse mutateRequestUpdate(const AdmissionRequest& req, const AdmissionContext& ctx) {
+  AdmissionResponse resp = AdmissionResponse::allow(req.uid);
+  auto oldR = av1::decodeKeyActivationRequest(req.oldObject);
+  auto newR = av1::decodeKeyActivationRequest(req.object);
+  if (!oldR.ok() || !newR.ok()) return resp;  // the validator reports the decode error
+  const auto& oa = oldR->spec.approvals;
+  const auto& na = newR->spec.approvals;
+  if (na.size() <= oa.size()) return resp;  // nothing appended (removals are the validator's business)
+
+  auto key = ctx.roles.key(req.namespace_, newR->spec.keyRef.name);
+  if (!key)
+    return AdmissionResponse::deny(
+        req.uid, 404, "NotFound",
+        "cannot record an approval: EncryptionKey " + req.namespace_ + "/" + newR->spec.keyRef.name +
+            " was not found (approvals are signed over the key's spec; if the key was just created, retry in a moment)");
+  const std::string requestUid = oldR->metadata.uid;  // CREATE-time objects have none: see mutators.h
+  const std::string specHash = computeSpecHash(newR->spec, key->spec);
+  const std::string time = formatRfc3339(ctx.now);
+  resp.patch = Json::array();
+  for (size_t i = oa.size(); i < na.size(); ++i) {
+    const auto& a = na[i];
+    if (a.decision == av1::Decision::kUnspecified) continue;  // validator: decision Required
+    const std::string base = "/spec/approvals/" + std::to_string(i);
+    SignedFields f{requestUid, key->metadata.uid, specHash, req.userInfo.username,
+                   std::string(av1::toString(a.decision)), time};
+    if (!a.approver.empty() && a.approver != req.userInfo.username)
+      resp.warnings.push_back("spec.approvals[" + std::to_string(i) + "].approver is set by keygate from your identity: \"" +
+                              a.approver + "\" was replaced by \"" + req.userInfo.username + "\"");
+    resp.patch.push_back(addOp(base + "/approver", req.userInfo.username));
+    resp.patch.push_back(addOp(base + "/time", time));
+    resp.patch.push_back(addOp(base + "/specHash", specHash));
+    resp.patch.push_back(addOp(base + "/signature", ctx.signer.sign(f)));
+  }
+  return resp;
+}
+
+}  // namespace
+
+AdmissionResponse mutateKeyActivationRequest(const AdmissionRequest& req, const AdmissionContext& ctx) {
+  if (req.operation == "CREATE") return mutateRequestCreate(req, ctx);
+  if (req.operation == "UPDATE") return mutateRequestUpdate(req, ctx);
+  return AdmissionResponse::allow(req.uid);
+}
+
+AdmissionResponse mutateEncryptionKey(const AdmissionRequest& req, const AdmissionContext&) {
+  AdmissionResponse resp = AdmissionResponse::allow(req.uid);
+  if (req.operation != "CREATE") return resp;
+  const std::string annotation(av1::kCreatedByAnnotation);
+  const Json* meta = findPath(req.object, "metadata");
+  const Json* annotations = meta ? findPath(*meta, "annotations") : nullptr;
+  if (annotations && annotations->is_object()) {
+    // Not getString(): the annotation name contains a dot, which it would take for a path.
+    auto it = annotations->find(annotation);
+    const std::string given = it != annotations->end() && it->is_string() ? it->get<std::string>() : std::string();
+    if (it != annotations->end() && given != req.userInfo.username)
+      resp.warnings.push_back("annotation " + annotation + " is set by keygate from your identity: \"" + given +
+                              "\" was replaced by \"" + req.userInfo.username + "\"");
+    resp.patch = Json::array({addOp("/metadata/annotations/" + jsonPointerEscape(annotation), req.userInfo.username)});
+  } else if (meta && meta->is_object()) {
+    resp.patch = Json::array({addOp("/metadata/annotations", Json{{annotation, req.userInfo.username}})});
+  } else {
+    resp.patch = Json::array({addOp("/metadata", Json{{"annotations", Json{{annotation, req.userInfo.username}}}})});
+  }
+  return resp;
+}
+
+}  // namespace keygate::webhook

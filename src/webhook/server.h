@@ -1,0 +1,71 @@
+#pragma once
+// The HTTPS AdmissionReview server: POST /mutate and POST /validate (the API server appends
+// ?timeout=Ns, which is ignored), TLS >= 1.2. The certificate and key files are read on
+// every new connection (the listener's SSL context callback) and compared with the pair in
+// service, so a rotated certificate is served without a restart; a half-written pair
+// (unparsable, or key not matching the certificate) keeps the last good pair in service.
+//
+// cpprestsdk is confined to server.cc (pimpl). Its listener runs handlers on the process-wide
+// pplx pool; nothing here blocks in that pool. Size the pool in main
+// (crossplat::threadpool::initialize_with_threads) if the default 40 threads do not fit.
+//
+// HTTP answers: 200 + AdmissionReview (allowed or denied); 400 + Status for a body that is
+// not a v1 AdmissionReview; 404 unknown path; 405 other methods; 413 body over the limit;
+// 500 if the handler itself failed (never expected: AdmissionHandler does not throw).
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "webhook/admission.h"
+
+namespace keygate::webhook {
+
+// One served HTTP request, for metrics (keygate_webhook_requests_total{kind,operation,allowed},
+// keygate_webhook_duration_seconds) and logs.
+struct RequestRecord {
+  std::string path;
+  int status = 0;
+  std::string kind;
+  std::string operation;
+  std::optional<bool> allowed;
+  std::chrono::nanoseconds duration{0};
+};
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  int port = 9443;  // 0: pick a free port (tests); see Server::port()
+  std::string certFile;  // PEM chain, leaf first
+  std::string keyFile;   // PEM private key
+  size_t maxBodyBytes = 3 * 1024 * 1024;  // the API server's own request limit
+  std::chrono::seconds ioTimeout{30};     // per-connection I/O timeout of the listener
+  // Called after each reply, on a listener thread; must be cheap and thread-safe.
+  std::function<void(const RequestRecord&)> onRequest;
+};
+
+class Server {
+ public:
+  // Checks the certificate files, binds and starts serving. The handler must outlive the
+  // server. Errors: kInvalidArgument (unreadable/invalid cert or key: message names the
+  // file), kUnavailable (cannot bind).
+  static Result<std::unique_ptr<Server>> start(ServerOptions options, const AdmissionHandler& handler);
+  ~Server();  // stops
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int port() const;
+  std::string url() const;  // https://<host>:<port>
+  // Stops accepting and closes the listener; in-flight requests may fail. Idempotent.
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keygate::webhook
