@@ -14,9 +14,10 @@ $(BUILD_DIR)/build.ninja: | deps
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Main job on the embedded defaults. Grows with the operator (issue 5: keygate local --once).
+# Main job on the embedded defaults: the quick start through the real reconcilers and a
+# SoftHSM2 token under .keygate/ (no cluster needed).
 run: build
-	$(BUILD_DIR)/src/cmd/keygate version
+	$(BUILD_DIR)/src/cmd/keygate local -f examples/quickstart --once --state-dir .keygate
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e|bench'

@@ -30,8 +30,8 @@ function(keygate_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
-  add_executable(${T_NAME} ${srcs})
-  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  add_executable(${T_NAME} ${srcs} "${PROJECT_SOURCE_DIR}/tests/support/gtest_main.cc")
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock)
   target_include_directories(${T_NAME} PRIVATE "${PROJECT_SOURCE_DIR}/src" "${PROJECT_SOURCE_DIR}/tests")
   gtest_discover_tests(${T_NAME}
     DISCOVERY_TIMEOUT 60

@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Keygate: customer-managed encryption keys for Kubernetes (NIST SP 800-57 lifecycle, M-of-N activation)"};
   app.require_subcommand(1);
   keygate::cmd::registerVersion(app);
+  keygate::cmd::registerCheck(app);
+  keygate::cmd::registerLocal(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

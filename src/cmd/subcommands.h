@@ -5,6 +5,8 @@ namespace keygate::cmd {
 
 // Each subcommand registers its options and a callback that sets the exit code.
 void registerVersion(CLI::App& app);
+void registerCheck(CLI::App& app);
+void registerLocal(CLI::App& app);
 int run(CLI::App& app);
 
 }  // namespace keygate::cmd

@@ -1,6 +1,8 @@
-#include "support/fake_client.h"
+#include "kube/memory_client.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cctype>
 #include <cstdio>
 #include <set>
@@ -8,8 +10,28 @@
 
 #include "common/time.h"
 
-namespace keygate::testing {
+#include <openssl/rand.h>
+
+namespace keygate::kube {
 namespace {
+
+// Random (v4) UIDs, as the API server assigns them: a key's backend id derives from its
+// uid, so a uid must never be reused for a different object.
+std::string randomUuid() {
+  unsigned char b[16];
+  if (RAND_bytes(b, sizeof b) != 1) {
+    static std::atomic<uint64_t> fallback{0};
+    uint64_t n = ++fallback ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    for (int i = 0; i < 16; ++i) b[i] = static_cast<unsigned char>(n >> ((i % 8) * 8));
+  }
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  char out[37];
+  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return out;
+}
+
 
 Error apiError(ErrorCode code, int http, std::string reason, std::string message) {
   Error e(code, std::move(message));
@@ -18,16 +40,16 @@ Error apiError(ErrorCode code, int http, std::string reason, std::string message
   return e;
 }
 
-Error notFound(const kube::Resource& r, const std::string& name) {
+Error notFound(const Resource& r, const std::string& name) {
   return apiError(ErrorCode::kNotFound, 404, "NotFound", r.qualifiedName() + " \"" + name + "\" not found");
 }
 
-Error alreadyExists(const kube::Resource& r, const std::string& name) {
+Error alreadyExists(const Resource& r, const std::string& name) {
   return apiError(ErrorCode::kAlreadyExists, 409, "AlreadyExists",
                   r.qualifiedName() + " \"" + name + "\" already exists");
 }
 
-Error conflict(const kube::Resource& r, const std::string& name) {
+Error conflict(const Resource& r, const std::string& name) {
   return apiError(ErrorCode::kConflict, 409, "Conflict",
                   "Operation cannot be fulfilled on " + r.qualifiedName() + " \"" + name +
                       "\": the object has been modified; please apply your changes to the latest version and try again");
@@ -37,7 +59,7 @@ Error badRequest(std::string message) {
   return apiError(ErrorCode::kInvalidArgument, 400, "BadRequest", std::move(message));
 }
 
-Error invalid(const kube::Resource& r, const std::string& name, const std::string& field, const std::string& detail) {
+Error invalid(const Resource& r, const std::string& name, const std::string& field, const std::string& detail) {
   Error e = apiError(ErrorCode::kInvalidArgument, 422, "Invalid",
                      r.kind + "." + r.group + " \"" + name + "\" is invalid: " + field + ": " + detail);
   e.causes.push_back({"FieldValueInvalid", detail, field});
@@ -45,7 +67,7 @@ Error invalid(const kube::Resource& r, const std::string& name, const std::strin
 }
 
 // Custom resources get generation and a status subresource; built-in kinds used here do not.
-bool isCustom(const kube::Resource& r) {
+bool isCustom(const Resource& r) {
   static const std::set<std::string> kBuiltIn = {"", "coordination.k8s.io", "events.k8s.io",
                                                  "rbac.authorization.k8s.io", "apps"};
   return kBuiltIn.count(r.group) == 0;
@@ -65,7 +87,7 @@ bool isMicroTime(const Json& v) {
 }
 
 // Built-in validation the operator's own clients could trip over.
-std::optional<Error> validate(const kube::Resource& r, const std::string& ns, const Json& obj) {
+std::optional<Error> validate(const Resource& r, const std::string& ns, const Json& obj) {
   const std::string name = getString(obj, "metadata.name");
   if (r.plural == "leases" && r.group == "coordination.k8s.io") {
     for (const char* f : {"acquireTime", "renewTime"}) {
@@ -94,7 +116,7 @@ std::optional<Error> validate(const kube::Resource& r, const std::string& ns, co
   return std::nullopt;
 }
 
-std::optional<Error> checkTypeMeta(const kube::Resource& r, const Json& body) {
+std::optional<Error> checkTypeMeta(const Resource& r, const Json& body) {
   if (!body.is_object()) return badRequest("the body of the request is not a JSON object");
   std::string kind = getString(body, "kind");
   std::string apiVersion = getString(body, "apiVersion");
@@ -193,31 +215,31 @@ std::string randomSuffix(int64_t n) {
 
 }  // namespace
 
-FakeClient::FakeClient(const Clock* clock) : clock_(clock ? *clock : realClock()) {}
+MemoryClient::MemoryClient(const Clock* clock) : clock_(clock ? *clock : realClock()) {}
 
-void FakeClient::setInterceptor(FakeInterceptor interceptor) {
+void MemoryClient::setInterceptor(MemoryInterceptor interceptor) {
   std::lock_guard<std::mutex> lock(mu_);
   interceptor_ = std::move(interceptor);
 }
 
-std::vector<FakeCall> FakeClient::calls() const {
+std::vector<MemoryCall> MemoryClient::calls() const {
   std::lock_guard<std::mutex> lock(mu_);
   return calls_;
 }
 
-size_t FakeClient::countCalls(const std::string& verb, const std::string& resource) const {
+size_t MemoryClient::countCalls(const std::string& verb, const std::string& resource) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return std::count_if(calls_.begin(), calls_.end(), [&](const FakeCall& c) {
+  return std::count_if(calls_.begin(), calls_.end(), [&](const MemoryCall& c) {
     return c.verb == verb && (resource.empty() || c.resource == resource);
   });
 }
 
-void FakeClient::clearCalls() {
+void MemoryClient::clearCalls() {
   std::lock_guard<std::mutex> lock(mu_);
   calls_.clear();
 }
 
-std::vector<Json> FakeClient::objects(const kube::Resource& r, const std::string& ns) const {
+std::vector<Json> MemoryClient::objects(const Resource& r, const std::string& ns) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<Json> out;
   for (const auto& [key, obj] : objects_) {
@@ -226,13 +248,13 @@ std::vector<Json> FakeClient::objects(const kube::Resource& r, const std::string
   return out;
 }
 
-int64_t FakeClient::resourceVersion() const {
+int64_t MemoryClient::resourceVersion() const {
   std::lock_guard<std::mutex> lock(mu_);
   return resourceVersion_;
 }
 
-std::optional<Error> FakeClient::intercept(FakeCall call) {
-  FakeInterceptor interceptor;
+std::optional<Error> MemoryClient::intercept(MemoryCall call) {
+  MemoryInterceptor interceptor;
   {
     std::lock_guard<std::mutex> lock(mu_);
     calls_.push_back(call);
@@ -242,9 +264,9 @@ std::optional<Error> FakeClient::intercept(FakeCall call) {
   return std::nullopt;
 }
 
-std::string FakeClient::nextResourceVersionLocked() { return std::to_string(++resourceVersion_); }
+std::string MemoryClient::nextResourceVersionLocked() { return std::to_string(++resourceVersion_); }
 
-Result<Json> FakeClient::get(const kube::Resource& r, const std::string& ns, const std::string& name,
+Result<Json> MemoryClient::get(const Resource& r, const std::string& ns, const std::string& name,
                              const std::string& subresource) {
   if (auto e = intercept({"get", r.qualifiedName(), ns, name, subresource, ""})) return *e;
   std::lock_guard<std::mutex> lock(mu_);
@@ -253,7 +275,7 @@ Result<Json> FakeClient::get(const kube::Resource& r, const std::string& ns, con
   return it->second;
 }
 
-Result<Json> FakeClient::list(const kube::Resource& r, const std::string& ns, const kube::ListOptions& opts) {
+Result<Json> MemoryClient::list(const Resource& r, const std::string& ns, const ListOptions& opts) {
   if (auto e = intercept({"list", r.qualifiedName(), ns, "", "", ""})) return *e;
   ASSIGN_OR_RETURN(auto labelReqs, parseSelector(opts.labelSelector));
   ASSIGN_OR_RETURN(auto fieldReqs, parseSelector(opts.fieldSelector));
@@ -283,7 +305,18 @@ Result<Json> FakeClient::list(const kube::Resource& r, const std::string& ns, co
   return Json{{"kind", r.kind + "List"}, {"apiVersion", r.apiVersion()}, {"metadata", meta}, {"items", items}};
 }
 
-Result<Json> FakeClient::create(const kube::Resource& r, const std::string& ns, const Json& body) {
+Status MemoryClient::restore(const Resource& r, Json obj) {
+  std::string name = getString(obj, "metadata.name");
+  std::string ns = nsFor(r, getString(obj, "metadata.namespace"));
+  if (name.empty() || getString(obj, "metadata.uid").empty() || (r.namespaced && ns.empty()))
+    return makeError(ErrorCode::kInvalidArgument, "restore " + r.qualifiedName() + ": name, namespace and uid are required");
+  std::lock_guard<std::mutex> lock(mu_);
+  obj["metadata"]["resourceVersion"] = nextResourceVersionLocked();
+  objects_[Key{r.qualifiedName(), ns, name}] = std::move(obj);
+  return okStatus();
+}
+
+Result<Json> MemoryClient::create(const Resource& r, const std::string& ns, const Json& body) {
   if (auto e = intercept({"create", r.qualifiedName(), ns, getString(body, "metadata.name"), "", dumpJson(body)}))
     return *e;
   if (auto e = checkTypeMeta(r, body)) return *e;
@@ -305,9 +338,7 @@ Result<Json> FakeClient::create(const kube::Resource& r, const std::string& ns, 
   if (objects_.count(key)) return alreadyExists(r, name);
   meta["name"] = name;
   if (r.namespaced) meta["namespace"] = effectiveNs;
-  char uid[64];
-  std::snprintf(uid, sizeof uid, "00000000-0000-4000-8000-%012lld", static_cast<long long>(++uidCounter_));
-  meta["uid"] = uid;
+  meta["uid"] = randomUuid();
   meta["creationTimestamp"] = formatRfc3339(clock_.now());
   meta.erase("deletionTimestamp");
   meta.erase("resourceVersion");
@@ -321,7 +352,7 @@ Result<Json> FakeClient::create(const kube::Resource& r, const std::string& ns, 
   return obj;
 }
 
-Result<Json> FakeClient::update(const kube::Resource& r, const std::string& ns, const Json& body,
+Result<Json> MemoryClient::update(const Resource& r, const std::string& ns, const Json& body,
                                 const std::string& subresource) {
   std::string name = getString(body, "metadata.name");
   if (auto e = intercept({"update", r.qualifiedName(), ns, name, subresource, dumpJson(body)})) return *e;
@@ -346,10 +377,10 @@ Result<Json> FakeClient::update(const kube::Resource& r, const std::string& ns, 
   return writeLocked(r, key, old, body, subresource);
 }
 
-Result<Json> FakeClient::patch(const kube::Resource& r, const std::string& ns, const std::string& name,
-                               kube::PatchType type, const std::string& body, const kube::PatchOptions& opts) {
+Result<Json> MemoryClient::patch(const Resource& r, const std::string& ns, const std::string& name,
+                               PatchType type, const std::string& body, const PatchOptions& opts) {
   if (auto e = intercept({"patch", r.qualifiedName(), ns, name, opts.subresource, body})) return *e;
-  if (type == kube::PatchType::kApply) return makeError(ErrorCode::kUnimplemented, "server-side apply is not faked");
+  if (type == PatchType::kApply) return makeError(ErrorCode::kUnimplemented, "server-side apply is not faked");
   ASSIGN_OR_RETURN(Json p, parseJson(body));
   std::lock_guard<std::mutex> lock(mu_);
   Key key{r.qualifiedName(), nsFor(r, ns), name};
@@ -357,7 +388,7 @@ Result<Json> FakeClient::patch(const kube::Resource& r, const std::string& ns, c
   if (it == objects_.end()) return notFound(r, name);
   const Json& old = it->second;
   Json next = old;
-  if (type == kube::PatchType::kMerge) {
+  if (type == PatchType::kMerge) {
     if (!p.is_object()) return badRequest("a merge patch must be a JSON object");
     next.merge_patch(p);
   } else {
@@ -374,7 +405,7 @@ Result<Json> FakeClient::patch(const kube::Resource& r, const std::string& ns, c
   return writeLocked(r, key, old, std::move(next), opts.subresource);
 }
 
-Result<Json> FakeClient::writeLocked(const kube::Resource& r, const Key& key, const Json& old, Json next,
+Result<Json> MemoryClient::writeLocked(const Resource& r, const Key& key, const Json& old, Json next,
                                      const std::string& subresource) {
   if (!next.is_object()) return badRequest("the object is not a JSON object");
   bool custom = isCustom(r);
@@ -416,8 +447,8 @@ Result<Json> FakeClient::writeLocked(const kube::Resource& r, const Key& key, co
   return next;
 }
 
-Result<kube::DeleteResult> FakeClient::remove(const kube::Resource& r, const std::string& ns, const std::string& name,
-                                              const kube::DeleteOptions& opts) {
+Result<DeleteResult> MemoryClient::remove(const Resource& r, const std::string& ns, const std::string& name,
+                                              const DeleteOptions& opts) {
   if (auto e = intercept({"delete", r.qualifiedName(), ns, name, "", ""})) return *e;
   std::lock_guard<std::mutex> lock(mu_);
   Key key{r.qualifiedName(), nsFor(r, ns), name};
@@ -434,7 +465,7 @@ Result<kube::DeleteResult> FakeClient::remove(const kube::Resource& r, const std
       *opts.preconditionResourceVersion != getString(obj, "metadata.resourceVersion")) {
     return conflict(r, name);
   }
-  kube::DeleteResult result;
+  DeleteResult result;
   const Json* finalizers = findPath(obj, "metadata.finalizers");
   if (finalizers && finalizers->is_array() && !finalizers->empty()) {
     if (!opts.dryRun && !findPath(obj, "metadata.deletionTimestamp")) {
@@ -451,10 +482,10 @@ Result<kube::DeleteResult> FakeClient::remove(const kube::Resource& r, const std
   return result;
 }
 
-Result<kube::WatchStreamPtr> FakeClient::watch(const kube::Resource& r, const std::string& ns,
-                                               const kube::WatchOptions&) {
+Result<WatchStreamPtr> MemoryClient::watch(const Resource& r, const std::string& ns,
+                                               const WatchOptions&) {
   if (auto e = intercept({"watch", r.qualifiedName(), ns, "", "", ""})) return *e;
   return makeError(ErrorCode::kUnimplemented, "the fake client does not serve watches");
 }
 
-}  // namespace keygate::testing
+}  // namespace keygate::kube

@@ -1,5 +1,5 @@
 #pragma once
-// An in-memory kube::Client for unit tests, with the API-server rules client code depends on:
+// An in-memory Client (unit tests and `keygate local`), with the API-server rules client code depends on:
 //  - one global, increasing resourceVersion (opaque string) bumped on every write;
 //  - create: name or generateName required, 409 AlreadyExists on a duplicate, uid /
 //    creationTimestamp / resourceVersion filled, status dropped for custom resources;
@@ -26,10 +26,10 @@
 #include "common/clock.h"
 #include "kube/client.h"
 
-namespace keygate::testing {
+namespace keygate::kube {
 
 // One call as the fake saw it, for assertions ("the recorder patched instead of creating").
-struct FakeCall {
+struct MemoryCall {
   std::string verb;         // get, list, create, update, patch, delete, watch
   std::string resource;     // Resource::qualifiedName(), e.g. "leases.coordination.k8s.io"
   std::string ns;
@@ -40,52 +40,56 @@ struct FakeCall {
 
 // Runs before every call, outside the fake's lock (it may sleep to simulate a slow server).
 // Returning an Error fails the call with it and leaves the store untouched.
-using FakeInterceptor = std::function<std::optional<Error>(const FakeCall&)>;
+using MemoryInterceptor = std::function<std::optional<Error>(const MemoryCall&)>;
 
-class FakeClient final : public kube::Client {
+class MemoryClient final : public Client {
  public:
   // `clock` stamps creationTimestamp/deletionTimestamp; null = realClock().
-  explicit FakeClient(const Clock* clock = nullptr);
+  explicit MemoryClient(const Clock* clock = nullptr);
 
-  Result<Json> get(const kube::Resource& r, const std::string& ns, const std::string& name,
+  Result<Json> get(const Resource& r, const std::string& ns, const std::string& name,
                    const std::string& subresource = "") override;
-  Result<Json> list(const kube::Resource& r, const std::string& ns, const kube::ListOptions& opts = {}) override;
-  Result<Json> create(const kube::Resource& r, const std::string& ns, const Json& body) override;
-  Result<Json> update(const kube::Resource& r, const std::string& ns, const Json& body,
+  Result<Json> list(const Resource& r, const std::string& ns, const ListOptions& opts = {}) override;
+  Result<Json> create(const Resource& r, const std::string& ns, const Json& body) override;
+  Result<Json> update(const Resource& r, const std::string& ns, const Json& body,
                       const std::string& subresource = "") override;
-  Result<Json> patch(const kube::Resource& r, const std::string& ns, const std::string& name, kube::PatchType type,
-                     const std::string& body, const kube::PatchOptions& opts = {}) override;
-  Result<kube::DeleteResult> remove(const kube::Resource& r, const std::string& ns, const std::string& name,
-                                    const kube::DeleteOptions& opts = {}) override;
-  Result<kube::WatchStreamPtr> watch(const kube::Resource& r, const std::string& ns,
-                                     const kube::WatchOptions& opts) override;
+  Result<Json> patch(const Resource& r, const std::string& ns, const std::string& name, PatchType type,
+                     const std::string& body, const PatchOptions& opts = {}) override;
+  Result<DeleteResult> remove(const Resource& r, const std::string& ns, const std::string& name,
+                                    const DeleteOptions& opts = {}) override;
+  Result<WatchStreamPtr> watch(const Resource& r, const std::string& ns,
+                                     const WatchOptions& opts) override;
 
-  void setInterceptor(FakeInterceptor interceptor);
-  std::vector<FakeCall> calls() const;
+  // Puts an object back exactly as saved (uid, status, finalizers kept; a new
+  // resourceVersion), as `keygate local` does with its state file.
+  Status restore(const Resource& r, Json obj);
+
+  void setInterceptor(MemoryInterceptor interceptor);
+  std::vector<MemoryCall> calls() const;
   // Calls with this verb (and resource, when not empty).
   size_t countCalls(const std::string& verb, const std::string& resource = "") const;
   void clearCalls();
   // Every stored object of a resource (all namespaces when ns is empty), sorted by ns/name.
-  std::vector<Json> objects(const kube::Resource& r, const std::string& ns = "") const;
+  std::vector<Json> objects(const Resource& r, const std::string& ns = "") const;
   // The current global resourceVersion.
   int64_t resourceVersion() const;
 
  private:
   using Key = std::tuple<std::string, std::string, std::string>;  // resource, ns, name
 
-  std::optional<Error> intercept(FakeCall call);
-  Result<Json> writeLocked(const kube::Resource& r, const Key& key, const Json& old, Json next,
+  std::optional<Error> intercept(MemoryCall call);
+  Result<Json> writeLocked(const Resource& r, const Key& key, const Json& old, Json next,
                            const std::string& subresource);
   std::string nextResourceVersionLocked();
-  static std::string nsFor(const kube::Resource& r, const std::string& ns) { return r.namespaced ? ns : ""; }
+  static std::string nsFor(const Resource& r, const std::string& ns) { return r.namespaced ? ns : ""; }
 
   const Clock& clock_;
   mutable std::mutex mu_;
   std::map<Key, Json> objects_;
   int64_t resourceVersion_ = 100;
   int64_t uidCounter_ = 0;
-  std::vector<FakeCall> calls_;
-  FakeInterceptor interceptor_;
+  std::vector<MemoryCall> calls_;
+  MemoryInterceptor interceptor_;
 };
 
-}  // namespace keygate::testing
+}  // namespace keygate::kube

@@ -134,13 +134,13 @@ int TestSession::boolAttr(CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE t) {
   return v ? 1 : 0;
 }
 
-std::unique_ptr<TestSession> openTenantSession(Pkcs11Backend& b, const std::string& ns) {
+std::unique_ptr<TestSession> openTenantSession(Pkcs11Backend& b, const std::string& ns, SecretStorePtr store) {
   auto token = b.tokenFor(ns);
   EXPECT_TRUE(token.ok()) << token.error().toString();
   if (!token.ok()) return nullptr;
   auto slot = findSlotByLabel(*b.cryptoki(), (*token)->label());
   EXPECT_TRUE(slot.ok() && slot->has_value());
-  auto pin = SoftHsmEnv::get().secrets()->get(b.tokens().userPinName(ns));
+  auto pin = (store ? store : SoftHsmEnv::get().secrets())->get(b.tokens().userPinName(ns));
   EXPECT_TRUE(pin.ok() && pin->has_value());
   return std::make_unique<TestSession>(*b.cryptoki(), **slot, (*pin)->value());
 }

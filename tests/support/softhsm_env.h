@@ -62,7 +62,9 @@ class TestSession {
 };
 
 // Opens a TestSession on the namespace's token (slot by label, PIN from the env's store).
-std::unique_ptr<TestSession> openTenantSession(pkcs11::Pkcs11Backend& b, const std::string& ns);
+// `store` holds the PINs (default: the env's store).
+std::unique_ptr<TestSession> openTenantSession(pkcs11::Pkcs11Backend& b, const std::string& ns,
+                                               SecretStorePtr store = nullptr);
 
 // Runs real operations with a key's objects, keeping what one produces (ciphertext,
 // signature, wrapped blob) for the matching processing operation later.

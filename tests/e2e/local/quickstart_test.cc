@@ -1,0 +1,106 @@
+// `make run`'s command as a process: keygate local --once on examples/quickstart. The table
+// shows one Active and one PreActive key, and the SoftHSM2 token proves it: the Active key
+// encrypts, the PreActive one refuses to sign.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "backends/file_secret_store.h"
+#include "backends/pkcs11/pkcs11_backend.h"
+#include "common/json.h"
+#include "support/softhsm_env.h"
+#include "support/temp_dir.h"
+
+namespace keygate {
+namespace {
+
+using backends::testing::Op;
+
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  int rc = pclose(p);
+  return {WEXITSTATUS(rc), out};
+}
+
+std::string keyUid(const Json& state, const std::string& name) {
+  for (const auto& o : state["objects"])
+    if (getString(o, "kind") == "EncryptionKey" && getString(o, "metadata.name") == name) return getString(o, "metadata.uid");
+  return "";
+}
+
+// The quick start: one Active and one PreActive key, audit lines, usable only when Active.
+TEST(QuickstartTest, LocalOnceShowsActiveAndPreActiveAndTheTokenAgrees) {
+  testing::TempDir dir;
+  const std::string stateDir = dir.path() + "/.keygate";
+  const std::string cmd = std::string(KEYGATE_BINARY) + " local -f " + testing::sourceDir() +
+                          "/examples/quickstart --once --state-dir " + stateDir;
+  auto [rc, out] = run(cmd);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("approvals are taken as written"), std::string::npos);
+  auto rowOf = [&](const std::string& name) {
+    std::istringstream in(out);
+    std::string line;
+    while (std::getline(in, line))
+      if (line.find(" " + name + " ") != std::string::npos) return line;
+    return std::string();
+  };
+  EXPECT_NE(rowOf("model-weights").find("Active       v1:Active"), std::string::npos) << out;
+  EXPECT_NE(rowOf("audit-log-signing").find("PreActive    v1:PreActive"), std::string::npos) << out;
+  EXPECT_NE(rowOf("activate-model-weights").find("Activated"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("event":"KeyActivated")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("initiator":"alice","approvers":["bob","carol"],"changeReference":"CHG-1234")"), std::string::npos) << out;
+
+  // A second run continues from the saved state: same keys, nothing new generated.
+  auto [rc2, out2] = run(cmd);
+  ASSERT_EQ(rc2, 0) << out2;
+  EXPECT_EQ(out2.find("KeyGenerated"), std::string::npos) << out2;
+
+  // Look into the token the run created.
+  std::ifstream in(stateDir + "/state.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto state = parseJson(ss.str());
+  ASSERT_TRUE(state.ok());
+  setenv("SOFTHSM2_CONF", (stateDir + "/softhsm2.conf").c_str(), 1);
+  auto secrets = backends::FileSecretStore::open(stateDir + "/secrets");
+  ASSERT_TRUE(secrets.ok());
+  backends::pkcs11::Pkcs11BackendOptions bo;
+  bo.name = "softhsm";
+  bo.modulePath = KEYGATE_SOFTHSM2_MODULE;
+  auto backend = backends::pkcs11::Pkcs11Backend::open(bo, *secrets);
+  ASSERT_TRUE(backend.ok()) << backend.error().toString();
+  auto session = backends::testing::openTenantSession(**backend, "tenant-demo", *secrets);
+  ASSERT_TRUE(session);
+  backends::testing::Prober active(*session, backends::Algorithm::kAes256,
+                                   "keygate/tenant-demo/" + keyUid(*state, "model-weights") + "/v1");
+  ASSERT_EQ(active.objectCount(), 1u);
+  EXPECT_EQ(active.run(Op::kEncrypt), CKR_OK);
+  EXPECT_EQ(active.run(Op::kDecrypt), CKR_OK);
+  EXPECT_EQ(active.run(Op::kSign), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  backends::testing::Prober preactive(*session, backends::Algorithm::kEcP256,
+                                      "keygate/tenant-demo/" + keyUid(*state, "audit-log-signing") + "/v1");
+  ASSERT_EQ(preactive.objectCount(), 2u);
+  EXPECT_EQ(preactive.run(Op::kSign), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  EXPECT_EQ(preactive.run(Op::kVerify), CKR_KEY_FUNCTION_NOT_PERMITTED);
+}
+
+// Bad input: a missing directory and an unreadable module path are clean errors, non-zero exit.
+TEST(QuickstartTest, BadInvocationsFailCleanly) {
+  testing::TempDir dir;
+  auto [rc, out] = run(std::string(KEYGATE_BINARY) + " local -f /nonexistent --once");
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("/nonexistent"), std::string::npos) << out;
+  auto [rc2, out2] = run(std::string(KEYGATE_BINARY) + " local -f " + testing::sourceDir() +
+                         "/examples/quickstart --once --state-dir " + dir.path() + "/s --module /nonexistent/libnope.so");
+  EXPECT_EQ(rc2, 2) << out2;
+  EXPECT_NE(out2.find("/nonexistent/libnope.so"), std::string::npos) << out2;
+}
+
+}  // namespace
+}  // namespace keygate
