@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   keygate::cmd::registerVersion(app);
   keygate::cmd::registerCheck(app);
   keygate::cmd::registerLocal(app);
+  keygate::cmd::registerOperator(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

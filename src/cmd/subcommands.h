@@ -7,6 +7,7 @@ namespace keygate::cmd {
 void registerVersion(CLI::App& app);
 void registerCheck(CLI::App& app);
 void registerLocal(CLI::App& app);
+void registerOperator(CLI::App& app);
 int run(CLI::App& app);
 
 }  // namespace keygate::cmd

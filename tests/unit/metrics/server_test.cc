@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "unit/metrics/http_get.h"
+#include "support/http_get.h"
 
 namespace keygate::metrics {
 namespace {

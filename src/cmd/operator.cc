@@ -1,0 +1,289 @@
+// keygate operator: informers, controllers (leader only), metrics, health, leader election.
+// SIGTERM/SIGINT: stop taking work, drain the queues within the deadline, release the Lease,
+// exit 0. A lost Lease stops reconciling at once and exits 1 (the pod restarts as a standby).
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "api/v1alpha1/codec.h"
+#include "backends/registry.h"
+#include "cmd/config.h"
+#include "cmd/subcommands.h"
+#include "common/log.h"
+#include "common/time.h"
+#include "controllers/audit.h"
+#include "controllers/backend_set.h"
+#include "controllers/controller.h"
+#include "controllers/encryption_key/reconciler.h"
+#include "controllers/indexes.h"
+#include "controllers/kube_secret_store.h"
+#include "kube/client_factory.h"
+#include "kube/event_recorder.h"
+#include "kube/informer.h"
+#include "kube/kubeconfig.h"
+#include "kube/leader_election.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
+
+namespace keygate::cmd {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct OperatorFlags {
+  std::string config;
+  std::string kubeconfig;
+  std::string context;
+  std::string ns;
+  std::string metricsAddr;
+  std::string healthAddr;
+  std::string leaderElect;  // "", "true", "false"
+  int workers = 0;
+  std::string logLevel = "info";
+  std::string logFormat = "json";
+  std::string podName;
+  int shutdownSeconds = 30;
+};
+
+const log::Logger& logger() {
+  static const log::Logger l("operator");
+  return l;
+}
+
+std::string hostname() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "keygate";
+  return buf;
+}
+
+// Gauges for /metrics come from the informer caches at scrape time (no API calls).
+metrics::Snapshot snapshot(const kube::Cache& keys, const kube::Cache& requests, const kube::Cache& bindings) {
+  metrics::Snapshot s;
+  for (const auto& o : keys.list()) {
+    metrics::KeyGauge g;
+    g.ns = getString(*o, "metadata.namespace");
+    g.name = getString(*o, "metadata.name");
+    g.state = getString(*o, "status.state", "Pending");
+    g.purpose = getString(*o, "spec.purpose");
+    g.backend = getString(*o, "spec.backend");
+    if (auto t = parseRfc3339(getString(*o, "status.preActiveExpiresAt")); t.ok()) g.preActiveExpiresAt = *t;
+    s.keys.push_back(std::move(g));
+  }
+  for (const auto& o : requests.list())
+    s.requests.push_back({getString(*o, "metadata.namespace"), getString(*o, "status.phase", "Pending")});
+  for (const auto& o : bindings.list()) {
+    metrics::BindingGauge g{getString(*o, "metadata.namespace"), getString(*o, "metadata.name"), std::nullopt};
+    if (auto t = parseRfc3339(getString(*o, "spec.reviewBy")); t.ok()) g.reviewDueAt = *t + std::chrono::hours(24);
+    s.bindings.push_back(std::move(g));
+  }
+  return s;
+}
+
+int fail(const std::string& msg, int code = 2) {
+  std::cerr << "keygate operator: " << msg << "\n";
+  return code;
+}
+
+int runOperator(const OperatorFlags& f) {
+  // Signals are taken synchronously by the main thread; block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  log::Level level;
+  if (!log::parseLevel(f.logLevel, &level)) return fail("--log-level: must be debug, info, warn or error");
+  if (f.logFormat != "json" && f.logFormat != "text") return fail("--log-format: must be json or text");
+  log::configure(level, f.logFormat == "json" ? log::Format::kJson : log::Format::kText);
+
+  if (f.config.empty()) return fail("--config is required (see docs/configuration.md)");
+  auto cfgOr = loadOperatorConfig(f.config);
+  if (!cfgOr.ok()) return fail("invalid config\n" + cfgOr.error().message);
+  OperatorConfig cfg = std::move(*cfgOr);
+  if (!f.ns.empty()) cfg.operatorNamespace = f.ns;
+  if (cfg.leaderElection.namespace_.empty()) cfg.leaderElection.namespace_ = cfg.operatorNamespace;
+  if (!f.metricsAddr.empty()) cfg.metricsBindAddress = f.metricsAddr;
+  if (!f.healthAddr.empty()) cfg.healthBindAddress = f.healthAddr;
+  if (!f.leaderElect.empty()) cfg.leaderElection.enabled = f.leaderElect == "true";
+  if (f.workers > 0) cfg.workers = f.workers;
+  const std::string identity = !f.podName.empty() ? f.podName : (std::getenv("POD_NAME") ? std::getenv("POD_NAME") : hostname());
+
+  // Metrics and health come first so probes answer while the rest starts.
+  metrics::Metrics metrics(KEYGATE_VERSION);
+  auto metricsServer = metrics::MetricsServer::start(cfg.metricsBindAddress, metrics);
+  if (!metricsServer.ok()) return fail(metricsServer.error().message);
+  auto health = metrics::HealthServer::start(cfg.healthBindAddress);
+  if (!health.ok()) return fail(health.error().message);
+
+  // The API server.
+  Result<kube::ClientConfig> kc = (!f.kubeconfig.empty() || std::getenv("KUBECONFIG"))
+                                      ? kube::loadKubeconfig({f.kubeconfig, f.context})
+                                      : kube::loadInCluster();
+  if (!kc.ok()) return fail(kc.error().message);
+  kube::ClientOptions co;
+  co.rest.observe = [&metrics](const std::string& verb, const std::string& resource, int code) {
+    metrics.kubeRequest(verb, resource, code);
+  };
+  co.rest.fieldManager = "keygate";
+  co.rest.maxRetries = 2;
+  auto clientOr = kube::makeClient(*kc, co);
+  if (!clientOr.ok()) return fail(clientOr.error().message);
+  kube::ClientPtr client = *clientOr;
+  {
+    kube::ListOptions probe;
+    probe.limit = 1;
+    auto r = client->list(kube::resources::encryptionKeys(), "", probe);
+    if (!r.ok()) {
+      std::string hint = r.error().code == ErrorCode::kNotFound ? " (are the CRDs in crds/ installed?)" : "";
+      return fail("cannot use the API server at " + kc->transport.server + ": " + r.error().toString() + hint, 1);
+    }
+  }
+
+  // Backends. SoftHSM2 keeps its tokens under stateDir unless SOFTHSM2_CONF says otherwise.
+  if (!std::getenv("SOFTHSM2_CONF")) {
+    std::error_code ec;
+    fs::create_directories(cfg.stateDir + "/softhsm2/tokens", ec);
+    const std::string conf = cfg.stateDir + "/softhsm2/softhsm2.conf";
+    if (!fs::exists(conf))
+      std::ofstream(conf) << "directories.tokendir = " << cfg.stateDir << "/softhsm2/tokens\nobjectstore.backend = file\nlog.level = ERROR\n";
+    ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);
+  }
+  auto secrets = std::make_shared<controllers::KubeSecretStore>(client, cfg.operatorNamespace);
+  auto registry = backends::BackendRegistry::withBuiltins();
+  controllers::BackendSet backendSet;
+  for (const auto& bc : cfg.backends) {
+    auto b = registry.build(bc, {secrets});
+    if (!b.ok()) return fail(b.error().message);
+    metrics.backendUp(bc.name, true);
+    backendSet.add(std::move(*b));
+  }
+  cfg.policy.knownBackends = backendSet.names();
+
+  // Informers (every replica keeps caches warm; only the leader reconciles).
+  kube::ReflectorOptions ro;
+  auto keys = std::make_unique<kube::Informer>(client, kube::resources::encryptionKeys(), ro);
+  auto requests = std::make_unique<kube::Informer>(client, kube::resources::keyActivationRequests(), ro);
+  auto bindings = std::make_unique<kube::Informer>(client, kube::resources::keyRoleBindings(), ro);
+  requests->addIndexer(controllers::kRequestsByKeyIndex, controllers::requestsByKey);
+  metrics.setSnapshotSource([&] { return snapshot(keys->cache(), requests->cache(), bindings->cache()); });
+
+  kube::EventRecorderOptions eo;
+  eo.reportingInstance = identity;
+  auto events = std::make_shared<kube::ApiEventRecorder>(client, eo);
+  auto audit = std::make_shared<controllers::StreamAuditSink>(&std::cout, 100);
+  audit->observe = [&metrics](const std::string& e) { metrics.auditEvent(e); };
+
+  controllers::EncryptionKeyReconcilerDeps deps;
+  deps.keys = &keys->cache();
+  deps.requests = &requests->cache();
+  deps.client = client;
+  deps.backends = &backendSet;
+  deps.policy = cfg.policy;
+  deps.events = events;
+  deps.audit = audit;
+  deps.onBackendOperation = [&metrics](const std::string& b, const std::string& op, const std::string& result, double s) {
+    metrics.backendOperation(b, op, result, s);
+  };
+  controllers::ControllerOptions ctl;
+  ctl.workers = cfg.workers;
+  ctl.hooks.onReconcile = [&metrics](const std::string& c, const std::string& result, double s) { metrics.reconcile(c, result, s); };
+  ctl.queue.metrics.onDepth = [&metrics](size_t d) { metrics.workqueueDepth("encryptionkey", d); };
+  ctl.queue.metrics.onRetry = [&metrics] { metrics.workqueueRetry("encryptionkey"); };
+  controllers::Controller keyController(std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps)), ctl);
+  keys->addHandlers(keyController.enqueueHandlers());
+  requests->addHandlers(keyController.mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
+
+  (*health)->addReadinessCheck("informers-synced", [&]() -> Status {
+    if (keys->hasSynced() && requests->hasSynced() && bindings->hasSynced()) return okStatus();
+    return makeError(ErrorCode::kUnavailable, "informer caches not synced yet");
+  });
+  (*health)->addReadinessCheck("backends", [&]() -> Status {
+    if (backendSet.names().empty()) return makeError(ErrorCode::kUnavailable, "no backend configured");
+    return okStatus();
+  });
+
+  for (auto* inf : {keys.get(), requests.get(), bindings.get()}) inf->start();
+
+  std::atomic<bool> lostLease{false};
+  std::atomic<bool> shuttingDown{false};
+  std::unique_ptr<kube::LeaderElector> elector;
+  if (cfg.leaderElection.enabled) {
+    kube::LeaderElectionOptions lo;
+    lo.ns = cfg.leaderElection.namespace_;
+    lo.leaseName = cfg.leaderElection.leaseName;
+    lo.identity = identity;
+    lo.leaseDuration = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.leaderElection.leaseDuration);
+    lo.renewDeadline = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.leaderElection.renewDeadline);
+    lo.retryPeriod = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.leaderElection.retryPeriod);
+    lo.callbacks.onStartedLeading = [&] {
+      logger().info("became leader; starting controllers", {{"identity", identity}});
+      metrics.leader(true);
+      keyController.start();
+    };
+    lo.callbacks.onStoppedLeading = [&] {
+      metrics.leader(false);
+      if (shuttingDown) return;
+      logger().error("lost the leader lease; stopping reconcilers", {{"identity", identity}});
+      keyController.stop(std::chrono::milliseconds(0));
+      lostLease = true;
+      ::kill(::getpid(), SIGTERM);  // wake the main thread
+    };
+    auto e = kube::LeaderElector::create(client, lo);
+    if (!e.ok()) return fail(e.error().message);
+    elector = std::move(*e);
+    elector->start();
+  } else {
+    metrics.leader(true);
+    keyController.start();
+  }
+  logger().info("operator started", {{"identity", identity},
+                                     {"metrics", (*metricsServer)->port()},
+                                     {"health", (*health)->port()},
+                                     {"leaderElection", cfg.leaderElection.enabled}});
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  shuttingDown = true;
+  logger().info("shutting down", {{"signal", sig}, {"lostLease", lostLease.load()}});
+  bool drained = keyController.stop(std::chrono::seconds(f.shutdownSeconds));
+  if (elector) elector->stop();  // releases the Lease when leading
+  for (auto* inf : {keys.get(), requests.get(), bindings.get()}) inf->stop();
+  events->shutDown(std::chrono::seconds(2));
+  logger().info("stopped", {{"drained", drained}});
+  std::cout.flush();
+  std::cerr.flush();
+  // cpprestsdk's pool threads race static destructors at exit (facts.md): leave now.
+  _exit(lostLease ? 1 : 0);
+}
+
+}  // namespace
+
+void registerOperator(CLI::App& app) {
+  auto f = std::make_shared<OperatorFlags>();
+  auto* sub = app.add_subcommand("operator", "Run the Keygate operator (controllers, metrics, health, leader election)");
+  sub->add_option("--config", f->config, "Operator configuration file (YAML)")->check(CLI::ExistingFile);
+  sub->add_option("--kubeconfig", f->kubeconfig, "kubeconfig file (default: in-cluster, or $KUBECONFIG)");
+  sub->add_option("--context", f->context, "kubeconfig context (default: current-context)");
+  sub->add_option("--namespace", f->ns, "Operator namespace (Secrets with backend credentials, the Lease)");
+  sub->add_option("--metrics-bind-address", f->metricsAddr, "Overrides metrics.bindAddress, e.g. :9090");
+  sub->add_option("--health-probe-bind-address", f->healthAddr, "Overrides health.bindAddress, e.g. :8081");
+  sub->add_option("--leader-elect", f->leaderElect, "Overrides leaderElection.enabled")->check(CLI::IsMember({"true", "false"}));
+  sub->add_option("--workers", f->workers, "Reconcile workers per controller")->check(CLI::Range(1, kMaxWorkers));
+  sub->add_option("--log-level", f->logLevel, "debug, info, warn or error")->capture_default_str();
+  sub->add_option("--log-format", f->logFormat, "json or text")->capture_default_str();
+  sub->add_option("--pod-name", f->podName, "Leader-election identity (default: $POD_NAME, then the host name)");
+  sub->add_option("--shutdown-timeout", f->shutdownSeconds, "Seconds to drain in-flight reconciles on SIGTERM")
+      ->capture_default_str();
+  sub->callback([f] {
+    int rc = runOperator(*f);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace keygate::cmd

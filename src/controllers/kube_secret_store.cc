@@ -1,0 +1,71 @@
+#include "controllers/kube_secret_store.h"
+
+#include <openssl/evp.h>
+
+#include "kube/resource.h"
+
+namespace keygate::controllers {
+
+std::string base64Encode(std::string_view in) {
+  std::string out(4 * ((in.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+Result<std::string> base64Decode(std::string_view in) {
+  if (in.size() % 4 != 0) return makeError(ErrorCode::kInvalidArgument, "invalid base64");
+  std::string out(in.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return makeError(ErrorCode::kInvalidArgument, "invalid base64");
+  size_t pad = 0;
+  if (!in.empty() && in.back() == '=') ++pad;
+  if (in.size() > 1 && in[in.size() - 2] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+Result<std::optional<backends::SecretValue>> KubeSecretStore::get(std::string_view name) {
+  RETURN_IF_ERROR(backends::validateSecretName(name));
+  auto s = client_->get(kube::resources::secrets(), ns_, name_);
+  if (!s.ok()) {
+    if (s.error().code == ErrorCode::kNotFound) return std::optional<backends::SecretValue>();
+    return makeError(s.error().code, "secret " + ns_ + "/" + name_ + ": " + s.error().message);
+  }
+  const Json* v = findPath(*s, "data");
+  if (!v || !v->is_object() || !v->contains(std::string(name))) return std::optional<backends::SecretValue>();
+  const Json& enc = (*v)[std::string(name)];
+  if (!enc.is_string()) return makeError(ErrorCode::kInternal, "secret " + ns_ + "/" + name_ + ": data is not a string");
+  ASSIGN_OR_RETURN(std::string plain, base64Decode(enc.get<std::string>()));
+  return std::optional<backends::SecretValue>(backends::SecretValue(std::move(plain)));
+}
+
+Status KubeSecretStore::put(std::string_view name, const backends::SecretValue& value) {
+  RETURN_IF_ERROR(backends::validateSecretName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto s = client_->get(kube::resources::secrets(), ns_, name_);
+    if (!s.ok() && s.error().code != ErrorCode::kNotFound) return s.takeError();
+    if (!s.ok()) {
+      Json secret = {{"apiVersion", "v1"},
+                     {"kind", "Secret"},
+                     {"metadata", {{"name", name_}, {"labels", {{"app.kubernetes.io/managed-by", "keygate"}}}}},
+                     {"type", "Opaque"},
+                     {"data", {{std::string(name), base64Encode(value.value())}}}};
+      auto c = client_->create(kube::resources::secrets(), ns_, secret);
+      if (c.ok()) return okStatus();
+      if (c.error().code == ErrorCode::kAlreadyExists) continue;
+      return c.takeError();
+    }
+    Json next = *s;
+    next["data"][std::string(name)] = base64Encode(value.value());
+    auto u = client_->update(kube::resources::secrets(), ns_, next);
+    if (u.ok()) return okStatus();
+    if (u.error().code != ErrorCode::kConflict) return u.takeError();
+  }
+  return makeError(ErrorCode::kConflict, "secret " + ns_ + "/" + name_ + ": too many concurrent updates");
+}
+
+}  // namespace keygate::controllers

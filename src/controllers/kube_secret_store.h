@@ -1,0 +1,32 @@
+#pragma once
+// SecretStore on Kubernetes Secrets in the operator's namespace (never a tenant's): one
+// Secret `<secretName>` holding every value as a data key. Token PINs and the approval
+// signing key live here when Keygate runs in a cluster. Values never reach logs or Events.
+
+#include <mutex>
+#include <string>
+
+#include "backends/secret_store.h"
+#include "kube/client.h"
+
+namespace keygate::controllers {
+
+class KubeSecretStore final : public backends::SecretStore {
+ public:
+  KubeSecretStore(kube::ClientPtr client, std::string ns, std::string secretName = "keygate-backend-credentials")
+      : client_(std::move(client)), ns_(std::move(ns)), name_(std::move(secretName)) {}
+  Result<std::optional<backends::SecretValue>> get(std::string_view name) override;
+  // Optimistic concurrency: conflicts are retried a few times on the freshly read Secret.
+  Status put(std::string_view name, const backends::SecretValue& value) override;
+
+ private:
+  kube::ClientPtr client_;
+  std::string ns_;
+  std::string name_;
+  std::mutex mu_;  // serialises writers in this process
+};
+
+std::string base64Encode(std::string_view in);
+Result<std::string> base64Decode(std::string_view in);
+
+}  // namespace keygate::controllers

@@ -1,0 +1,226 @@
+// `keygate operator` as a process against the test API server and SoftHSM2: reconciles,
+// serves /metrics (promtool-clean) and /readyz, holds the Lease, and on SIGTERM drains,
+// releases the Lease and exits 0. Bad config, unreachable API server and a taken port are
+// clean errors.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <thread>
+
+#include "common/json.h"
+#include "kube/kubeconfig.h"
+#include "kube/resource.h"
+#include "support/http_get.h"
+#include "support/temp_dir.h"
+#include "support/test_api_server.h"
+
+namespace keygate {
+namespace {
+
+using namespace std::chrono_literals;
+using metrics::testing::httpGet;
+
+int freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+struct Proc {
+  pid_t pid = -1;
+  std::string log;
+};
+
+Proc spawn(const std::vector<std::string>& args, const std::string& logFile) {
+  Proc p;
+  p.log = logFile;
+  p.pid = fork();
+  if (p.pid == 0) {
+    int fd = open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return p;
+}
+
+// Waits for exit; -1 on timeout.
+int waitExit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(20ms);
+  }
+  return -1;
+}
+
+std::string readAll(const std::string& path) {
+  auto r = kube::readFile(path);
+  return r.ok() ? *r : "";
+}
+
+bool waitUntil(const std::function<bool()>& f, std::chrono::milliseconds timeout = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return f();
+}
+
+std::string config(const std::string& stateDir, int metricsPort, int healthPort, int webhookPort) {
+  return "backends:\n"
+         "- name: softhsm\n"
+         "  type: pkcs11\n"
+         "  module: " KEYGATE_SOFTHSM2_MODULE "\n"
+         "  isolation: tokenPerNamespace\n"
+         "policy:\n"
+         "  minApprovals: {default: 1}\n"
+         "metrics: {bindAddress: \"127.0.0.1:" + std::to_string(metricsPort) + "\"}\n"
+         "health: {bindAddress: \"127.0.0.1:" + std::to_string(healthPort) + "\"}\n"
+         "webhook: {bindAddress: \"127.0.0.1:" + std::to_string(webhookPort) + "\"}\n"
+         "leaderElection: {enabled: true, leaseName: keygate-leader, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}\n"
+         "operatorNamespace: keygate-system\n"
+         "stateDir: " + stateDir + "\n"
+         "workers: 2\n";
+}
+
+class OperatorE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = testing::TestApiServer::start();
+    ASSERT_TRUE(s.ok()) << s.error().toString();
+    server_ = std::move(*s);
+    admin_ = server_->adminClient();
+  }
+  std::unique_ptr<testing::TestApiServer> server_;
+  kube::ClientPtr admin_;
+  testing::TempDir dir_{"keygate-operator"};
+};
+
+// The whole life of the process: ready after sync, reconciles, metrics, lease, clean stop.
+TEST_F(OperatorE2E, RunsReconcilesServesMetricsAndStopsCleanly) {
+  int mport = freePort(), hport = freePort(), wport = freePort();
+  std::string cfg = dir_.write("config.yaml", config(dir_.path() + "/state", mport, hport, wport));
+  std::string kubeconfig = server_->writeKubeconfig("admin");
+  unsetenv("SOFTHSM2_CONF");
+  Proc op = spawn({KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig", kubeconfig, "--pod-name", "keygate-0",
+                   "--log-format", "json"},
+                  dir_.path() + "/operator.log");
+  ASSERT_TRUE(waitUntil([&] { return httpGet(hport, "/readyz").status == 200; })) << readAll(op.log);
+  EXPECT_EQ(httpGet(hport, "/healthz").status, 200);
+
+  Json key = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "EncryptionKey"},
+              {"metadata", {{"name", "k1"}}},
+              {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-a", key).ok());
+  key["metadata"]["name"] = "k2";
+  ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-a", key).ok());
+  EXPECT_TRUE(waitUntil([&] {
+    int n = 0;
+    for (const char* name : {"k1", "k2"}) {
+      auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", name);
+      n += k.ok() && getString(*k, "status.state") == "PreActive";
+    }
+    return n == 2;
+  })) << readAll(op.log);
+
+  // /metrics: the cache-driven gauge and promtool's verdict on the whole exposition.
+  metrics::testing::HttpResponse m;
+  EXPECT_TRUE(waitUntil([&] {
+    m = httpGet(mport, "/metrics");
+    return m.body.find(R"(keygate_keys{backend="softhsm",namespace="tenant-a",purpose="Encrypt",state="PreActive"} 2)") !=
+           std::string::npos;
+  })) << m.body;
+  EXPECT_NE(m.body.find("keygate_leader 1"), std::string::npos);
+  EXPECT_NE(m.body.find("keygate_reconcile_total{controller=\"encryptionkey\""), std::string::npos);
+  std::string metricsFile = dir_.write("metrics.txt", m.body);
+  EXPECT_EQ(std::system(("promtool check metrics < " + metricsFile + " > " + dir_.path() + "/promtool.out 2>&1").c_str()), 0)
+      << readAll(dir_.path() + "/promtool.out");
+
+  auto lease = admin_->get(kube::resources::leases(), "keygate-system", "keygate-leader");
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ(getString(*lease, "spec.holderIdentity"), "keygate-0");
+  // JSON audit lines on stdout, never PINs.
+  std::string log = readAll(op.log);
+  EXPECT_NE(log.find(R"("event":"KeyGenerated")"), std::string::npos);
+  EXPECT_EQ(log.find("pin\":"), std::string::npos);
+
+  auto start = std::chrono::steady_clock::now();
+  kill(op.pid, SIGTERM);
+  EXPECT_EQ(waitExit(op.pid, 15s), 0) << readAll(op.log);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
+  lease = admin_->get(kube::resources::leases(), "keygate-system", "keygate-leader");
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ(getString(*lease, "spec.holderIdentity"), "") << lease->dump();
+}
+
+// Bad config, an unreachable API server and a taken port: clear messages, non-zero exits.
+TEST_F(OperatorE2E, StartupErrorsAreClean) {
+  int mport = freePort(), hport = freePort(), wport = freePort();
+  std::string kubeconfig = server_->writeKubeconfig("admin");
+  auto runOnce = [&](const std::vector<std::string>& args, const std::string& name) {
+    Proc p = spawn(args, dir_.path() + "/" + name + ".log");
+    int rc = waitExit(p.pid, 20s);
+    if (rc == -1) kill(p.pid, SIGKILL);
+    return std::make_pair(rc, readAll(p.log));
+  };
+  std::string bad = dir_.write("bad.yaml", "backends:\n- name: softhsm\n  type: pkcs11\nworkers: yes\n");
+  auto [rc1, out1] = runOnce({KEYGATE_BINARY, "operator", "--config", bad, "--kubeconfig", kubeconfig}, "bad");
+  EXPECT_NE(rc1, 0);
+  EXPECT_NE(out1.find("bad.yaml:"), std::string::npos) << out1;
+
+  std::string good = dir_.write("good.yaml", config(dir_.path() + "/state", mport, hport, wport));
+  std::string deadKube = dir_.write("dead-kubeconfig",
+                                    "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster: {server: "
+                                    "\"https://127.0.0.1:" + std::to_string(freePort()) +
+                                        "\", insecure-skip-tls-verify: true}\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+                                        "users:\n- name: u\n  user: {token: t}\n");
+  auto [rc2, out2] = runOnce({KEYGATE_BINARY, "operator", "--config", good, "--kubeconfig", deadKube}, "dead");
+  EXPECT_NE(rc2, 0);
+  EXPECT_NE(out2.find("cannot use the API server"), std::string::npos) << out2;
+
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(mport));
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  listen(listener, 1);
+  auto [rc3, out3] = runOnce({KEYGATE_BINARY, "operator", "--config", good, "--kubeconfig", kubeconfig}, "port");
+  close(listener);
+  EXPECT_NE(rc3, 0);
+  EXPECT_NE(out3.find("address already in use"), std::string::npos) << out3;
+
+  std::string badModule = dir_.write("module.yaml", config(dir_.path() + "/state2", freePort(), freePort(), freePort()));
+  {
+    std::string t = readAll(badModule);
+    t.replace(t.find(KEYGATE_SOFTHSM2_MODULE), std::string(KEYGATE_SOFTHSM2_MODULE).size(), "/nonexistent/libpkcs11.so");
+    dir_.write("module.yaml", t);
+  }
+  auto [rc4, out4] = runOnce({KEYGATE_BINARY, "operator", "--config", badModule, "--kubeconfig", kubeconfig}, "module");
+  EXPECT_NE(rc4, 0);
+  EXPECT_NE(out4.find("/nonexistent/libpkcs11.so"), std::string::npos) << out4;
+}
+
+}  // namespace
+}  // namespace keygate
