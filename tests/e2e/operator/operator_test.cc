@@ -13,6 +13,7 @@
 #include <array>
 #include <thread>
 
+#include "api/v1alpha1/manifest.h"
 #include "common/json.h"
 #include "kube/kubeconfig.h"
 #include "kube/resource.h"
@@ -103,6 +104,32 @@ std::string config(const std::string& stateDir, int metricsPort, int healthPort,
          "workers: 2\n";
 }
 
+const char* kOperatorUser = "system:serviceaccount:keygate-system:keygate";
+
+// Renders deploy/ with kubectl kustomize and applies its RBAC objects as admin, so the test
+// API server enforces exactly the shipped ClusterRole/Role for the operator's identity.
+void applyDeployRbac(kube::Client& admin, const std::string& scratch) {
+  std::string out = scratch + "/deploy.yaml";
+  ASSERT_EQ(std::system(("kubectl kustomize " + testing::sourceDir() + "/deploy > " + out + " 2>&1").c_str()), 0)
+      << readAll(out);
+  auto docs = api::v1alpha1::parseManifests(readAll(out), out);
+  ASSERT_TRUE(docs.ok()) << docs.error().message;
+  int applied = 0;
+  for (const auto& m : *docs) {
+    std::string kind = getString(m.object, "kind");
+    kube::Resource r{"rbac.authorization.k8s.io", "v1", "", kind, true};
+    if (kind == "ClusterRole") r = {"rbac.authorization.k8s.io", "v1", "clusterroles", kind, false};
+    else if (kind == "ClusterRoleBinding") r = {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", kind, false};
+    else if (kind == "Role") r.plural = "roles";
+    else if (kind == "RoleBinding") r.plural = "rolebindings";
+    else continue;
+    auto c = admin.create(r, getString(m.object, "metadata.namespace"), m.object);
+    ASSERT_TRUE(c.ok()) << kind << ": " << c.error().toString();
+    ++applied;
+  }
+  ASSERT_EQ(applied, 4);
+}
+
 class OperatorE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -120,7 +147,9 @@ class OperatorE2E : public ::testing::Test {
 TEST_F(OperatorE2E, RunsReconcilesServesMetricsAndStopsCleanly) {
   int mport = freePort(), hport = freePort(), wport = freePort();
   std::string cfg = dir_.write("config.yaml", config(dir_.path() + "/state", mport, hport, wport));
-  std::string kubeconfig = server_->writeKubeconfig("admin");
+  applyDeployRbac(*admin_, dir_.path());
+  ASSERT_TRUE(server_->control("DELETE", "/__test/requests").ok());
+  std::string kubeconfig = server_->writeKubeconfig(kOperatorUser);
   unsetenv("SOFTHSM2_CONF");
   Proc op = spawn({KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig", kubeconfig, "--pod-name", "keygate-0",
                    "--log-format", "json"},
@@ -172,6 +201,19 @@ TEST_F(OperatorE2E, RunsReconcilesServesMetricsAndStopsCleanly) {
   lease = admin_->get(kube::resources::leases(), "keygate-system", "keygate-leader");
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ(getString(*lease, "spec.holderIdentity"), "") << lease->dump();
+
+  // Every API call the operator made was allowed by deploy/'s RBAC (none answered 403).
+  auto calls = server_->control("GET", "/__test/requests");
+  ASSERT_TRUE(calls.ok());
+  int byOperator = 0, succeeded = 0;
+  for (const auto& c : *calls) {
+    if (getString(c, "user") != kOperatorUser) continue;
+    ++byOperator;
+    succeeded += getInt(c, "code") >= 200 && getInt(c, "code") < 300;
+    EXPECT_NE(getInt(c, "code"), 403) << getString(c, "verb") << " " << getString(c, "path");
+  }
+  EXPECT_GT(byOperator, 5);
+  EXPECT_GT(succeeded, 5);
 }
 
 // Bad config, an unreachable API server and a taken port: clear messages, non-zero exits.
