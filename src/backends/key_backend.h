@@ -112,6 +112,15 @@ struct WrappingKey {
   std::string publicKeyPem;
 };
 
+struct GenerateOptions {
+  // The caller knows no earlier attempt can have created this key version: it was never
+  // recorded in status, no other process could have acted on the key, and this process has
+  // not tried before. The backend may then skip its find-before-create, which costs
+  // O(objects in the token) on SoftHSM2. A wrong hint can only cost a duplicate object
+  // (reported by later describe/generate calls), never a lost key.
+  bool knownAbsent = false;
+};
+
 class KeyBackend {
  public:
   virtual ~KeyBackend() = default;
@@ -123,7 +132,8 @@ class KeyBackend {
   // attempt created (created=false). InvalidArgument: bad ref or algorithm/purpose misfit.
   // AlreadyExists: objects with this key's id exist but are a different algorithm.
   // FailedPrecondition: a half-made or used key pair, or duplicates — nothing is destroyed.
-  virtual Result<GeneratedKey> generate(const KeySpec& spec) = 0;
+  virtual Result<GeneratedKey> generate(const KeySpec& spec, const GenerateOptions& options) = 0;
+  Result<GeneratedKey> generate(const KeySpec& spec) { return generate(spec, GenerateOptions{}); }
 
   // BYOK: unwraps tenant material inside the backend as a PreActive key. Not implemented
   // yet by any backend (Unimplemented); it arrives with the BYOK issue.

@@ -9,7 +9,10 @@
 #include "api/v1alpha1/policy.h"
 #include "common/log.h"
 #include "controllers/local/local_runner.h"
+#include "cmd/snapshot.h"
 #include "cmd/subcommands.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
 
 namespace keygate::cmd {
 namespace {
@@ -24,11 +27,12 @@ struct LocalFlags {
   std::string module;
   bool once = false;
   int intervalSeconds = 2;
+  std::string metricsAddr = "127.0.0.1:9090";
 };
 
 // Newest modification time under dir: the manifests changed when it moves.
 fs::file_time_type newest(const std::string& dir) {
-  fs::file_time_type t{};
+  fs::file_time_type t = fs::file_time_type::min();  // (the file clock epoch is in the future)
   std::error_code ec;
   for (const auto& e : fs::recursive_directory_iterator(dir, ec))
     if (e.is_regular_file(ec)) t = std::max(t, e.last_write_time(ec));
@@ -81,6 +85,24 @@ int runLocal(const LocalFlags& f) {
   };
   int rc = cycle();
   if (f.once) return rc;
+  // Metrics on localhost while watching (the same gauges as the operator, from the store).
+  metrics::Metrics metrics(KEYGATE_VERSION);
+  metrics.setSnapshotSource([&] {
+    auto k = (*runner)->objects("EncryptionKey"), r = (*runner)->objects("KeyActivationRequest"),
+         b = (*runner)->objects("KeyRoleBinding");
+    auto ptrs = [](const std::vector<Json>& v) {
+      std::vector<const Json*> out;
+      for (const auto& o : v) out.push_back(&o);
+      return out;
+    };
+    return snapshotFrom(ptrs(k), ptrs(r), ptrs(b));
+  });
+  auto metricsServer = metrics::MetricsServer::start(f.metricsAddr, metrics);
+  if (!metricsServer.ok()) {
+    std::cerr << "keygate local: " << metricsServer.error().message << "\n";
+    return 2;
+  }
+  std::cout << "keygate local: metrics on http://" << f.metricsAddr << "/metrics\n";
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   auto seen = newest(f.dir);
@@ -119,6 +141,8 @@ void registerLocal(CLI::App& app) {
   sub->add_option("--state-dir", flags->stateDir, "Where SoftHSM2 tokens, PINs and object state live")->capture_default_str();
   sub->add_option("--config", flags->config, "Operator config file (its policy: section applies)")->check(CLI::ExistingFile);
   sub->add_option("--module", flags->module, "PKCS#11 module (default: SoftHSM2 from the usual Debian paths)");
+  sub->add_option("--metrics-bind-address", flags->metricsAddr, "Where /metrics is served while watching (not with --once)")
+      ->capture_default_str();
   sub->callback([flags] {
     int rc = runLocal(*flags);
     if (rc != 0) throw CLI::RuntimeError(rc);

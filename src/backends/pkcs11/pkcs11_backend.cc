@@ -131,7 +131,7 @@ Result<std::string> Pkcs11Backend::fingerprint(Session& s, const ObjectSet& objs
   return sha256Fingerprint(*spki);
 }
 
-Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec) {
+Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const GenerateOptions& options) {
   RETURN_IF_ERROR(spec.ref.validate());
   RETURN_IF_ERROR(checkAlgorithmFitsPurpose(spec.algorithm, spec.purpose));
   ASSIGN_OR_RETURN(std::shared_ptr<Token> token, tokens_.token(spec.ref.tenantNamespace));
@@ -140,7 +140,10 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec) {
   std::lock_guard<std::mutex> create(token->createMutex());
 
   return token->withSession<GeneratedKey>([&](Session& s) -> Result<GeneratedKey> {
-    ASSIGN_OR_RETURN(ObjectSet objs, lookup(s, id));
+    ObjectSet objs;
+    if (!options.knownAbsent) {
+      ASSIGN_OR_RETURN(objs, lookup(s, id));
+    }
     if (!objs.empty()) {
       // An earlier attempt (maybe before a crash) got here first: check it is this key.
       for (const ObjectRef& o : objs) {

@@ -33,7 +33,8 @@ class Pkcs11Backend final : public KeyBackend {
 
   const std::string& name() const override { return options_.name; }
   std::string_view type() const override { return "pkcs11"; }
-  Result<GeneratedKey> generate(const KeySpec& spec) override;
+  using KeyBackend::generate;
+  Result<GeneratedKey> generate(const KeySpec& spec, const GenerateOptions& options) override;
   Result<GeneratedKey> importWrapped(const KeySpec& spec, const WrappedKeyMaterial& material) override;
   Result<WrappingKey> wrappingKey(const KeyRef& ref) override;
   Status applyUsage(const KeySpec& spec, UsageState state) override;

@@ -336,6 +336,11 @@ std::vector<LocalRow> LocalRunner::rows() const {
   return out;
 }
 
+std::vector<Json> LocalRunner::objects(const std::string& kind) const {
+  const kube::Resource* r = resourceForKind(std::string(v1::kApiVersion), kind);
+  return r ? impl_->store.objects(*r) : std::vector<Json>{};
+}
+
 std::vector<std::string> LocalRunner::auditLines() const { return impl_->audit->lines(); }
 
 Status LocalRunner::saveState() const {

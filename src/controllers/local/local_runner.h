@@ -15,6 +15,7 @@
 
 #include "api/v1alpha1/policy.h"
 #include "common/clock.h"
+#include "common/json.h"
 #include "common/result.h"
 
 namespace keygate::controllers {
@@ -42,6 +43,9 @@ class LocalRunner {
   // Reconciles until nothing changes (bounded); returns the number of rounds.
   Result<int> reconcileToFixedPoint(int maxRounds = 30);
   std::vector<LocalRow> rows() const;
+  // Stored objects of one kind ("EncryptionKey", "KeyActivationRequest", "KeyRoleBinding"),
+  // for the metrics snapshot of local mode.
+  std::vector<Json> objects(const std::string& kind) const;
   std::vector<std::string> auditLines() const;
   Status saveState() const;
   // Prints the table and the audit lines.

@@ -1,7 +1,13 @@
 // `make run`'s command as a process: keygate local --once on examples/quickstart. The table
 // shows one Active and one PreActive key, and the SoftHSM2 token proves it: the Active key
 // encrypts, the PreActive one refuses to sign.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include <array>
 #include <cstdio>
@@ -12,6 +18,9 @@
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "common/json.h"
 #include "support/softhsm_env.h"
+#include "kube/kubeconfig.h"
+#include "support/free_port.h"
+#include "support/http_get.h"
 #include "support/temp_dir.h"
 
 namespace keygate {
@@ -100,6 +109,59 @@ TEST(QuickstartTest, BadInvocationsFailCleanly) {
                          "/examples/quickstart --once --state-dir " + dir.path() + "/s --module /nonexistent/libnope.so");
   EXPECT_EQ(rc2, 2) << out2;
   EXPECT_NE(out2.find("/nonexistent/libnope.so"), std::string::npos) << out2;
+}
+
+}  // namespace
+}  // namespace keygate
+
+namespace keygate {
+namespace {
+
+// Without --once: serves the operator's gauges on localhost, re-reads the directory when a
+// file changes, and stops cleanly on SIGTERM.
+TEST(QuickstartTest, WatchModeServesMetricsAndFollowsTheDirectory) {
+  testing::TempDir dir;
+  std::filesystem::copy(testing::sourceDir() + "/examples/quickstart", dir.path() + "/manifests");
+  int port = testing::freePort();
+  std::string logFile = dir.path() + "/local.log";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::string addr = "127.0.0.1:" + std::to_string(port);
+    execl(KEYGATE_BINARY, KEYGATE_BINARY, "local", "-f", (dir.path() + "/manifests").c_str(), "--state-dir",
+          (dir.path() + "/state").c_str(), "--metrics-bind-address", addr.c_str(), nullptr);
+    _exit(127);
+  }
+  auto waitFor = [&](const std::string& needle) {
+    for (int i = 0; i < 300; ++i) {
+      auto r = metrics::testing::httpGet(port, "/metrics");
+      if (r.body.find(needle) != std::string::npos) return r.body;
+      usleep(50'000);
+    }
+    return std::string();
+  };
+  // Two keys, one activated (the issue's own example of gauge values).
+  std::string body = waitFor(R"(keygate_keys{backend="softhsm",namespace="tenant-demo",purpose="Encrypt",state="Active"} 1)");
+  ASSERT_FALSE(body.empty()) << *kube::readFile(logFile);
+  EXPECT_NE(body.find(R"(keygate_keys{backend="softhsm",namespace="tenant-demo",purpose="Sign",state="PreActive"} 1)"),
+            std::string::npos) << body;
+  std::string metricsFile = dir.write("metrics.txt", body);
+  EXPECT_EQ(std::system(("promtool check metrics < " + metricsFile + " > /dev/null 2>&1").c_str()), 0);
+
+  // A new manifest appears: it is picked up without a restart.
+  dir.write("manifests/50-more.yaml",
+            "apiVersion: keygate.dev/v1alpha1\nkind: EncryptionKey\nmetadata: {name: extra, namespace: tenant-demo}\n"
+            "spec: {purpose: Wrap, algorithm: AES-256, backend: softhsm}\n");
+  EXPECT_FALSE(waitFor(R"(keygate_keys{backend="softhsm",namespace="tenant-demo",purpose="Wrap",state="PreActive"} 1)").empty())
+      << *kube::readFile(logFile);
+
+  kill(pid, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; ++i) usleep(50'000);
+  EXPECT_TRUE(WIFEXITED(status)) << *kube::readFile(logFile);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << *kube::readFile(logFile);
 }
 
 }  // namespace

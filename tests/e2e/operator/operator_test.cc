@@ -18,6 +18,7 @@
 #include "kube/kubeconfig.h"
 #include "kube/resource.h"
 #include "support/http_get.h"
+#include "support/free_port.h"
 #include "support/temp_dir.h"
 #include "support/test_api_server.h"
 
@@ -27,18 +28,7 @@ namespace {
 using namespace std::chrono_literals;
 using metrics::testing::httpGet;
 
-int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
+using testing::freePort;
 
 struct Proc {
   pid_t pid = -1;

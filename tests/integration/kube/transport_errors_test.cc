@@ -6,24 +6,14 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "support/free_port.h"
 #include "kube/client_factory.h"
 #include "kube/rest_client.h"
 
 namespace keygate::kube {
 namespace {
 
-int freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
-}
+using testing::freePort;
 
 // Nothing listens on the port: kUnavailable "connection refused" after bounded retries.
 TEST(TransportErrorsTest, UnreachableServer) {

@@ -1,0 +1,31 @@
+#include "cmd/snapshot.h"
+
+#include "common/time.h"
+
+namespace keygate::cmd {
+
+metrics::Snapshot snapshotFrom(const std::vector<const Json*>& keys, const std::vector<const Json*>& requests,
+                               const std::vector<const Json*>& bindings) {
+  metrics::Snapshot s;
+  for (const Json* o : keys) {
+    metrics::KeyGauge g;
+    g.ns = getString(*o, "metadata.namespace");
+    g.name = getString(*o, "metadata.name");
+    g.state = getString(*o, "status.state", "Pending");
+    g.purpose = getString(*o, "spec.purpose");
+    g.backend = getString(*o, "spec.backend");
+    if (auto t = parseRfc3339(getString(*o, "status.preActiveExpiresAt")); t.ok()) g.preActiveExpiresAt = *t;
+    s.keys.push_back(std::move(g));
+  }
+  for (const Json* o : requests)
+    s.requests.push_back({getString(*o, "metadata.namespace"), getString(*o, "status.phase", "Pending")});
+  for (const Json* o : bindings) {
+    metrics::BindingGauge g{getString(*o, "metadata.namespace"), getString(*o, "metadata.name"), std::nullopt};
+    // reviewBy is a date; the binding grants through the end of that day (UTC).
+    if (auto t = parseRfc3339(getString(*o, "spec.reviewBy")); t.ok()) g.reviewDueAt = *t + std::chrono::hours(24);
+    s.bindings.push_back(std::move(g));
+  }
+  return s;
+}
+
+}  // namespace keygate::cmd
