@@ -13,13 +13,16 @@
 #include "api/v1alpha1/codec.h"
 #include "backends/registry.h"
 #include "cmd/config.h"
+#include "cmd/snapshot.h"
 #include "cmd/subcommands.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "controllers/audit.h"
 #include "controllers/backend_set.h"
 #include "controllers/controller.h"
+#include "controllers/activation_request/reconciler.h"
 #include "controllers/encryption_key/reconciler.h"
+#include "controllers/role_binding/reconciler.h"
 #include "controllers/indexes.h"
 #include "controllers/kube_secret_store.h"
 #include "kube/client_factory.h"
@@ -29,6 +32,10 @@
 #include "kube/leader_election.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
+#include "api/v1alpha1/approval_signing.h"
+#include "webhook/admission.h"
+#include "webhook/role_view.h"
+#include "webhook/server.h"
 
 namespace keygate::cmd {
 namespace {
@@ -63,25 +70,13 @@ std::string hostname() {
 
 // Gauges for /metrics come from the informer caches at scrape time (no API calls).
 metrics::Snapshot snapshot(const kube::Cache& keys, const kube::Cache& requests, const kube::Cache& bindings) {
-  metrics::Snapshot s;
-  for (const auto& o : keys.list()) {
-    metrics::KeyGauge g;
-    g.ns = getString(*o, "metadata.namespace");
-    g.name = getString(*o, "metadata.name");
-    g.state = getString(*o, "status.state", "Pending");
-    g.purpose = getString(*o, "spec.purpose");
-    g.backend = getString(*o, "spec.backend");
-    if (auto t = parseRfc3339(getString(*o, "status.preActiveExpiresAt")); t.ok()) g.preActiveExpiresAt = *t;
-    s.keys.push_back(std::move(g));
-  }
-  for (const auto& o : requests.list())
-    s.requests.push_back({getString(*o, "metadata.namespace"), getString(*o, "status.phase", "Pending")});
-  for (const auto& o : bindings.list()) {
-    metrics::BindingGauge g{getString(*o, "metadata.namespace"), getString(*o, "metadata.name"), std::nullopt};
-    if (auto t = parseRfc3339(getString(*o, "spec.reviewBy")); t.ok()) g.reviewDueAt = *t + std::chrono::hours(24);
-    s.bindings.push_back(std::move(g));
-  }
-  return s;
+  auto k = keys.list(), r = requests.list(), b = bindings.list();
+  auto ptrs = [](const std::vector<kube::ObjectPtr>& v) {
+    std::vector<const Json*> out;
+    for (const auto& o : v) out.push_back(o.get());
+    return out;
+  };
+  return snapshotFrom(ptrs(k), ptrs(r), ptrs(b));
 }
 
 int fail(const std::string& msg, int code = 2) {
@@ -179,6 +174,24 @@ int runOperator(const OperatorFlags& f) {
   auto audit = std::make_shared<controllers::StreamAuditSink>(&std::cout, 100);
   audit->observe = [&metrics](const std::string& e) { metrics.auditEvent(e); };
 
+  // The approval-signing key: generated on first start, kept in the operator namespace.
+  std::string signingKey;
+  {
+    auto stored = secrets->get("approval-signing-key");
+    if (!stored.ok()) return fail("approval signing key: " + stored.error().message);
+    if (stored->has_value()) {
+      signingKey = (*stored)->value();
+    } else {
+      auto generated = api::v1alpha1::generateSigningKey();
+      if (!generated.ok()) return fail(generated.error().message);
+      if (auto st = secrets->put("approval-signing-key", backends::SecretValue(*generated)); !st.ok())
+        return fail("approval signing key: " + st.error().message);
+      signingKey = std::move(*generated);
+      logger().info("generated the approval signing key", {{"secret", cfg.operatorNamespace + "/keygate-backend-credentials"}});
+    }
+  }
+  auto signer = std::make_shared<const api::v1alpha1::ApprovalSigner>(signingKey);
+
   controllers::EncryptionKeyReconcilerDeps deps;
   deps.keys = &keys->cache();
   deps.requests = &requests->cache();
@@ -187,6 +200,8 @@ int runOperator(const OperatorFlags& f) {
   deps.policy = cfg.policy;
   deps.events = events;
   deps.audit = audit;
+  // Only approvals whose signature, spec hash, role and segregation of duties hold count.
+  deps.verdicts = controllers::approvalVerdicts(&bindings->cache(), signer, cfg.policy);
   deps.onBackendOperation = [&metrics](const std::string& b, const std::string& op, const std::string& result, double s) {
     metrics.backendOperation(b, op, result, s);
   };
@@ -195,10 +210,77 @@ int runOperator(const OperatorFlags& f) {
   ctl.hooks.onReconcile = [&metrics](const std::string& c, const std::string& result, double s) { metrics.reconcile(c, result, s); };
   ctl.queue.metrics.onDepth = [&metrics](size_t d) { metrics.workqueueDepth("encryptionkey", d); };
   ctl.queue.metrics.onRetry = [&metrics] { metrics.workqueueRetry("encryptionkey"); };
-  controllers::Controller keyController(std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps)), ctl);
+  auto keyReconciler = std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps));
+  controllers::Controller keyController(keyReconciler, ctl);
   keys->addHandlers(keyController.enqueueHandlers());
   requests->addHandlers(keyController.mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
 
+  // The admission webhook: every replica serves it (leader or not) from its own caches.
+  webhook::CacheRoleView roleView(bindings->cache(), keys->cache());
+  webhook::AdmissionHandler admission(roleView, *signer, cfg.policy);
+  auto webhookAddr = metrics::parseBindAddress(cfg.webhook.bindAddress);
+  if (!webhookAddr.ok()) return fail("webhook.bindAddress: " + webhookAddr.error().message);
+  webhook::ServerOptions wso;
+  wso.host = webhookAddr->host.empty() ? "0.0.0.0" : webhookAddr->host;
+  wso.port = webhookAddr->port;
+  wso.certFile = cfg.webhook.certFile;
+  wso.keyFile = cfg.webhook.keyFile;
+  wso.onRequest = [&metrics](const webhook::RequestRecord& r) {
+    metrics.webhookRequest(r.kind, r.operation, r.allowed.value_or(false),
+                           std::chrono::duration<double>(r.duration).count());
+  };
+  auto webhookServer = webhook::Server::start(wso, admission);
+  if (!webhookServer.ok()) return fail(webhookServer.error().message);
+
+  // KeyActivationRequest and KeyRoleBinding controllers.
+  auto queueHooks = [&metrics](controllers::ControllerOptions o, const std::string& name) {
+    o.queue.metrics.onDepth = [&metrics, name](size_t d) { metrics.workqueueDepth(name, d); };
+    o.queue.metrics.onRetry = [&metrics, name] { metrics.workqueueRetry(name); };
+    return o;
+  };
+  controllers::ActivationRequestReconcilerDeps rd;
+  rd.requests = &requests->cache();
+  rd.keys = &keys->cache();
+  rd.bindings = &bindings->cache();
+  rd.client = client;
+  rd.policy = cfg.policy;
+  rd.signer = signer;
+  rd.events = events;
+  rd.audit = audit;
+  rd.enqueueKey = [&keyController](const std::string& k) { keyController.enqueue(k); };
+  controllers::Controller requestController(std::make_shared<controllers::ActivationRequestReconciler>(std::move(rd)),
+                                            queueHooks(ctl, "keyactivationrequest"));
+  requests->addHandlers(requestController.enqueueHandlers());
+  keys->addHandlers(requestController.mappedHandlers([&](const kube::ObjectPtr& o) {
+    std::vector<std::string> out;
+    for (const auto& r : requests->cache().byIndex(controllers::kRequestsByKeyIndex, kube::objectKey(*o)))
+      out.push_back(kube::objectKey(*r));
+    return out;
+  }));
+  bindings->addHandlers(requestController.mappedHandlers([&](const kube::ObjectPtr& o) {
+    std::vector<std::string> out;
+    for (const auto& r : requests->cache().listNamespace(kube::namespaceOf(*o))) out.push_back(kube::objectKey(*r));
+    return out;
+  }));
+  controllers::RoleBindingReconcilerDeps bd;
+  bd.bindings = &bindings->cache();
+  bd.client = client;
+  bd.events = events;
+  controllers::Controller bindingController(std::make_shared<controllers::RoleBindingReconciler>(std::move(bd)),
+                                            queueHooks(ctl, "keyrolebinding"));
+  bindings->addHandlers(bindingController.mappedHandlers(
+      [&](const kube::ObjectPtr& o) { return controllers::bindingsToRecheck(bindings->cache(), *o); }));
+  auto startControllers = [&] {
+    keyController.start();
+    requestController.start();
+    bindingController.start();
+  };
+  auto stopControllers = [&](std::chrono::milliseconds drain) {
+    bool a = keyController.stop(drain), b = requestController.stop(drain), c = bindingController.stop(drain);
+    return a && b && c;
+  };
+
+  (*health)->addReadinessCheck("webhook", [&]() -> Status { return okStatus(); });
   (*health)->addReadinessCheck("informers-synced", [&]() -> Status {
     if (keys->hasSynced() && requests->hasSynced() && bindings->hasSynced()) return okStatus();
     return makeError(ErrorCode::kUnavailable, "informer caches not synced yet");
@@ -224,13 +306,14 @@ int runOperator(const OperatorFlags& f) {
     lo.callbacks.onStartedLeading = [&] {
       logger().info("became leader; starting controllers", {{"identity", identity}});
       metrics.leader(true);
-      keyController.start();
+      keyReconciler->setActiveSince(std::chrono::system_clock::now());
+      startControllers();
     };
     lo.callbacks.onStoppedLeading = [&] {
       metrics.leader(false);
       if (shuttingDown) return;
       logger().error("lost the leader lease; stopping reconcilers", {{"identity", identity}});
-      keyController.stop(std::chrono::milliseconds(0));
+      stopControllers(std::chrono::milliseconds(0));
       lostLease = true;
       ::kill(::getpid(), SIGTERM);  // wake the main thread
     };
@@ -240,7 +323,7 @@ int runOperator(const OperatorFlags& f) {
     elector->start();
   } else {
     metrics.leader(true);
-    keyController.start();
+    startControllers();
   }
   logger().info("operator started", {{"identity", identity},
                                      {"metrics", (*metricsServer)->port()},
@@ -251,9 +334,10 @@ int runOperator(const OperatorFlags& f) {
   sigwait(&sigs, &sig);
   shuttingDown = true;
   logger().info("shutting down", {{"signal", sig}, {"lostLease", lostLease.load()}});
-  bool drained = keyController.stop(std::chrono::seconds(f.shutdownSeconds));
+  bool drained = stopControllers(std::chrono::seconds(f.shutdownSeconds));
   if (elector) elector->stop();  // releases the Lease when leading
   for (auto* inf : {keys.get(), requests.get(), bindings.get()}) inf->stop();
+  (*webhookServer)->stop();
   events->shutDown(std::chrono::seconds(2));
   logger().info("stopped", {{"drained", drained}});
   std::cout.flush();

@@ -9,14 +9,25 @@
 #include <string_view>
 #include <vector>
 
+#include "api/v1alpha1/approval_signing.h"
 #include "api/v1alpha1/policy.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/result.h"
-#include "webhook/approval_signing.h"
 #include "webhook/role_view.h"
 
 namespace keygate::webhook {
+
+// Approval signing moved to api/ (the reconcilers verify what the mutator stamps); the
+// webhook keeps using the names unqualified.
+using api::v1alpha1::ApprovalCheck;
+using api::v1alpha1::ApprovalSigner;
+using api::v1alpha1::base64Decode;
+using api::v1alpha1::base64Encode;
+using api::v1alpha1::checkApproval;
+using api::v1alpha1::computeSpecHash;
+using api::v1alpha1::generateSigningKey;
+using api::v1alpha1::SignedFields;
 
 inline constexpr std::string_view kAdmissionApiVersion = "admission.k8s.io/v1";
 

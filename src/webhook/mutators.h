@@ -4,7 +4,7 @@
 //   KeyActivationRequest CREATE: spec.requester = userInfo.username (client value replaced).
 //   KeyActivationRequest UPDATE: each approval appended by this update (index >= the old
 //     object's count) gets approver = userInfo.username, time = now (RFC 3339), specHash and
-//     signature (approval_signing.h). The request uid is taken from oldObject: on CREATE the
+//     signature (api/v1alpha1/approval_signing.h). The request uid is taken from oldObject: on CREATE the
 //     mutating webhook sees the object before its uid exists, and approvals are only ever
 //     added by UPDATE.
 //   EncryptionKey CREATE: annotation keygate.dev/created-by = userInfo.username.

@@ -1,7 +1,7 @@
 #pragma once
 // What the webhook knows about roles and keys: KeyRoleBindings and EncryptionKeys read from
-// informer caches (kube::ObjectReader), and the pure rules that decide whether a user holds
-// a keygate role for a namespace (and key) at a given time.
+// informer caches (kube::ObjectReader). The pure rules that decide whether a user holds a
+// keygate role (holdsRole, subjectMatches, ...) are in api/v1alpha1/roles.h.
 
 #include <optional>
 #include <string>
@@ -9,18 +9,20 @@
 
 #include "api/v1alpha1/encryption_key.h"
 #include "api/v1alpha1/key_role_binding.h"
+#include "api/v1alpha1/roles.h"
 #include "common/clock.h"
 #include "kube/cache.h"
 
 namespace keygate::webhook {
 
-// AdmissionReview request.userInfo.
-struct UserInfo {
-  std::string username;
-  std::string uid;
-  std::vector<std::string> groups;
-  bool operator==(const UserInfo&) const = default;
-};
+// The role rules live in api/ (the reconcilers re-check approvers with them too); the
+// webhook keeps its historical names.
+using api::v1alpha1::holdsRole;
+using api::v1alpha1::RoleGrant;
+using api::v1alpha1::selectorMatches;
+using api::v1alpha1::serviceAccountUsername;
+using api::v1alpha1::subjectMatches;
+using api::v1alpha1::UserInfo;
 
 // Read access the validators need. Implementations must be thread-safe (the server calls
 // them from many threads at once).
@@ -44,29 +46,5 @@ class CacheRoleView final : public RoleView {
   const kube::ObjectReader& bindings_;
   const kube::ObjectReader& keys_;
 };
-
-// User by username, Group by userInfo.groups, ServiceAccount by
-// "system:serviceaccount:<namespace>:<name>".
-bool subjectMatches(const api::v1alpha1::Subject& subject, const UserInfo& user);
-std::string serviceAccountUsername(const std::string& ns, const std::string& name);
-
-// A binding's keySelector matches a key when every matchLabels entry is on the key. A binding
-// without selector covers every key in its namespace; with a selector and no key, none.
-bool selectorMatches(const api::v1alpha1::KeyRoleBinding& binding, const api::v1alpha1::EncryptionKey* key);
-
-// The outcome of a role lookup, with what a denial message needs.
-struct RoleGrant {
-  bool granted = false;
-  std::vector<std::string> grantingBindings;  // current bindings that grant the role
-  // Bindings that would grant the role but are past reviewBy (the user should renew them),
-  // or whose keySelector does not match the key.
-  std::vector<std::string> overdueBindings;
-  std::vector<std::string> selectorMismatchBindings;
-};
-
-// Does `user` hold `role` in `ns` (for `key`, when given) at `now`?
-RoleGrant holdsRole(const std::vector<api::v1alpha1::KeyRoleBinding>& bindings, const UserInfo& user,
-                    api::v1alpha1::Role role, const std::string& ns, const api::v1alpha1::EncryptionKey* key,
-                    WallTime now);
 
 }  // namespace keygate::webhook

@@ -25,12 +25,62 @@ KeyOperator::KeyOperator(TestApiServer& server, controllers::BackendSet* backend
   deps.events = events_;
   deps.audit = audit_;
   deps.clock = options.clock;
+  if (options.approvalWorkflow) {
+    std::string key = options.signingKey;
+    if (key.empty()) key = api::v1alpha1::generateSigningKey().value();
+    signer_ = std::make_shared<const api::v1alpha1::ApprovalSigner>(key);
+    bindings_ = std::make_unique<kube::Informer>(client_, kube::resources::keyRoleBindings(), ro);
+    deps.verdicts = controllers::approvalVerdicts(&bindings_->cache(), signer_, options.policy);
+  }
   controllers::ControllerOptions co;
   co.workers = options.workers;
   controller_ = std::make_unique<controllers::Controller>(
       std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps)), co);
   keys_->addHandlers(controller_->enqueueHandlers());
   requests_->addHandlers(controller_->mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
+  if (!options.approvalWorkflow) return;
+
+  controllers::ActivationRequestReconcilerDeps rd;
+  rd.requests = &requests_->cache();
+  rd.keys = &keys_->cache();
+  rd.bindings = &bindings_->cache();
+  rd.client = client_;
+  rd.policy = options.policy;
+  rd.signer = signer_;
+  rd.events = events_;
+  rd.audit = audit_;
+  rd.clock = options.clock;
+  rd.enqueueKey = [this](const std::string& k) { controller_->enqueue(k); };
+  requestController_ = std::make_unique<controllers::Controller>(
+      std::make_shared<controllers::ActivationRequestReconciler>(std::move(rd)), co);
+  requests_->addHandlers(requestController_->enqueueHandlers());
+  // A key's state (PreActive, Expired, Active) decides its requests' phases.
+  keys_->addHandlers(requestController_->mappedHandlers([this](const kube::ObjectPtr& o) {
+    std::vector<std::string> out;
+    for (const auto& r : requests_->cache().byIndex(controllers::kRequestsByKeyIndex, kube::objectKey(*o)))
+      out.push_back(kube::objectKey(*r));
+    return out;
+  }));
+  // A binding that lapses or changes can void approvals in its namespace.
+  bindings_->addHandlers(requestController_->mappedHandlers([this](const kube::ObjectPtr& o) {
+    std::vector<std::string> out;
+    for (const auto& r : requests_->cache().listNamespace(kube::namespaceOf(*o))) out.push_back(kube::objectKey(*r));
+    return out;
+  }));
+
+  controllers::RoleBindingReconcilerDeps bd;
+  bd.bindings = &bindings_->cache();
+  bd.client = client_;
+  bd.events = events_;
+  bd.clock = options.clock;
+  bd.onReviewDue = [this](const std::string& ns, const std::string& b, std::optional<WallTime> due) {
+    std::lock_guard<std::mutex> l(reviewMu_);
+    reviewDue_[ns + "/" + b] = due;
+  };
+  bindingController_ = std::make_unique<controllers::Controller>(
+      std::make_shared<controllers::RoleBindingReconciler>(std::move(bd)), co);
+  bindings_->addHandlers(bindingController_->mappedHandlers(
+      [this](const kube::ObjectPtr& o) { return controllers::bindingsToRecheck(bindings_->cache(), *o); }));
 }
 
 KeyOperator::~KeyOperator() { stop(); }
@@ -38,9 +88,13 @@ KeyOperator::~KeyOperator() { stop(); }
 void KeyOperator::start() {
   keys_->start();
   requests_->start();
+  if (bindings_) bindings_->start();
   keys_->waitForSync(std::chrono::seconds(10));
   requests_->waitForSync(std::chrono::seconds(10));
+  if (bindings_) bindings_->waitForSync(std::chrono::seconds(10));
   controller_->start();
+  if (requestController_) requestController_->start();
+  if (bindingController_) bindingController_->start();
   started_ = true;
 }
 
@@ -48,12 +102,26 @@ void KeyOperator::stop() {
   if (!started_) return;
   started_ = false;
   controller_->stop(std::chrono::seconds(5));
+  if (requestController_) requestController_->stop(std::chrono::seconds(5));
+  if (bindingController_) bindingController_->stop(std::chrono::seconds(5));
   keys_->stop();
   requests_->stop();
+  if (bindings_) bindings_->stop();
   events_->shutDown();
 }
 
 void KeyOperator::poke(const std::string& ns, const std::string& name) { controller_->enqueue(ns + "/" + name); }
+void KeyOperator::pokeRequest(const std::string& ns, const std::string& name) {
+  if (requestController_) requestController_->enqueue(ns + "/" + name);
+}
+void KeyOperator::pokeBinding(const std::string& ns, const std::string& name) {
+  if (bindingController_) bindingController_->enqueue(ns + "/" + name);
+}
+
+std::map<std::string, std::optional<WallTime>> KeyOperator::reviewDue() const {
+  std::lock_guard<std::mutex> l(reviewMu_);
+  return reviewDue_;
+}
 
 bool waitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -1,16 +1,24 @@
 #pragma once
 // An in-process operator for controller integration tests: informers on the test API
 // server, the EncryptionKey controller, a SoftHSM2 backend, an injectable clock, and the
-// audit lines it wrote. Later controllers plug in the same way.
+// audit lines it wrote. With approvalWorkflow, also the KeyActivationRequest and
+// KeyRoleBinding controllers, an approval-signing key (share it with the webhook under
+// test) and the key controller counting only signature-valid approvals.
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
+#include "api/v1alpha1/approval_signing.h"
 #include "api/v1alpha1/policy.h"
 #include "controllers/audit.h"
 #include "controllers/backend_set.h"
+#include "controllers/activation_request/reconciler.h"
 #include "controllers/controller.h"
 #include "controllers/encryption_key/reconciler.h"
+#include "controllers/role_binding/reconciler.h"
 #include "kube/event_recorder.h"
 #include "kube/informer.h"
 #include "support/fake_clock.h"
@@ -25,6 +33,11 @@ struct KeyOperatorOptions {
   // The identity the operator acts as. Until deploy/'s RBAC is loaded into the test API
   // server, tests use admin.
   std::string user = "admin";
+  // Run the activation-request and role-binding controllers; the key controller then
+  // counts only approvals they would count. Off: it trusts a request's status.phase (the
+  // EncryptionKey tests stand in for the request controller that way).
+  bool approvalWorkflow = false;
+  std::string signingKey;  // approval-signing key bytes; empty = generated
 };
 
 class KeyOperator {
@@ -38,6 +51,12 @@ class KeyOperator {
   std::vector<std::string> auditLines() const { return audit_->lines(); }
   kube::ClientPtr client() const { return client_; }
   controllers::Controller& controller() { return *controller_; }
+  // approvalWorkflow only (null otherwise).
+  std::shared_ptr<const api::v1alpha1::ApprovalSigner> signer() const { return signer_; }
+  void pokeRequest(const std::string& ns, const std::string& name);
+  void pokeBinding(const std::string& ns, const std::string& name);
+  // The last review due time the binding controller reported per "ns/binding".
+  std::map<std::string, std::optional<WallTime>> reviewDue() const;
 
  private:
   kube::ClientPtr client_;
@@ -46,6 +65,13 @@ class KeyOperator {
   std::shared_ptr<controllers::StreamAuditSink> audit_;
   std::shared_ptr<kube::ApiEventRecorder> events_;
   std::unique_ptr<controllers::Controller> controller_;
+  // approvalWorkflow
+  std::unique_ptr<kube::Informer> bindings_;
+  std::shared_ptr<const api::v1alpha1::ApprovalSigner> signer_;
+  std::unique_ptr<controllers::Controller> requestController_;
+  std::unique_ptr<controllers::Controller> bindingController_;
+  mutable std::mutex reviewMu_;
+  std::map<std::string, std::optional<WallTime>> reviewDue_;
   bool started_ = false;
 };
 

@@ -58,7 +58,9 @@ bool transient(const Error& e) {
 }  // namespace
 
 EncryptionKeyReconciler::EncryptionKeyReconciler(EncryptionKeyReconcilerDeps deps)
-    : deps_(std::move(deps)), clock_(deps_.clock ? *deps_.clock : realClock()) {}
+    : deps_(std::move(deps)), clock_(deps_.clock ? *deps_.clock : realClock()) {
+  setActiveSince(std::chrono::system_clock::now());
+}
 
 template <typename F>
 auto EncryptionKeyReconciler::timed(const std::string& backend, const std::string& op, F&& f) -> decltype(f()) {
@@ -147,7 +149,8 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     }
   }
 
-  v1::Plan plan = v1::decide(ek, requests, deps_.policy, view, now);
+  v1::Plan plan = deps_.verdicts ? v1::decide(ek, requests, deps_.policy, view, now, deps_.verdicts(ek, requests, now))
+                                 : v1::decide(ek, requests, deps_.policy, view, now);
   v1::EncryptionKeyStatus status = plan.status;
 
   if (!backend && !plan.actions.empty()) {
@@ -182,7 +185,17 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
       backendKeyIds[action.version] = spec->ref.backendKeyId();
       switch (action.type) {
         case v1::ActionType::kGenerateVersion: {
-          auto g = timed(ek.spec.backend, "generate", [&] { return backend->generate(*spec); });
+          backends::GenerateOptions gen;
+          {
+            const std::string attempt = ek.metadata.uid + "/v" + std::to_string(action.version);
+            std::lock_guard<std::mutex> l(mu_);
+            bool firstAttempt = generateAttempted_.insert(attempt).second;
+            bool created = ek.metadata.creationTimestamp.has_value() &&
+                           std::chrono::duration_cast<std::chrono::seconds>(
+                               ek.metadata.creationTimestamp->time_since_epoch()).count() > activeSinceSec_.load();
+            gen.knownAbsent = firstAttempt && created && ek.status.findVersion(action.version) == nullptr;
+          }
+          auto g = timed(ek.spec.backend, "generate", [&] { return backend->generate(*spec, gen); });
           if (!g.ok()) {
             st = g.takeError();
             break;
@@ -259,8 +272,13 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
   if (!(status == ek.status) && !(deleting && finalizerWanted == false)) {
     ASSIGN_OR_RETURN(current, writeStatus(current, status));
   }
+  // Approved -> Activated is this reconciler's transition (the request reconciler owns the
+  // others): patched right after the key's status records the activation. If the patch is
+  // lost, the request reconciler mirrors status.activatedBy on its next pass.
   for (const auto& u : plan.requestUpdates) {
-    Json patch = {{"status", {{"phase", std::string(v1::toString(u.phase))}}}};
+    Json reqStatus = {{"phase", std::string(v1::toString(u.phase))}};
+    if (u.phase == v1::RequestPhase::kActivated) reqStatus["activatedAt"] = formatRfc3339(now);
+    Json patch = {{"status", reqStatus}};
     auto r = deps_.client->patch(kube::resources::keyActivationRequests(), ek.metadata.namespace_, u.request,
                                  kube::PatchType::kMerge, dumpJson(patch), {"", false, "status"});
     if (!r.ok()) logger().warn("cannot update activation request", {{"request", u.request}, {"error", r.error().toString()}});
@@ -342,15 +360,30 @@ void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key
   rec.request = ev.request;
   rec.result = result;
   rec.message = ev.message;
+  kube::ObjectPtr requestObj;
   if (!ev.request.empty() && deps_.requests) {
     // The requester initiated an activation.
-    for (const auto& r : deps_.requests->listNamespace(key.metadata.namespace_))
-      if (getString(*r, "metadata.name") == ev.request) rec.initiator = getString(*r, "spec.requester", rec.initiator);
+    requestObj = deps_.requests->get(key.metadata.namespace_ + "/" + ev.request);
+    if (requestObj) rec.initiator = getString(*requestObj, "spec.requester", rec.initiator);
   }
   if (deps_.audit) deps_.audit->write(rec);
   if (deps_.events) {
     std::string msg = ev.message.empty() ? ev.event : ev.message;
-    deps_.events->record(obj, result == "Success" ? kube::EventType::kNormal : kube::EventType::kWarning, ev.event, msg);
+    if (!ev.request.empty()) {
+      // The Event carries who and why, like the audit line (CEK-15 auditing guideline 6).
+      auto join = [](const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+        return out;
+      };
+      msg += "; requester " + rec.initiator;
+      if (!rec.approvers.empty()) msg += ", approvers " + join(rec.approvers);
+      if (!rec.changeReference.empty()) msg += ", change " + rec.changeReference;
+      if (!rec.affectedSystems.empty()) msg += ", affected systems " + join(rec.affectedSystems);
+    }
+    auto type = result == "Success" ? kube::EventType::kNormal : kube::EventType::kWarning;
+    deps_.events->record(obj, type, ev.event, msg);
+    if (requestObj) deps_.events->record(*requestObj, type, ev.event, msg);  // on both objects
   }
 }
 

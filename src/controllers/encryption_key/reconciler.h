@@ -3,6 +3,7 @@
 // -> one status write when it changed -> finalizer change -> Events + audit lines ->
 // requeueAfter for the next timed transition.
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,14 @@ struct EncryptionKeyReconcilerDeps {
   const Clock* clock = nullptr;                  // null = real clock
   // Metrics hook per backend call: backend, operation, "success"|"error", seconds.
   std::function<void(const std::string&, const std::string&, const std::string&, double)> onBackendOperation;
+  // Which approvals of the key's requests are valid (signature, specHash, role now,
+  // segregation of duties): activation_request/reconciler.h approvalVerdicts(). Unset:
+  // decide() trusts a request's status (phase Approved, approvalsReceived) as before — only
+  // for `keygate local` and tests that stand in for the request controller.
+  std::function<std::vector<api::v1alpha1::ApprovalVerdict>(const api::v1alpha1::EncryptionKey&,
+                                                            const std::vector<api::v1alpha1::KeyActivationRequest>&,
+                                                            WallTime)>
+      verdicts;
 };
 
 class EncryptionKeyReconciler final : public Reconciler {
@@ -39,6 +48,10 @@ class EncryptionKeyReconciler final : public Reconciler {
   explicit EncryptionKeyReconciler(EncryptionKeyReconcilerDeps deps);
   const std::string& name() const override { return name_; }
   Result<ReconcileResult> reconcile(const std::string& key) override;
+  // When this process started acting on keys (it became leader). Keys created after it,
+  // whose version was never recorded and never attempted here, cannot exist in the backend
+  // yet: generation then skips the backend's find-before-create (O(objects) in SoftHSM2).
+  void setActiveSince(WallTime t) { activeSinceSec_ = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count(); }
 
  private:
   Result<ReconcileResult> reconcileKey(const kube::ObjectPtr& obj);
@@ -63,6 +76,8 @@ class EncryptionKeyReconciler final : public Reconciler {
   std::mutex mu_;
   std::set<std::string> described_;
   std::map<std::string, std::string> writtenOver_;  // key -> resourceVersion we replaced
+  std::set<std::string> generateAttempted_;         // "<uid>/v<n>" tried by this process
+  std::atomic<int64_t> activeSinceSec_;
 };
 
 }  // namespace keygate::controllers

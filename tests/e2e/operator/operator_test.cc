@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <filesystem>
+#include <map>
 #include <thread>
 
 #include "api/v1alpha1/manifest.h"
@@ -77,7 +79,22 @@ bool waitUntil(const std::function<bool()>& f, std::chrono::milliseconds timeout
   return f();
 }
 
+// A self-signed serving certificate for the webhook (IP SAN 127.0.0.1); returns {cert, key}.
+std::pair<std::string, std::string> webhookCert(const std::string& dir) {
+  std::string crt = dir + "/tls.crt", key = dir + "/tls.key";
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + crt +
+                    " -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return {crt, key};
+}
+
 std::string config(const std::string& stateDir, int metricsPort, int healthPort, int webhookPort) {
+  static std::map<std::string, std::pair<std::string, std::string>> certs;
+  auto& c = certs[stateDir];
+  if (c.first.empty()) {
+    std::filesystem::create_directories(stateDir + "-tls");
+    c = webhookCert(stateDir + "-tls");
+  }
   return "backends:\n"
          "- name: softhsm\n"
          "  type: pkcs11\n"
@@ -87,7 +104,8 @@ std::string config(const std::string& stateDir, int metricsPort, int healthPort,
          "  minApprovals: {default: 1}\n"
          "metrics: {bindAddress: \"127.0.0.1:" + std::to_string(metricsPort) + "\"}\n"
          "health: {bindAddress: \"127.0.0.1:" + std::to_string(healthPort) + "\"}\n"
-         "webhook: {bindAddress: \"127.0.0.1:" + std::to_string(webhookPort) + "\"}\n"
+         "webhook: {bindAddress: \"127.0.0.1:" + std::to_string(webhookPort) + "\", certFile: " + c.first +
+         ", keyFile: " + c.second + "}\n"
          "leaderElection: {enabled: true, leaseName: keygate-leader, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}\n"
          "operatorNamespace: keygate-system\n"
          "stateDir: " + stateDir + "\n"
@@ -252,6 +270,135 @@ TEST_F(OperatorE2E, StartupErrorsAreClean) {
   auto [rc4, out4] = runOnce({KEYGATE_BINARY, "operator", "--config", badModule, "--kubeconfig", kubeconfig}, "module");
   EXPECT_NE(rc4, 0);
   EXPECT_NE(out4.find("/nonexistent/libpkcs11.so"), std::string::npos) << out4;
+}
+
+}  // namespace
+}  // namespace keygate
+
+namespace keygate {
+namespace {
+
+kube::Resource webhookConfigs(bool mutating) {
+  return {"admissionregistration.k8s.io", "v1", mutating ? "mutatingwebhookconfigurations" : "validatingwebhookconfigurations",
+          mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration", false};
+}
+
+// The product path of issue 4 through the real binary: the operator serves the admission
+// webhook (registered in the test API server with its CA), materialises the approvers'
+// RBAC from a KeyRoleBinding, counts only signed approvals, and activates the key in SoftHSM2.
+TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
+  applyDeployRbac(*admin_, dir_.path());
+  int mport = freePort(), hport = freePort(), wport = freePort();
+  std::string cfg = dir_.write("config.yaml", config(dir_.path() + "/state", mport, hport, wport));
+  std::string crt = readAll(dir_.path() + "/state-tls/tls.crt");
+  std::string kubeconfig = server_->writeKubeconfig(kOperatorUser);
+  unsetenv("SOFTHSM2_CONF");
+  Proc op = spawn({KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig", kubeconfig, "--pod-name", "keygate-0"},
+                  dir_.path() + "/operator.log");
+  ASSERT_TRUE(waitUntil([&] { return httpGet(hport, "/readyz").status == 200; })) << readAll(op.log);
+
+  // Register the operator's webhook the way deploy/webhooks.yaml does, with a URL.
+  std::string caBundle;
+  {
+    std::string tmp = dir_.write("crt.b64.in", crt);
+    ASSERT_EQ(std::system(("base64 -w0 < " + tmp + " > " + tmp + ".out").c_str()), 0);
+    caBundle = readAll(tmp + ".out");
+  }
+  for (bool mutating : {true, false}) {
+    Json hook = {{"name", mutating ? "mutate.keygate.dev" : "validate.keygate.dev"},
+                 {"admissionReviewVersions", {"v1"}},
+                 {"sideEffects", "None"},
+                 {"failurePolicy", "Fail"},
+                 {"timeoutSeconds", 5},
+                 {"clientConfig",
+                  {{"url", "https://127.0.0.1:" + std::to_string(wport) + (mutating ? "/mutate" : "/validate")},
+                   {"caBundle", caBundle}}},
+                 {"rules",
+                  {{{"apiGroups", {"keygate.dev"}},
+                    {"apiVersions", {"v1alpha1"}},
+                    {"operations", {"CREATE", "UPDATE"}},
+                    {"resources", {"encryptionkeys", "keyactivationrequests", "keyrolebindings"}},
+                    {"scope", "Namespaced"}}}}};
+    Json c = {{"apiVersion", "admissionregistration.k8s.io/v1"},
+              {"kind", mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration"},
+              {"metadata", {{"name", mutating ? "keygate-mutating" : "keygate-validating"}}},
+              {"webhooks", {hook}}};
+    ASSERT_TRUE(admin_->create(webhookConfigs(mutating), "", c).ok());
+  }
+  // alice may create requests; bob and carol get their rights only from the KeyRoleBinding.
+  Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+               {"kind", "Role"},
+               {"metadata", {{"name", "requester"}}},
+               {"rules", {{{"apiGroups", {"keygate.dev"}}, {"resources", {"keyactivationrequests"}}, {"verbs", {"get", "create"}}}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::roles(), "tenant-a", role).ok());
+  Json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+             {"kind", "RoleBinding"},
+             {"metadata", {{"name", "requester"}}},
+             {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "requester"}}},
+             {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "alice"}}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::roleBindings(), "tenant-a", rb).ok());
+  Json krb = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyRoleBinding"},
+              {"metadata", {{"name", "approvers"}}},
+              {"spec",
+               {{"role", "KeyApprover"},
+                {"subjects", {{{"kind", "User"}, {"name", "bob"}}, {{"kind", "User"}, {"name", "carol"}}}},
+                {"reviewBy", "2099-12-31"}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::keyRoleBindings(), "tenant-a", krb).ok());
+  EXPECT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-approvers").ok(); }))
+      << readAll(op.log);
+
+  Json key = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "EncryptionKey"},
+              {"metadata", {{"name", "signer"}}},
+              {"spec", {{"purpose", "Sign"}, {"algorithm", "EC-P256"}, {"backend", "softhsm"},
+                        {"activation", {{"requiredApprovals", 2}}}, {"affectedSystems", {"audit-log"}}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-a", key).ok());
+  ASSERT_TRUE(waitUntil([&] {
+    auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "signer");
+    return k.ok() && getString(*k, "status.state") == "PreActive";
+  })) << readAll(op.log);
+
+  Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyActivationRequest"},
+              {"metadata", {{"name", "activate-signer"}}},
+              {"spec", {{"keyRef", {{"name", "signer"}}}, {"reason", "rollout"}, {"changeReference", "CHG-77"}, {"requester", "mallory"}}}};
+  auto created = server_->clientFor("alice")->create(kube::resources::keyActivationRequests(), "tenant-a", kar);
+  ASSERT_TRUE(created.ok()) << created.error().toString();
+  EXPECT_EQ(getString(*created, "spec.requester"), "alice");  // stamped by the operator's mutating webhook
+
+  auto approve = [&](const std::string& user) {
+    auto c = server_->clientFor(user);
+    auto cur = c->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-signer");
+    if (!cur.ok()) return Result<Json>(cur.takeError());
+    Json obj = *cur;
+    obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
+    return c->update(kube::resources::keyActivationRequests(), "tenant-a", obj);
+  };
+  auto bob = approve("bob");
+  ASSERT_TRUE(bob.ok()) << bob.error().toString();
+  EXPECT_FALSE(getString(bob->at("spec").at("approvals").at(0), "signature").empty());
+  EXPECT_FALSE(approve("bob").ok());  // one decision per approver
+  EXPECT_FALSE(approve("alice").ok());  // the requester cannot approve
+  ASSERT_TRUE(approve("carol").ok());
+  Json active;
+  EXPECT_TRUE(waitUntil([&] {
+    auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "signer");
+    if (k.ok()) active = *k;
+    return k.ok() && getString(*k, "status.state") == "Active";
+  })) << active.dump() << readAll(op.log);
+  EXPECT_EQ(active["status"]["activatedBy"]["approvers"], Json({"bob", "carol"}));
+  // The audit line follows the status write.
+  std::string log;
+  EXPECT_TRUE(waitUntil([&] {
+    log = readAll(op.log);
+    return log.find(R"("initiator":"alice","approvers":["bob","carol"],"changeReference":"CHG-77")") != std::string::npos;
+  })) << log;
+  EXPECT_NE(log.find(R"("event":"KeyActivated")"), std::string::npos);
+  auto m = httpGet(mport, "/metrics");
+  EXPECT_NE(m.body.find("keygate_webhook_requests_total{"), std::string::npos);
+  kill(op.pid, SIGTERM);
+  EXPECT_EQ(waitExit(op.pid, 15s), 0) << readAll(op.log);
 }
 
 }  // namespace

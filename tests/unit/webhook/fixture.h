@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "api/v1alpha1/approval_signing.h"
 #include "api/v1alpha1/codec.h"
 #include "support/api_builders.h"
 #include "support/fake_clock.h"
 #include "webhook/admission.h"
-#include "webhook/approval_signing.h"
 #include "webhook/role_view.h"
 
 namespace keygate::webhook::testing {

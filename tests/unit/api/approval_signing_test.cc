@@ -1,6 +1,6 @@
 // specHash canonical form, HMAC signatures, verification and tampering.
 
-#include "webhook/approval_signing.h"
+#include "api/v1alpha1/approval_signing.h"
 
 #include <gtest/gtest.h>
 
@@ -8,10 +8,9 @@
 
 #include "support/api_builders.h"
 
-namespace keygate::webhook {
+namespace keygate::api::v1alpha1 {
 namespace {
 
-using namespace keygate::api::v1alpha1;
 namespace gen = keygate::testing::gen;
 
 KeyActivationRequest req() {
@@ -156,4 +155,4 @@ TEST(ApprovalSigningTest, Base64) {
 }
 
 }  // namespace
-}  // namespace keygate::webhook
+}  // namespace keygate::api::v1alpha1

@@ -1,4 +1,4 @@
-#include "webhook/approval_signing.h"
+#include "api/v1alpha1/approval_signing.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -8,8 +8,8 @@
 
 #include "common/json.h"
 
-namespace keygate::webhook {
-namespace av1 = api::v1alpha1;
+namespace keygate::api::v1alpha1 {
+namespace av1 = keygate::api::v1alpha1;
 
 namespace {
 
@@ -172,4 +172,4 @@ Result<std::string> base64Decode(std::string_view text) {
   return out;
 }
 
-}  // namespace keygate::webhook
+}  // namespace keygate::api::v1alpha1

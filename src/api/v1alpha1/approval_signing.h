@@ -4,8 +4,9 @@
 // before it counts one. A bypassed webhook (no or wrong signature) or a spec edited after
 // the approval (stale specHash) can therefore never activate a key.
 //
-// Only api/ types and OpenSSL are used here, so the reconciler can call verify without
-// pulling in the HTTPS server.
+// Lives in api/ (not webhook/) because both the webhook (which stamps) and the
+// KeyActivationRequest / EncryptionKey reconcilers (which verify) need it, and controllers
+// may not depend on webhook. Only api/ types and OpenSSL (a private dependency) are used.
 //
 // ---- specHash (version 1) -------------------------------------------------------------
 //   specHash = "sha256:" + lowercase hex SHA-256 of the UTF-8 bytes of canonicalSpecJson()
@@ -37,7 +38,7 @@
 #include "api/v1alpha1/key_activation_request.h"
 #include "common/result.h"
 
-namespace keygate::webhook {
+namespace keygate::api::v1alpha1 {
 
 inline constexpr size_t kSigningKeyBytes = 32;
 inline constexpr std::string_view kSpecHashPrefix = "sha256:";
@@ -47,10 +48,10 @@ inline constexpr std::string_view kSignaturePrefix = "hmac-sha256:";
 // namespace, created on first start) is the operator's job. Fails only if RAND_bytes does.
 Result<std::string> generateSigningKey();
 
-std::string canonicalSpecJson(const api::v1alpha1::KeyActivationRequestSpec& request,
-                              const api::v1alpha1::EncryptionKeySpec& key);
-std::string computeSpecHash(const api::v1alpha1::KeyActivationRequestSpec& request,
-                            const api::v1alpha1::EncryptionKeySpec& key);
+std::string canonicalSpecJson(const KeyActivationRequestSpec& request,
+                              const EncryptionKeySpec& key);
+std::string computeSpecHash(const KeyActivationRequestSpec& request,
+                            const EncryptionKeySpec& key);
 
 struct SignedFields {
   std::string requestUid;
@@ -83,12 +84,12 @@ std::string_view describe(ApprovalCheck check);
 
 // Recomputes the specHash from the request and key as they are now and verifies the
 // signature over (request uid, key uid, specHash, approver, decision, time).
-ApprovalCheck checkApproval(const ApprovalSigner& signer, const api::v1alpha1::KeyActivationRequest& request,
-                            const api::v1alpha1::EncryptionKey& key, const api::v1alpha1::Approval& approval);
+ApprovalCheck checkApproval(const ApprovalSigner& signer, const KeyActivationRequest& request,
+                            const EncryptionKey& key, const Approval& approval);
 
 // Standard base64 with padding (also used for AdmissionReview patches).
 std::string base64Encode(std::string_view bytes);
 // Strict decoder (padding required, no whitespace); InvalidArgument on malformed input.
 Result<std::string> base64Decode(std::string_view text);
 
-}  // namespace keygate::webhook
+}  // namespace keygate::api::v1alpha1

@@ -1,0 +1,235 @@
+// The KeyActivationRequest reconciler's pure decisions: which approvals count and why not,
+// the phase, the counters, and the verdicts handed to the EncryptionKey reconciler.
+
+#include "controllers/activation_request/decide.h"
+
+#include <gtest/gtest.h>
+
+#include "support/api_builders.h"
+
+namespace keygate::controllers {
+namespace {
+
+using namespace keygate::api::v1alpha1;
+namespace gen = keygate::testing::gen;
+
+class ActivationDecideTest : public ::testing::Test {
+ public:  // the table cases below reach in
+  ActivationDecideTest() : signer_(std::string(32, 'k')) {
+    key_ = gen::key("model-weights", gen::withPurpose(Purpose::kSign), gen::withAlgorithm(Algorithm::kEcP256),
+                    gen::withRequiredApprovals(2), gen::withAnnotation("keygate.dev/created-by", "erin"),
+                    gen::withState(KeyState::kPreActive), gen::withVersion(1, KeyState::kPreActive, gen::t0()));
+    key_.metadata.uid = "key-uid";
+    request_ = gen::request("activate", "model-weights");
+    request_.metadata.creationTimestamp = gen::t0();
+    bindings_ = {gen::binding("approvers", Role::kKeyApprover,
+                              {gen::user("bob"), gen::user("carol"), gen::user("alice"), gen::user("erin")}),
+                 gen::binding("old", Role::kKeyApprover, {gen::user("olivia")},
+                              [](KeyRoleBinding& b) { b.spec.reviewBy = "2020-01-01"; })};
+  }
+
+  // What the mutating webhook stamps.
+  void sign(const std::string& approver, Decision d = Decision::kApprove, const std::string& comment = "ok") {
+    Approval a;
+    a.approver = approver;
+    a.decision = d;
+    a.comment = comment;
+    a.time = "2027-01-15T09:00:00Z";
+    a.specHash = computeSpecHash(request_.spec, key_.spec);
+    a.signature = signer_.sign({request_.metadata.uid, key_.metadata.uid, a.specHash, approver,
+                                std::string(toString(d)), a.time});
+    request_.spec.approvals.push_back(a);
+  }
+
+  RequestDecision run(WallTime now = gen::t0() + std::chrono::hours(1), bool withKey = true) {
+    RequestInputs in;
+    in.request = &request_;
+    in.key = withKey ? &key_ : nullptr;
+    in.bindings = &bindings_;
+    in.policy = &policy_;
+    in.signer = &signer_;
+    in.now = now;
+    return decideRequest(in);
+  }
+
+  ApprovalSigner signer_;
+  EncryptionKey key_;
+  KeyActivationRequest request_;
+  std::vector<KeyRoleBinding> bindings_;
+  Policy policy_;
+};
+
+// One valid approval of two: Pending, 1/2, expiry requeue; the next one approves.
+TEST_F(ActivationDecideTest, CountsDistinctValidApprovals) {
+  sign("bob");
+  auto d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kPending);
+  EXPECT_EQ(d.status.approvalsRequired, 2);
+  EXPECT_EQ(d.status.approvalsReceived, 1);
+  EXPECT_EQ(d.status.approvals, "1/2");
+  EXPECT_TRUE(d.event.empty());
+  ASSERT_TRUE(d.requeueAfter.has_value());
+  EXPECT_EQ(*d.requeueAfter, std::chrono::hours(167));
+  EXPECT_FALSE(conditionIsTrue(d.status.conditions, "InvalidApprovals"));
+
+  sign("carol");
+  d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kApproved);
+  EXPECT_EQ(d.status.approvals, "2/2");
+  EXPECT_EQ(d.event, "ApprovalReceived");
+  EXPECT_TRUE(d.becameApproved);
+  EXPECT_TRUE(conditionIsTrue(d.status.conditions, "Approved"));
+  EXPECT_EQ(d.tally.approvers, (std::vector<std::string>{"bob", "carol"}));
+  const Condition* c = findCondition(d.status.conditions, "Approved");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->observedGeneration, 1);
+}
+
+// Every reason an approval is ignored, reported in the InvalidApprovals condition and never counted.
+TEST_F(ActivationDecideTest, InvalidApprovalsAreIgnoredAndReported) {
+  struct Case {
+    std::string name;
+    std::function<void(ActivationDecideTest&)> setup;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"forged signature",
+       [](ActivationDecideTest& t) {
+         t.sign("bob");
+         t.request_.spec.approvals.back().signature = ApprovalSigner(std::string(32, 'x')).sign({"a", "b", "c", "bob", "Approve", "t"});
+       },
+       "1 ignored: signature mismatch (bob)"},
+      {"unsigned (webhook bypassed)",
+       [](ActivationDecideTest& t) { t.request_.spec.approvals.push_back(Approval{"bob", Decision::kApprove, "", "", "", ""}); },
+       "1 ignored: not signed (bob)"},
+      {"spec changed after approval",
+       [](ActivationDecideTest& t) {
+         t.sign("bob");
+         t.request_.spec.changeReference = "CHG-9999";
+         // re-sign over the old hash: a valid signature, a stale hash
+         auto& a = t.request_.spec.approvals.back();
+         a.signature = t.signer_.sign({t.request_.metadata.uid, t.key_.metadata.uid, a.specHash, "bob", "Approve", a.time});
+       },
+       "1 ignored: spec changed after approval (bob)"},
+      {"requester", [](ActivationDecideTest& t) { t.sign("alice"); }, "1 ignored: requester cannot approve (alice)"},
+      {"key creator", [](ActivationDecideTest& t) { t.sign("erin"); }, "1 ignored: key creator cannot approve (erin)"},
+      {"no binding", [](ActivationDecideTest& t) { t.sign("dave"); }, "1 ignored: no current KeyApprover binding (dave)"},
+      {"overdue binding", [](ActivationDecideTest& t) { t.sign("olivia"); },
+       "1 ignored: KeyApprover binding past reviewBy (olivia)"},
+      {"second decision",
+       [](ActivationDecideTest& t) {
+         t.sign("bob");
+         t.sign("bob");
+       },
+       "1 ignored: second decision by the same approver (bob)"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    request_.spec = gen::request("activate", "model-weights").spec;
+    c.setup(*this);
+    auto d = run();
+    EXPECT_NE(d.status.phase, RequestPhase::kApproved);
+    EXPECT_TRUE(conditionIsTrue(d.status.conditions, "InvalidApprovals"));
+    const Condition* cond = findCondition(d.status.conditions, "InvalidApprovals");
+    ASSERT_NE(cond, nullptr);
+    EXPECT_EQ(cond->message, c.message);
+  }
+}
+
+// Policy may let the requester and the creator approve.
+TEST_F(ActivationDecideTest, PolicyFlagsRelaxSegregation) {
+  policy_.segregationOfDuties.requesterMayApprove = true;
+  policy_.segregationOfDuties.creatorMayApprove = true;
+  sign("alice");
+  sign("erin");
+  auto d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kApproved);
+}
+
+// One valid Deny denies (terminal); an invalid Deny does not.
+TEST_F(ActivationDecideTest, OneValidDenyDenies) {
+  request_.spec.approvals.push_back(Approval{"carol", Decision::kDeny, "", "", "", ""});
+  sign("bob");
+  auto d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kPending);
+  sign("carol", Decision::kDeny, "not this week");
+  d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kDenied);
+  EXPECT_EQ(d.event, "RequestDenied");
+  EXPECT_EQ(d.message, "denied by carol: not this week");
+  EXPECT_TRUE(conditionIsTrue(d.status.conditions, "Denied"));
+  EXPECT_EQ(verdictFor(request_, d.tally).validApprovals, 0);
+  // Terminal: nothing changes afterwards.
+  request_.status = d.status;
+  EXPECT_EQ(run().status, d.status);
+}
+
+// The policy minimum for the purpose raises the key's requiredApprovals.
+TEST_F(ActivationDecideTest, RequiredIsMaxOfKeyAndPolicy) {
+  policy_.minApprovals.perPurpose[Purpose::kSign] = 3;
+  sign("bob");
+  sign("carol");
+  auto d = run();
+  EXPECT_EQ(d.status.approvalsRequired, 3);
+  EXPECT_EQ(d.status.phase, RequestPhase::kPending);
+}
+
+// Undecided within the key's preActiveTTL -> Expired; key expired -> Expired; missing or Failed key -> Failed.
+TEST_F(ActivationDecideTest, ExpiredAndFailed) {
+  auto d = run(gen::t0() + std::chrono::hours(168));
+  EXPECT_EQ(d.status.phase, RequestPhase::kExpired);
+  EXPECT_EQ(d.event, "RequestExpired");
+
+  key_.status.state = KeyState::kExpired;
+  EXPECT_EQ(run().status.phase, RequestPhase::kExpired);
+
+  d = run(gen::t0(), /*withKey=*/false);
+  EXPECT_EQ(d.status.phase, RequestPhase::kFailed);
+  EXPECT_EQ(findCondition(d.status.conditions, "Approved")->reason, "KeyNotFound");
+
+  key_.status.state = KeyState::kFailed;
+  EXPECT_EQ(run().status.phase, RequestPhase::kFailed);
+  // Failed is not sticky: the key showing up again puts the request back to Pending.
+  key_.status.state = KeyState::kPreActive;
+  request_.status = d.status;
+  EXPECT_EQ(run().status.phase, RequestPhase::kPending);
+}
+
+// Activated is mirrored from the key's status.activatedBy (the key reconciler's transition).
+TEST_F(ActivationDecideTest, MirrorsActivationRecordedOnTheKey) {
+  key_.status.versions[0].state = KeyState::kActive;
+  key_.status.versions[0].activatedAt = gen::t0();
+  key_.status.state = KeyState::kActive;
+  key_.status.activatedBy = ActivatedBy{"activate", {"bob", "carol"}};
+  request_.status.phase = RequestPhase::kApproved;
+  auto d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kActivated);
+  EXPECT_EQ(d.status.activatedAt, gen::t0());
+  EXPECT_EQ(d.status.approvals, "2/2");
+}
+
+// Verdicts: what the key reconciler counts equals what the request reconciler reports.
+TEST_F(ActivationDecideTest, VerdictsMatchTheTally) {
+  sign("bob");
+  request_.spec.approvals.push_back(Approval{"mallory", Decision::kApprove, "", "", "", ""});
+  sign("carol");
+  auto t = tallyApprovals(request_, key_, bindings_, policy_, signer_, gen::t0());
+  auto v = verdictFor(request_, t);
+  EXPECT_EQ(v.request, "activate");
+  EXPECT_EQ(v.validApprovals, 2);
+  EXPECT_EQ(v.approvers, (std::vector<std::string>{"bob", "carol"}));
+  EXPECT_EQ(describeIgnored(t.ignored), "1 ignored: not signed (mallory)");
+}
+
+// Repeating the decision on its own output changes nothing (status written once).
+TEST_F(ActivationDecideTest, Idempotent) {
+  sign("bob");
+  auto d = run();
+  request_.status = d.status;
+  auto again = run();
+  EXPECT_EQ(again.status, d.status);
+  EXPECT_TRUE(again.event.empty());
+}
+
+}  // namespace
+}  // namespace keygate::controllers
