@@ -202,6 +202,7 @@ int runOperator(const OperatorFlags& f) {
   deps.audit = audit;
   // Only approvals whose signature, spec hash, role and segregation of duties hold count.
   deps.verdicts = controllers::approvalVerdicts(&bindings->cache(), signer, cfg.policy);
+  deps.onActivated = [&metrics](double seconds) { metrics.timeToActivation(seconds); };
   deps.onBackendOperation = [&metrics](const std::string& b, const std::string& op, const std::string& result, double s) {
     metrics.backendOperation(b, op, result, s);
   };

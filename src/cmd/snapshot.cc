@@ -15,6 +15,15 @@ metrics::Snapshot snapshotFrom(const std::vector<const Json*>& keys, const std::
     g.purpose = getString(*o, "spec.purpose");
     g.backend = getString(*o, "spec.backend");
     if (auto t = parseRfc3339(getString(*o, "status.preActiveExpiresAt")); t.ok()) g.preActiveExpiresAt = *t;
+    // Rotation is due one period after the current version was activated.
+    if (auto period = parseGoDuration(getString(*o, "spec.rotation.period")); period.ok()) {
+      int64_t current = getInt(*o, "status.currentVersion");
+      if (const Json* vs = findPath(*o, "status.versions"); vs && vs->is_array())
+        for (const auto& v : *vs)
+          if (getInt(v, "version") == current)
+            if (auto at = parseRfc3339(getString(v, "activatedAt")); at.ok())
+              g.rotationDueAt = *at + std::chrono::duration_cast<WallTime::duration>(*period);
+    }
     s.keys.push_back(std::move(g));
   }
   for (const Json* o : requests)

@@ -284,6 +284,10 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     if (!r.ok()) logger().warn("cannot update activation request", {{"request", u.request}, {"error", r.error().toString()}});
   }
   for (const auto& ev : plan.audit) {
+    if (ev.event == "KeyActivated" && deps_.onActivated) {
+      const auto* v = status.findVersion(ev.version);
+      if (v && v->createdAt) deps_.onActivated(std::chrono::duration<double>(now - *v->createdAt).count());
+    }
     std::string id = backendKeyIds.count(ev.version) ? backendKeyIds[ev.version] : "";
     if (id.empty())
       if (const auto* v = status.findVersion(ev.version)) id = v->backendKeyId;

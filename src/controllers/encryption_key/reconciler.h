@@ -33,6 +33,8 @@ struct EncryptionKeyReconcilerDeps {
   const Clock* clock = nullptr;                  // null = real clock
   // Metrics hook per backend call: backend, operation, "success"|"error", seconds.
   std::function<void(const std::string&, const std::string&, const std::string&, double)> onBackendOperation;
+  // Metrics hook: a version became Active, `seconds` after it was created (time to activation).
+  std::function<void(double seconds)> onActivated;
   // Which approvals of the key's requests are valid (signature, specHash, role now,
   // segregation of duties): activation_request/reconciler.h approvalVerdicts(). Unset:
   // decide() trusts a request's status (phase Approved, approvalsReceived) as before — only

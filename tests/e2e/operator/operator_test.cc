@@ -397,6 +397,7 @@ TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   EXPECT_NE(log.find(R"("event":"KeyActivated")"), std::string::npos);
   auto m = httpGet(mport, "/metrics");
   EXPECT_NE(m.body.find("keygate_webhook_requests_total{"), std::string::npos);
+  EXPECT_NE(m.body.find("keygate_key_time_to_activation_seconds_count 1"), std::string::npos) << m.body;
   kill(op.pid, SIGTERM);
   EXPECT_EQ(waitExit(op.pid, 15s), 0) << readAll(op.log);
 }
