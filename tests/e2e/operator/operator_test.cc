@@ -286,6 +286,50 @@ kube::Resource webhookConfigs(bool mutating) {
 // The product path of issue 4 through the real binary: the operator serves the admission
 // webhook (registered in the test API server with its CA), materialises the approvers'
 // RBAC from a KeyRoleBinding, counts only signed approvals, and activates the key in SoftHSM2.
+// Starts the operator binary under deploy/'s RBAC and registers its webhook by URL.
+struct RunningOperator {
+  Proc proc;
+  int metricsPort = 0, healthPort = 0, webhookPort = 0;
+};
+
+void registerWebhooks(kube::Client& admin, int wport, const std::string& caBundle) {
+  for (bool mutating : {true, false}) {
+    Json hook = {{"name", mutating ? "mutate.keygate.dev" : "validate.keygate.dev"},
+                 {"admissionReviewVersions", {"v1"}},
+                 {"sideEffects", "None"},
+                 {"failurePolicy", "Fail"},
+                 {"timeoutSeconds", 5},
+                 {"clientConfig",
+                  {{"url", "https://127.0.0.1:" + std::to_string(wport) + (mutating ? "/mutate" : "/validate")},
+                   {"caBundle", caBundle}}},
+                 {"rules",
+                  {{{"apiGroups", {"keygate.dev"}},
+                    {"apiVersions", {"v1alpha1"}},
+                    {"operations", {"CREATE", "UPDATE"}},
+                    {"resources", {"encryptionkeys", "keyactivationrequests", "keyrolebindings"}},
+                    {"scope", "Namespaced"}}}}};
+    Json c = {{"apiVersion", "admissionregistration.k8s.io/v1"},
+              {"kind", mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration"},
+              {"metadata", {{"name", mutating ? "keygate-mutating" : "keygate-validating"}}},
+              {"webhooks", {hook}}};
+    ASSERT_TRUE(admin.create(webhookConfigs(mutating), "", c).ok());
+  }
+}
+
+void grant(kube::Client& admin, const std::string& ns, const std::string& user, Json verbs) {
+  Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+               {"kind", "Role"},
+               {"metadata", {{"name", "grant-" + user}}},
+               {"rules", {{{"apiGroups", {"keygate.dev"}}, {"resources", {"keyactivationrequests"}}, {"verbs", verbs}}}}};
+  ASSERT_TRUE(admin.create(kube::resources::roles(), ns, role).ok());
+  Json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+             {"kind", "RoleBinding"},
+             {"metadata", {{"name", "grant-" + user}}},
+             {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "grant-" + user}}},
+             {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", user}}}}};
+  ASSERT_TRUE(admin.create(kube::resources::roleBindings(), ns, rb).ok());
+}
+
 TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   applyDeployRbac(*admin_, dir_.path());
   int mport = freePort(), hport = freePort(), wport = freePort();
@@ -392,12 +436,101 @@ TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   std::string log;
   EXPECT_TRUE(waitUntil([&] {
     log = readAll(op.log);
-    return log.find(R"("initiator":"alice","approvers":["bob","carol"],"changeReference":"CHG-77")") != std::string::npos;
+    auto at = log.find(R"("event":"KeyActivated")");
+    return at != std::string::npos &&
+           log.find(R"("initiator":"alice","approvers":["bob","carol"],"changeReference":"CHG-77")", at) != std::string::npos;
   })) << log;
-  EXPECT_NE(log.find(R"("event":"KeyActivated")"), std::string::npos);
   auto m = httpGet(mport, "/metrics");
   EXPECT_NE(m.body.find("keygate_webhook_requests_total{"), std::string::npos);
   EXPECT_NE(m.body.find("keygate_key_time_to_activation_seconds_count 1"), std::string::npos) << m.body;
+  kill(op.pid, SIGTERM);
+  EXPECT_EQ(waitExit(op.pid, 15s), 0) << readAll(op.log);
+}
+
+}  // namespace
+}  // namespace keygate
+
+namespace keygate {
+namespace {
+
+// Tenant isolation: users bound only in tenant-a can neither request, approve nor reference
+// anything in tenant-b — refused by RBAC where Kubernetes decides, and by Keygate's webhook
+// where RBAC alone would let it through — and tenant-b's key stays PreActive throughout.
+TEST_F(OperatorE2E, TenantIsolationMatrix) {
+  applyDeployRbac(*admin_, dir_.path());
+  int mport = freePort(), hport = freePort(), wport = freePort();
+  std::string cfg = dir_.write("config.yaml", config(dir_.path() + "/state", mport, hport, wport));
+  std::string tmp = dir_.path() + "/state-tls/tls.crt";
+  ASSERT_EQ(std::system(("base64 -w0 < " + tmp + " > " + tmp + ".b64").c_str()), 0);
+  unsetenv("SOFTHSM2_CONF");
+  Proc op = spawn({KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig", server_->writeKubeconfig(kOperatorUser),
+                   "--pod-name", "keygate-0"},
+                  dir_.path() + "/operator.log");
+  ASSERT_TRUE(waitUntil([&] { return httpGet(hport, "/readyz").status == 200; })) << readAll(op.log);
+  registerWebhooks(*admin_, wport, readAll(tmp + ".b64"));
+
+  // tenant-a: alice requests, bob approves (KeyRoleBinding). tenant-b: nobody of them.
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
+  Json krb = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyRoleBinding"},
+              {"metadata", {{"name", "approvers"}}},
+              {"spec", {{"role", "KeyApprover"}, {"subjects", {{{"kind", "User"}, {"name", "bob"}}}}, {"reviewBy", "2099-12-31"}}}};
+  auto krbCreated = admin_->create(kube::resources::keyRoleBindings(), "tenant-a", krb);
+  ASSERT_TRUE(krbCreated.ok()) << krbCreated.error().toString() << readAll(op.log);
+  Json key = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "EncryptionKey"},
+              {"metadata", {{"name", "b-key"}}},
+              {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-b", key).ok());
+  ASSERT_TRUE(waitUntil([&] {
+    auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-b", "b-key");
+    return k.ok() && getString(*k, "status.state") == "PreActive";
+  })) << readAll(op.log);
+  Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyActivationRequest"},
+              {"metadata", {{"name", "activate-b"}}},
+              {"spec", {{"keyRef", {{"name", "b-key"}}}, {"reason", "r"}, {"changeReference", "CHG-9"}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::keyActivationRequests(), "tenant-b", kar).ok());
+  auto appendApproval = [&](const std::string& user, const std::string& ns) {
+    auto c = server_->clientFor(user);
+    auto cur = c->get(kube::resources::keyActivationRequests(), ns, "activate-b");
+    if (!cur.ok()) return Result<Json>(cur.takeError());
+    Json obj = *cur;
+    obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
+    return c->update(kube::resources::keyActivationRequests(), ns, obj);
+  };
+
+  // Cell: request in tenant-b as a tenant-a requester -> RBAC 403.
+  auto request = server_->clientFor("alice")->create(kube::resources::keyActivationRequests(), "tenant-b", kar);
+  ASSERT_FALSE(request.ok());
+  EXPECT_EQ(request.error().code, ErrorCode::kPermissionDenied) << request.error().toString();
+  // Cell: approve in tenant-b as a tenant-a approver -> RBAC 403 (his RoleBinding is in tenant-a only).
+  auto approve = appendApproval("bob", "tenant-b");
+  ASSERT_FALSE(approve.ok());
+  EXPECT_EQ(approve.error().code, ErrorCode::kPermissionDenied) << approve.error().toString();
+  // Cell: even with Kubernetes rights in tenant-b, a tenant-a KeyApprover is no approver there.
+  grant(*admin_, "tenant-b", "bob", {"get", "update"});
+  auto approve2 = appendApproval("bob", "tenant-b");
+  ASSERT_FALSE(approve2.ok());
+  EXPECT_NE(approve2.error().message.find("denied the request"), std::string::npos) << approve2.error().message;
+  // Cell: reference tenant-b's key from tenant-a -> denied (same-namespace references only).
+  Json cross = kar;
+  cross["metadata"]["name"] = "cross";
+  cross["spec"]["keyRef"]["namespace"] = "tenant-b";
+  auto reference = server_->clientFor("alice")->create(kube::resources::keyActivationRequests(), "tenant-a", cross);
+  ASSERT_FALSE(reference.ok());
+  EXPECT_NE(reference.error().message.find("namespace"), std::string::npos) << reference.error().message;
+  // Cell: a tenant-a binding cannot name a tenant-b service account.
+  Json sa = krb;
+  sa["metadata"]["name"] = "foreign-sa";
+  sa["spec"]["subjects"] = {{{"kind", "ServiceAccount"}, {"name", "ci"}, {"namespace", "tenant-b"}}};
+  auto binding = admin_->create(kube::resources::keyRoleBindings(), "tenant-a", sa);
+  ASSERT_FALSE(binding.ok());
+  // Throughout: tenant-b's key never left PreActive.
+  std::this_thread::sleep_for(500ms);
+  auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-b", "b-key");
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(getString(*k, "status.state"), "PreActive");
   kill(op.pid, SIGTERM);
   EXPECT_EQ(waitExit(op.pid, 15s), 0) << readAll(op.log);
 }
