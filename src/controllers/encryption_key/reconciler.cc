@@ -97,6 +97,17 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
   const WallTime now = clock_.now();
   if (cacheIsBehind(cacheKey, *obj)) return ReconcileResult{};
   Json current = *obj;  // advances with each write we make in this reconcile
+  // Whatever path this reconcile leaves by (success, a later error), once we wrote the
+  // object the cache is behind until our write's watch event arrives.
+  struct RememberOnExit {
+    EncryptionKeyReconciler* self;
+    const std::string& key;
+    const Json& before;
+    const Json& after;
+    ~RememberOnExit() {
+      if (resourceVersionOfJson(after) != resourceVersionOfJson(before)) self->rememberWrite(key, before);
+    }
+  } rememberOnExit{this, cacheKey, *obj, current};
 
   // Related activation requests.
   std::vector<v1::KeyActivationRequest> requests;
@@ -118,7 +129,6 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     v1::EncryptionKeyStatus failed = v1::markFailed(ek, "PolicyViolation", msg, now);
     if (!(failed == ek.status)) {
       ASSIGN_OR_RETURN(current, writeStatus(current, failed));
-      rememberWrite(cacheKey, *obj);
       if (deps_.events) deps_.events->record(*obj, kube::EventType::kWarning, "UnknownBackend", msg);
     }
     return ReconcileResult{};
@@ -255,7 +265,6 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
       v1::EncryptionKeyStatus failed = v1::markFailed(ek, "BackendError", op + " failed: " + e.message, now);
       if (!(failed == ek.status)) {
         ASSIGN_OR_RETURN(current, writeStatus(current, failed));
-        rememberWrite(cacheKey, *obj);
       }
       if (deps_.events)
         deps_.events->record(*obj, kube::EventType::kWarning, "BackendError", op + " failed: " + e.message);
@@ -296,7 +305,6 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
   if (finalizerWanted == false) {
     ASSIGN_OR_RETURN(current, setFinalizer(current, false));
   }
-  if (resourceVersionOfJson(current) != resourceVersionOfJson(*obj)) rememberWrite(cacheKey, *obj);
   return ReconcileResult{plan.requeueAfter};
 }
 
