@@ -60,7 +60,7 @@ Result<ReconcileResult> ActivationRequestReconciler::reconcile(const std::string
     if (deps_.events) deps_.events->record(*obj, kube::EventType::kWarning, "InvalidSpec", decoded.error().message);
     return ReconcileResult{};
   }
-  if (cacheIsBehind(cacheKey, *obj)) return ReconcileResult{};
+  if (ownWrites_.cacheIsBehind(cacheKey, *obj)) return ReconcileResult{};
   v1::KeyActivationRequest request = std::move(*decoded);
   if (request.metadata.deletionTimestamp) return ReconcileResult{};
   const std::string& ns = request.metadata.namespace_;
@@ -90,7 +90,7 @@ Result<ReconcileResult> ActivationRequestReconciler::reconcile(const std::string
     body["status"] = v1::encodeStatus(d.status);
     // Conflict (the key reconciler patched the phase meanwhile): retried on fresh cache data.
     ASSIGN_OR_RETURN(current, deps_.client->update(kube::resources::keyActivationRequests(), ns, body, "status"));
-    rememberWrite(cacheKey, *obj);
+    ownWrites_.remember(cacheKey, *obj);
   }
   if (!d.event.empty()) emit(current, request, in.key, d);
   if (d.becameApproved && deps_.enqueueKey) deps_.enqueueKey(ns + "/" + request.spec.keyRef.name);
@@ -133,18 +133,5 @@ void ActivationRequestReconciler::emit(const Json& obj, const v1::KeyActivationR
                                                {"message", d.message}});
 }
 
-void ActivationRequestReconciler::rememberWrite(const std::string& key, const Json& before) {
-  std::lock_guard<std::mutex> l(mu_);
-  writtenOver_[key] = getString(before, "metadata.resourceVersion");
-}
-
-bool ActivationRequestReconciler::cacheIsBehind(const std::string& key, const Json& cached) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = writtenOver_.find(key);
-  if (it == writtenOver_.end()) return false;
-  if (it->second == getString(cached, "metadata.resourceVersion")) return true;
-  writtenOver_.erase(it);
-  return false;
-}
 
 }  // namespace keygate::controllers

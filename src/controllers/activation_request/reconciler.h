@@ -16,6 +16,7 @@
 #include "api/v1alpha1/policy.h"
 #include "controllers/activation_request/decide.h"
 #include "controllers/audit.h"
+#include "controllers/own_writes.h"
 #include "controllers/reconciler.h"
 #include "kube/cache.h"
 #include "kube/client.h"
@@ -49,16 +50,12 @@ class ActivationRequestReconciler final : public Reconciler {
  private:
   void emit(const Json& obj, const api::v1alpha1::KeyActivationRequest& request,
             const api::v1alpha1::EncryptionKey* key, const RequestDecision& d);
-  // Same trick as the EncryptionKey reconciler: skip while the cache still shows the object
-  // we wrote over (the watch event of our write enqueues it again).
-  void rememberWrite(const std::string& key, const Json& before);
-  bool cacheIsBehind(const std::string& key, const Json& cached);
 
   std::string name_ = "keyactivationrequest";
   ActivationRequestReconcilerDeps deps_;
   const Clock& clock_;
   std::mutex mu_;
-  std::map<std::string, std::string> writtenOver_;
+  OwnWrites ownWrites_;  // see own_writes.h
 };
 
 // KeyRoleBindings of one namespace decoded from a cache; undecodable ones grant nothing.

@@ -95,7 +95,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
   }
   v1::EncryptionKey ek = std::move(*decoded);
   const WallTime now = clock_.now();
-  if (cacheIsBehind(cacheKey, *obj)) return ReconcileResult{};
+  if (ownWrites_.cacheIsBehind(cacheKey, *obj)) return ReconcileResult{};
   Json current = *obj;  // advances with each write we make in this reconcile
   // Whatever path this reconcile leaves by (success, a later error), once we wrote the
   // object the cache is behind until our write's watch event arrives.
@@ -105,7 +105,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     const Json& before;
     const Json& after;
     ~RememberOnExit() {
-      if (resourceVersionOfJson(after) != resourceVersionOfJson(before)) self->rememberWrite(key, before);
+      if (resourceVersionOfJson(after) != resourceVersionOfJson(before)) self->ownWrites_.remember(key, before);
     }
   } rememberOnExit{this, cacheKey, *obj, current};
 
@@ -340,19 +340,6 @@ Result<Json> EncryptionKeyReconciler::setFinalizer(const Json& obj, bool present
   return r;
 }
 
-void EncryptionKeyReconciler::rememberWrite(const std::string& key, const Json& before) {
-  std::lock_guard<std::mutex> l(mu_);
-  writtenOver_[key] = resourceVersionOfJson(before);
-}
-
-bool EncryptionKeyReconciler::cacheIsBehind(const std::string& key, const Json& cached) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = writtenOver_.find(key);
-  if (it == writtenOver_.end()) return false;
-  if (it->second == resourceVersionOfJson(cached)) return true;
-  writtenOver_.erase(it);  // the cache has moved past our write
-  return false;
-}
 
 void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key, const v1::AuditEvent& ev,
                                    const std::string& backendKeyId, const std::string& result) {

@@ -15,6 +15,7 @@
 #include "api/v1alpha1/policy.h"
 #include "controllers/audit.h"
 #include "controllers/backend_set.h"
+#include "controllers/own_writes.h"
 #include "controllers/reconciler.h"
 #include "kube/cache.h"
 #include "kube/client.h"
@@ -62,11 +63,6 @@ class EncryptionKeyReconciler final : public Reconciler {
   Result<Json> setFinalizer(const Json& obj, bool present);
   void emit(const Json& obj, const api::v1alpha1::EncryptionKey& key, const api::v1alpha1::AuditEvent& ev,
             const std::string& backendKeyId, const std::string& result);
-  // Our own writes are ahead of the informer cache for a moment. Remember the
-  // resourceVersion we wrote over; while the cache still shows it, skip the reconcile (the
-  // watch event of our write enqueues the key again) instead of writing and getting 409.
-  void rememberWrite(const std::string& key, const Json& before);
-  bool cacheIsBehind(const std::string& key, const Json& cached);
   template <typename F>
   auto timed(const std::string& backend, const std::string& op, F&& f) -> decltype(f());
 
@@ -77,7 +73,7 @@ class EncryptionKeyReconciler final : public Reconciler {
   // interrupted by a crash (generated but status not written, half-applied usage) is found.
   std::mutex mu_;
   std::set<std::string> described_;
-  std::map<std::string, std::string> writtenOver_;  // key -> resourceVersion we replaced
+  OwnWrites ownWrites_;  // see own_writes.h
   std::set<std::string> generateAttempted_;         // "<uid>/v<n>" tried by this process
   std::atomic<int64_t> activeSinceSec_;
 };

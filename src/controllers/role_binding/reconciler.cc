@@ -51,7 +51,7 @@ Result<ReconcileResult> RoleBindingReconciler::reconcile(const std::string& key)
     if (deps_.events) deps_.events->record(*obj, kube::EventType::kWarning, "InvalidSpec", decoded.error().message);
     return ReconcileResult{};
   }
-  if (cacheIsBehind(key, *obj)) return ReconcileResult{};
+  if (ownWrites_.cacheIsBehind(key, *obj)) return ReconcileResult{};
   v1::KeyRoleBinding b = std::move(*decoded);
   if (b.metadata.deletionTimestamp) return ReconcileResult{};
   const std::string& ns = b.metadata.namespace_;
@@ -79,7 +79,7 @@ Result<ReconcileResult> RoleBindingReconciler::reconcile(const std::string& key)
     body["status"] = v1::encodeStatus(d.status);
     ASSIGN_OR_RETURN(Json written, deps_.client->update(kube::resources::keyRoleBindings(), ns, body, "status"));
     (void)written;
-    rememberWrite(key, *obj);
+    ownWrites_.remember(key, *obj);
     if (deps_.events) {
       const v1::Condition* overdue = v1::findCondition(d.status.conditions, "ReviewOverdue");
       const v1::Condition* before = v1::findCondition(b.status.conditions, "ReviewOverdue");
@@ -144,18 +144,5 @@ Status RoleBindingReconciler::ensureAbsent(const kube::Resource& r, const std::s
   return Status();
 }
 
-void RoleBindingReconciler::rememberWrite(const std::string& key, const Json& before) {
-  std::lock_guard<std::mutex> l(mu_);
-  writtenOver_[key] = getString(before, "metadata.resourceVersion");
-}
-
-bool RoleBindingReconciler::cacheIsBehind(const std::string& key, const Json& cached) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = writtenOver_.find(key);
-  if (it == writtenOver_.end()) return false;
-  if (it->second == getString(cached, "metadata.resourceVersion")) return true;
-  writtenOver_.erase(it);
-  return false;
-}
 
 }  // namespace keygate::controllers

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "controllers/own_writes.h"
 #include "controllers/reconciler.h"
 #include "controllers/role_binding/rbac.h"
 #include "kube/cache.h"
@@ -44,14 +45,12 @@ class RoleBindingReconciler final : public Reconciler {
   // is deleted and recreated (roleRef is immutable).
   Status ensure(const kube::Resource& r, const Json& desired);
   Status ensureAbsent(const kube::Resource& r, const std::string& ns, const std::string& name, const std::string& ownerUid);
-  void rememberWrite(const std::string& key, const Json& before);
-  bool cacheIsBehind(const std::string& key, const Json& cached);
 
   std::string name_ = "keyrolebinding";
   RoleBindingReconcilerDeps deps_;
   const Clock& clock_;
   std::mutex mu_;
-  std::map<std::string, std::string> writtenOver_;
+  OwnWrites ownWrites_;  // see own_writes.h
 };
 
 // Cache keys of every KeyRoleBinding in the namespace of `binding`: a change to one binding

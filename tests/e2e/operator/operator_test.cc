@@ -354,45 +354,11 @@ TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   ASSERT_TRUE(waitUntil([&] { return httpGet(hport, "/readyz").status == 200; })) << readAll(op.log);
 
   // Register the operator's webhook the way deploy/webhooks.yaml does, with a URL.
-  std::string caBundle;
-  {
-    std::string tmp = dir_.write("crt.b64.in", crt);
-    ASSERT_EQ(std::system(("base64 -w0 < " + tmp + " > " + tmp + ".out").c_str()), 0);
-    caBundle = readAll(tmp + ".out");
-  }
-  for (bool mutating : {true, false}) {
-    Json hook = {{"name", mutating ? "mutate.keygate.dev" : "validate.keygate.dev"},
-                 {"admissionReviewVersions", {"v1"}},
-                 {"sideEffects", "None"},
-                 {"failurePolicy", "Fail"},
-                 {"timeoutSeconds", 5},
-                 {"clientConfig",
-                  {{"url", "https://127.0.0.1:" + std::to_string(wport) + (mutating ? "/mutate" : "/validate")},
-                   {"caBundle", caBundle}}},
-                 {"rules",
-                  {{{"apiGroups", {"keygate.dev"}},
-                    {"apiVersions", {"v1alpha1"}},
-                    {"operations", {"CREATE", "UPDATE"}},
-                    {"resources", {"encryptionkeys", "keyactivationrequests", "keyrolebindings"}},
-                    {"scope", "Namespaced"}}}}};
-    Json c = {{"apiVersion", "admissionregistration.k8s.io/v1"},
-              {"kind", mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration"},
-              {"metadata", {{"name", mutating ? "keygate-mutating" : "keygate-validating"}}},
-              {"webhooks", {hook}}};
-    ASSERT_TRUE(admin_->create(webhookConfigs(mutating), "", c).ok());
-  }
+  std::string tmp = dir_.write("crt.pem", crt);
+  ASSERT_EQ(std::system(("base64 -w0 < " + tmp + " > " + tmp + ".b64").c_str()), 0);
+  registerWebhooks(*admin_, wport, readAll(tmp + ".b64"));
   // alice may create requests; bob and carol get their rights only from the KeyRoleBinding.
-  Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-               {"kind", "Role"},
-               {"metadata", {{"name", "requester"}}},
-               {"rules", {{{"apiGroups", {"keygate.dev"}}, {"resources", {"keyactivationrequests"}}, {"verbs", {"get", "create"}}}}}};
-  ASSERT_TRUE(admin_->create(kube::resources::roles(), "tenant-a", role).ok());
-  Json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-             {"kind", "RoleBinding"},
-             {"metadata", {{"name", "requester"}}},
-             {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "requester"}}},
-             {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "alice"}}}}};
-  ASSERT_TRUE(admin_->create(kube::resources::roleBindings(), "tenant-a", rb).ok());
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
   Json krb = {{"apiVersion", "keygate.dev/v1alpha1"},
               {"kind", "KeyRoleBinding"},
               {"metadata", {{"name", "approvers"}}},
