@@ -19,6 +19,7 @@
 
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "common/log.h"
+#include "support/softhsm_temp_dir.h"
 #include "harness/key_operator.h"
 #include "kube/informer.h"
 
@@ -36,11 +37,7 @@ double pct(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::max(1, std::atoi(argv[1])) : 50;
   log::configure(log::Level::kError, log::Format::kText);
-  std::string tmpl = (std::filesystem::temp_directory_path() / "keygate-bench-XXXXXX").string();
-  const std::string dir = ::mkdtemp(tmpl.data());
-  std::filesystem::create_directories(dir + "/tokens");
-  std::ofstream(dir + "/softhsm2.conf") << "directories.tokendir = " << dir << "/tokens\nobjectstore.backend = file\nlog.level = ERROR\n";
-  ::setenv("SOFTHSM2_CONF", (dir + "/softhsm2.conf").c_str(), 1);
+  testing::SoftHsmTempDir softhsm;  // before the module loads
   backends::pkcs11::Pkcs11BackendOptions o;
   o.name = "softhsm";
   o.modulePath = KEYGATE_SOFTHSM2_MODULE;
@@ -121,7 +118,5 @@ int main(int argc, char** argv) {
   std::printf("%-58s %9.2f %9.2f\n", "HSM share: activate + self test, called directly", pct(hsm, 0.5), pct(hsm, 0.99));
   std::printf("%-58s %9.2f %9.2f\n", "beyond the HSM call (end to end minus HSM, by percentile)",
               pct(e2e, 0.5) - pct(hsm, 0.5), pct(e2e, 0.99) - pct(hsm, 0.99));
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "backends/pkcs11/templates.h"
 #include "common/log.h"
+#include "support/softhsm_temp_dir.h"
 #include "harness/key_operator.h"
 #include "kube/informer.h"
 
@@ -38,12 +39,7 @@ int main(int argc, char** argv) {
   const int n = argc > 1 ? std::max(1, std::atoi(argv[1])) : 1000;
   const int workers = argc > 2 ? std::max(1, std::atoi(argv[2])) : 2;
   log::configure(log::Level::kError, log::Format::kText);
-  std::string tmpl = (std::filesystem::temp_directory_path() / "keygate-bench-XXXXXX").string();
-  const std::string dir = ::mkdtemp(tmpl.data());
-  std::filesystem::create_directories(dir + "/tokens");
-  std::ofstream(dir + "/softhsm2.conf") << "directories.tokendir = " << dir << "/tokens\n"
-                                        << "objectstore.backend = file\nlog.level = ERROR\n";
-  ::setenv("SOFTHSM2_CONF", (dir + "/softhsm2.conf").c_str(), 1);
+  testing::SoftHsmTempDir softhsm;  // before the module loads
 
   auto store = std::make_shared<MemorySecretStore>();
   Pkcs11BackendOptions o;
@@ -142,7 +138,5 @@ int main(int argc, char** argv) {
   std::printf("%-52s %12.1f\n", "API requests per key (all clients, incl. creates)",
               static_cast<double>(allRequests) / std::max(1, n));
   std::printf("%-52s %12zu\n", "operator requests counted as admin (harness identity)", operatorRequests);
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
   return preActive.load() == n ? 0 : 1;
 }

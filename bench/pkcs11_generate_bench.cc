@@ -17,6 +17,7 @@
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "backends/pkcs11/templates.h"
 #include "common/log.h"
+#include "support/softhsm_temp_dir.h"
 
 using namespace keygate;
 using namespace keygate::backends;
@@ -44,12 +45,7 @@ std::string uid(int i) {
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::max(1, std::atoi(argv[1])) : 200;
   log::configure(log::Level::kWarn, log::Format::kText);
-  std::string tmpl = (std::filesystem::temp_directory_path() / "keygate-bench-XXXXXX").string();
-  const std::string dir = ::mkdtemp(tmpl.data());
-  std::filesystem::create_directories(dir + "/tokens");
-  std::ofstream(dir + "/softhsm2.conf") << "directories.tokendir = " << dir << "/tokens\n"
-                                        << "objectstore.backend = file\nlog.level = ERROR\n";
-  ::setenv("SOFTHSM2_CONF", (dir + "/softhsm2.conf").c_str(), 1);
+  testing::SoftHsmTempDir softhsm;  // before the module loads
   const char* module = std::getenv("KEYGATE_PKCS11_MODULE");
 
   auto store = std::make_shared<MemorySecretStore>();
@@ -99,7 +95,5 @@ int main(int argc, char** argv) {
   std::printf("%-44s %12.1f %10.2f %8d\n", "Pkcs11Backend::generate (new keys)", gen, gen / raw, genFail);
   std::printf("%-44s %12.1f %10.2f %8d\n", "Pkcs11Backend::generate (exists, cached)", again, again / raw, againFail);
   std::printf("%-44s %12.1f %10.2f %8d\n", "Pkcs11Backend::activate (SetAttributeValue)", act, act / raw, actFail);
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
   return rawFail + genFail + againFail + actFail == 0 ? 0 : 1;
 }

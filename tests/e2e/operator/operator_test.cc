@@ -23,6 +23,7 @@
 #include "support/free_port.h"
 #include "support/temp_dir.h"
 #include "support/test_api_server.h"
+#include "support/webhook_registration.h"
 
 namespace keygate {
 namespace {
@@ -278,11 +279,6 @@ TEST_F(OperatorE2E, StartupErrorsAreClean) {
 namespace keygate {
 namespace {
 
-kube::Resource webhookConfigs(bool mutating) {
-  return {"admissionregistration.k8s.io", "v1", mutating ? "mutatingwebhookconfigurations" : "validatingwebhookconfigurations",
-          mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration", false};
-}
-
 // The product path of issue 4 through the real binary: the operator serves the admission
 // webhook (registered in the test API server with its CA), materialises the approvers'
 // RBAC from a KeyRoleBinding, counts only signed approvals, and activates the key in SoftHSM2.
@@ -293,27 +289,8 @@ struct RunningOperator {
 };
 
 void registerWebhooks(kube::Client& admin, int wport, const std::string& caBundle) {
-  for (bool mutating : {true, false}) {
-    Json hook = {{"name", mutating ? "mutate.keygate.dev" : "validate.keygate.dev"},
-                 {"admissionReviewVersions", {"v1"}},
-                 {"sideEffects", "None"},
-                 {"failurePolicy", "Fail"},
-                 {"timeoutSeconds", 5},
-                 {"clientConfig",
-                  {{"url", "https://127.0.0.1:" + std::to_string(wport) + (mutating ? "/mutate" : "/validate")},
-                   {"caBundle", caBundle}}},
-                 {"rules",
-                  {{{"apiGroups", {"keygate.dev"}},
-                    {"apiVersions", {"v1alpha1"}},
-                    {"operations", {"CREATE", "UPDATE"}},
-                    {"resources", {"encryptionkeys", "keyactivationrequests", "keyrolebindings"}},
-                    {"scope", "Namespaced"}}}}};
-    Json c = {{"apiVersion", "admissionregistration.k8s.io/v1"},
-              {"kind", mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration"},
-              {"metadata", {{"name", mutating ? "keygate-mutating" : "keygate-validating"}}},
-              {"webhooks", {hook}}};
-    ASSERT_TRUE(admin.create(webhookConfigs(mutating), "", c).ok());
-  }
+  auto st = testing::registerKeygateWebhooks(admin, "https://127.0.0.1:" + std::to_string(wport), caBundle);
+  ASSERT_TRUE(st.ok()) << st.error().toString();
 }
 
 // The first admission call right after registration can race the webhook's listener on a

@@ -18,18 +18,13 @@
 #include "support/softhsm_env.h"
 #include "webhook/admission.h"
 #include "webhook/role_view.h"
+#include "support/webhook_registration.h"
 #include "webhook/server.h"
 
 namespace keygate::controllers::testing {
 
 namespace res = kube::resources;
 namespace v1 = keygate::api::v1alpha1;
-
-inline kube::Resource webhookConfigs(bool mutating) {
-  return {"admissionregistration.k8s.io", "v1",
-          mutating ? "mutatingwebhookconfigurations" : "validatingwebhookconfigurations",
-          mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration", false};
-}
 
 class ApprovalFixture : public ::testing::Test {
  protected:
@@ -89,28 +84,8 @@ class ApprovalFixture : public ::testing::Test {
   }
 
   void registerWebhooks() {
-    const std::string caBundle = v1::base64Encode(readAll(certs_.caCert));
-    for (bool mutating : {true, false}) {
-      Json hook = {{"name", mutating ? "mutate.keygate.dev" : "validate.keygate.dev"},
-                   {"admissionReviewVersions", {"v1"}},
-                   {"sideEffects", "None"},
-                   {"failurePolicy", "Fail"},
-                   {"timeoutSeconds", 5},
-                   {"clientConfig",
-                    {{"url", server_->url() + (mutating ? "/mutate" : "/validate")}, {"caBundle", caBundle}}},
-                   {"rules",
-                    {{{"apiGroups", {"keygate.dev"}},
-                      {"apiVersions", {"v1alpha1"}},
-                      {"operations", {"CREATE", "UPDATE"}},
-                      {"resources", {"encryptionkeys", "keyactivationrequests", "keyrolebindings"}},
-                      {"scope", "Namespaced"}}}}};
-      Json cfg = {{"apiVersion", "admissionregistration.k8s.io/v1"},
-                  {"kind", mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration"},
-                  {"metadata", {{"name", mutating ? "keygate-mutating" : "keygate-validating"}}},
-                  {"webhooks", {hook}}};
-      auto r = admin_->create(webhookConfigs(mutating), "", cfg);
-      ASSERT_TRUE(r.ok()) << r.error().toString();
-    }
+    auto st = keygate::testing::registerKeygateWebhooks(*admin_, server_->url(), v1::base64Encode(readAll(certs_.caCert)));
+    ASSERT_TRUE(st.ok()) << st.error().toString();
   }
 
   // Requesters (and dave, who holds no keygate role) may create and update requests as far

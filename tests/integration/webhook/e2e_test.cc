@@ -8,6 +8,7 @@
 #include "kube/cache.h"
 #include "kube/client.h"
 #include "support/test_api_server.h"
+#include "support/webhook_registration.h"
 #include "tls_client.h"
 #include "webhook/server.h"
 
@@ -17,12 +18,6 @@ namespace {
 using ::testing::HasSubstr;
 using namespace keygate::api::v1alpha1;
 namespace res = kube::resources;
-
-kube::Resource webhookConfigs(bool mutating) {
-  return {"admissionregistration.k8s.io", "v1",
-          mutating ? "mutatingwebhookconfigurations" : "validatingwebhookconfigurations",
-          mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration", false};
-}
 
 std::string readAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -64,29 +59,8 @@ class WebhookE2eTest : public ::testing::Test {
   }
 
   void registerWebhooks() {
-    const std::string caBundle = base64Encode(readAll(certs_.caCert));
-    for (bool mutating : {true, false}) {
-      const std::string name = mutating ? "mutate.keygate.dev" : "validate.keygate.dev";
-      Json hook = {{"name", name},
-                   {"admissionReviewVersions", {"v1"}},
-                   {"sideEffects", "None"},
-                   {"failurePolicy", "Fail"},
-                   {"timeoutSeconds", 5},
-                   {"clientConfig",
-                    {{"url", server_->url() + (mutating ? "/mutate" : "/validate")}, {"caBundle", caBundle}}},
-                   {"rules",
-                    {{{"apiGroups", {"keygate.dev"}},
-                      {"apiVersions", {"v1alpha1"}},
-                      {"operations", {"CREATE", "UPDATE"}},
-                      {"resources", {"encryptionkeys", "keyactivationrequests", "keyrolebindings"}},
-                      {"scope", "Namespaced"}}}}};
-      Json cfg = {{"apiVersion", "admissionregistration.k8s.io/v1"},
-                  {"kind", mutating ? "MutatingWebhookConfiguration" : "ValidatingWebhookConfiguration"},
-                  {"metadata", {{"name", mutating ? "keygate-mutating" : "keygate-validating"}}},
-                  {"webhooks", {hook}}};
-      auto r = admin_->create(webhookConfigs(mutating), "", cfg);
-      ASSERT_TRUE(r.ok()) << r.error().toString();
-    }
+    auto st = keygate::testing::registerKeygateWebhooks(*admin_, server_->url(), base64Encode(readAll(certs_.caCert)));
+    ASSERT_TRUE(st.ok()) << st.error().toString();
   }
 
   // Everyone in the flow may create/update requests as far as RBAC goes: the webhook decides.
