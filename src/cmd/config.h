@@ -53,7 +53,7 @@ struct OperatorConfig {
   LeaderElectionConfig leaderElection;
   std::string operatorNamespace = "keygate-system";  // Secrets with token PINs, the Lease
   std::string stateDir = "/var/lib/keygate";         // absolute; SoftHSM token dirs etc.
-  int workers = 2;                                   // reconcile workers per controller, 1..64
+  int workers = 4;                                   // reconcile workers per controller, 1..64
 };
 
 // `file` prefixes every error line. An empty document yields an error (backends are required).

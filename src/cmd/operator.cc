@@ -30,6 +30,7 @@
 #include "kube/informer.h"
 #include "kube/kubeconfig.h"
 #include "kube/leader_election.h"
+#include "kube/transport.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
 #include "api/v1alpha1/approval_signing.h"
@@ -55,6 +56,7 @@ struct OperatorFlags {
   std::string logFormat = "json";
   std::string podName;
   int shutdownSeconds = 30;
+  int httpThreads = static_cast<int>(kube::kDefaultHttpThreads);
 };
 
 const log::Logger& logger() {
@@ -108,6 +110,9 @@ int runOperator(const OperatorFlags& f) {
   if (!f.leaderElect.empty()) cfg.leaderElection.enabled = f.leaderElect == "true";
   if (f.workers > 0) cfg.workers = f.workers;
   const std::string identity = !f.podName.empty() ? f.podName : (std::getenv("POD_NAME") ? std::getenv("POD_NAME") : hostname());
+
+  // Before any HTTP client or listener exists (they would fix the default).
+  kube::configureHttpThreads(static_cast<size_t>(f.httpThreads));
 
   // Metrics and health come first so probes answer while the rest starts.
   metrics::Metrics metrics(KEYGATE_VERSION);
@@ -363,6 +368,10 @@ void registerOperator(CLI::App& app) {
   sub->add_option("--log-level", f->logLevel, "debug, info, warn or error")->capture_default_str();
   sub->add_option("--log-format", f->logFormat, "json or text")->capture_default_str();
   sub->add_option("--pod-name", f->podName, "Leader-election identity (default: $POD_NAME, then the host name)");
+  sub->add_option("--http-threads", f->httpThreads,
+                  "Threads for asynchronous HTTP I/O (API client, webhook); callers never block in them")
+      ->check(CLI::Range(1, 64))
+      ->default_val(f->httpThreads);
   sub->add_option("--shutdown-timeout", f->shutdownSeconds, "Seconds to drain in-flight reconciles on SIGTERM")
       ->capture_default_str();
   sub->callback([f] {

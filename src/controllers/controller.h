@@ -22,7 +22,7 @@ struct ControllerHooks {
 };
 
 struct ControllerOptions {
-  int workers = 2;
+  int workers = 4;
   kube::WorkQueueOptions queue;
   ControllerHooks hooks;
 };

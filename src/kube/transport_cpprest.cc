@@ -13,6 +13,7 @@
 #include <boost/asio/ssl.hpp>
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
 #include <mutex>
 
 #include "kube/transport.h"
@@ -242,7 +243,22 @@ class CpprestTransport final : public Transport {
 
 }  // namespace
 
+bool configureHttpThreads(size_t threads) {
+  static std::mutex mu;
+  static bool sized = false;
+  std::lock_guard<std::mutex> l(mu);
+  if (sized) return false;
+  sized = true;
+  try {
+    crossplat::threadpool::initialize_with_threads(std::max<size_t>(1, threads));
+  } catch (const std::exception&) {
+    return false;  // something used the pool before us: it keeps cpprestsdk's default
+  }
+  return true;
+}
+
 Result<TransportPtr> makeCpprestTransport(const TransportConfig& config) {
+  configureHttpThreads(kDefaultHttpThreads);
   if (config.server.rfind("https://", 0) != 0 && config.server.rfind("http://", 0) != 0)
     return makeError(ErrorCode::kInvalidArgument, "server \"" + config.server + "\" must be an https:// URL");
   RETURN_IF_ERROR(checkPem(config.caPem, false, "certificate-authority"));

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "kube/transport.h"
 
 namespace keygate::webhook {
 namespace {
@@ -293,6 +294,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, const Admis
   if (auto st = impl->certs.reload(); !st.ok())
     return makeError(ErrorCode::kInvalidArgument, "webhook certificate: " + st.error().message);
 
+  kube::configureHttpThreads(kube::kDefaultHttpThreads);  // no-op when main sized the pool
   const int attempts = impl->options.port == 0 ? 5 : 1;
   std::string lastError;
   for (int i = 0; i < attempts; ++i) {

@@ -7,7 +7,7 @@
 //
 // cpprestsdk is confined to server.cc (pimpl). Its listener runs handlers on the process-wide
 // pplx pool; nothing here blocks in that pool. Size the pool in main
-// (crossplat::threadpool::initialize_with_threads) if the default 40 threads do not fit.
+// with kube::configureHttpThreads() (default kube::kDefaultHttpThreads).
 //
 // HTTP answers: 200 + AdmissionReview (allowed or denied); 400 + Status for a body that is
 // not a v1 AdmissionReview; 404 unknown path; 405 other methods; 413 body over the limit;

@@ -28,7 +28,7 @@ namespace keygate::testing {
 
 struct KeyOperatorOptions {
   api::v1alpha1::Policy policy;
-  int workers = 2;
+  int workers = 4;
   const Clock* clock = nullptr;  // null = real clock
   // The identity the operator acts as. Until deploy/'s RBAC is loaded into the test API
   // server, tests use admin.

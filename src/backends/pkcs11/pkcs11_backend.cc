@@ -137,7 +137,7 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const Generate
   ASSIGN_OR_RETURN(std::shared_ptr<Token> token, tokens_.token(spec.ref.tenantNamespace));
   const Bytes id = objectId(spec.ref);
   const std::string keyId = spec.ref.backendKeyId();
-  std::lock_guard<std::mutex> create(token->createMutex());
+  std::unique_lock<std::mutex> create = token->lockId(id);
 
   return token->withSession<GeneratedKey>([&](Session& s) -> Result<GeneratedKey> {
     ObjectSet objs;
@@ -244,7 +244,7 @@ Status Pkcs11Backend::destroy(const KeyRef& ref) {
   ASSIGN_OR_RETURN(std::shared_ptr<Token> token, tokens_.token(ref.tenantNamespace));
   const Bytes id = objectId(ref);
   const std::string keyId = ref.backendKeyId();
-  std::lock_guard<std::mutex> create(token->createMutex());
+  std::unique_lock<std::mutex> create = token->lockId(id);
   ASSIGN_OR_RETURN(int destroyed, token->withSession<int>([&](Session& s) -> Result<int> {
     // Always a real find: destroy must also catch duplicates the cache never saw.
     AttributeList tmpl;

@@ -78,8 +78,10 @@ class Token {
   void cacheObjects(const Bytes& id, ObjectSet objects);
   void forgetObjects(const Bytes& id);
 
-  // Serialises find-or-create of key objects on this token (two workers, one key version).
-  std::mutex& createMutex() { return createMu_; }
+  // Serialises find-or-create and destroy of the objects of one CKA_ID (one key version),
+  // e.g. a reconcile and a CLI call on the same key. Different ids do not wait for each
+  // other: SoftHSM generates in parallel on two sessions of one token (~1.6x one session).
+  std::unique_lock<std::mutex> lockId(const Bytes& id);
 
   // Counters for tests and metrics.
   struct Stats {
@@ -112,7 +114,8 @@ class Token {
   std::map<Bytes, ObjectSet> handles_;
   Stats stats_;
 
-  std::mutex createMu_;
+  static constexpr size_t kIdLockStripes = 64;
+  std::mutex idLocks_[kIdLockStripes];
 };
 
 struct TokenManagerOptions {

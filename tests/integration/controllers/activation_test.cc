@@ -227,5 +227,74 @@ TEST_F(ActivationTest, NotBeforeWaitsForTheClock) {
   EXPECT_EQ(getString(waitPhase("activate-scheduled", "Activated"), "status.phase"), "Activated");
 }
 
+// rotation.requireApproval true: the version a rotation creates starts PreActive and goes
+// through the same request -> webhook-signed approval -> activation path as the first one;
+// on activation it supersedes version 1, which keeps only processing (verify) in the HSM.
+TEST_F(ActivationTest, RotatedVersionNeedsItsOwnApproval) {
+  Json key = createKey("rotating", {{"requiredApprovals", 1}}, {{"rotation", {{"period", "24h"}, {"requireApproval", true}}}});
+  ASSERT_EQ(getString(key, "status.state"), "PreActive") << key.dump();
+  ASSERT_TRUE(createRequest("activate-v1", "rotating").ok());
+  ASSERT_TRUE(decide("activate-v1", "bob").ok());
+  key = waitFor(res::encryptionKeys(), "rotating", [](const Json& k) { return getString(k, "status.state") == "Active"; });
+  ASSERT_EQ(getString(key, "status.state"), "Active") << key.dump();
+  waitPhase("activate-v1", "Activated");
+  auto& pk = *static_cast<backends::pkcs11::Pkcs11Backend*>(backend_);
+  auto v1Session = backends::testing::openTenantSession(pk, "tenant-a");
+  Prober v1(*v1Session, backends::Algorithm::kEcP256, getString(key["status"]["versions"][0], "backendKeyId"));
+  ASSERT_EQ(v1.run(Op::kSign), CKR_OK);  // keeps a signature to verify once v1 is superseded
+
+  // The rotation period passes: version 2 is generated PreActive; version 1 stays Active.
+  clock_.advance(24h + 1s);
+  op_->poke("tenant-a", "rotating");
+  key = waitFor(res::encryptionKeys(), "rotating", [](const Json& k) {
+    const Json* v = findPath(k, "status.versions");
+    return v && v->is_array() && v->size() == 2 && getString((*v)[1], "state") == "PreActive";
+  });
+  ASSERT_EQ(key["status"]["versions"].size(), 2u) << key.dump();
+  EXPECT_EQ(getString(key["status"]["versions"][0], "state"), "Active");
+  EXPECT_EQ(getString(key, "status.state"), "Active");
+  const std::string v2Id = getString(key["status"]["versions"][1], "backendKeyId");
+  {
+    auto session = backends::testing::openTenantSession(pk, "tenant-a");
+    EXPECT_EQ(Prober(*session, backends::Algorithm::kEcP256, v2Id).run(Op::kSign), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  }
+  // No approval, no activation: the new version waits however often it is reconciled.
+  op_->poke("tenant-a", "rotating");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(getString(waitFor(res::encryptionKeys(), "rotating", [](const Json&) { return true; })["status"]["versions"][1],
+                      "state"),
+            "PreActive");
+
+  // A request without keyRef.version targets the newest PreActive version.
+  ASSERT_TRUE(createRequest("activate-v2", "rotating").ok());
+  auto alice = decide("activate-v2", "alice");
+  EXPECT_FALSE(alice.ok()) << "the requester cannot approve a rotation either";
+  ASSERT_TRUE(decide("activate-v2", "carol").ok());
+  key = waitFor(res::encryptionKeys(), "rotating", [](const Json& k) {
+    const Json* v = findPath(k, "status.versions");
+    return v && v->is_array() && v->size() == 2 && getString((*v)[1], "state") == "Active";
+  });
+  ASSERT_EQ(getString(key["status"]["versions"][1], "state"), "Active") << key.dump();
+  EXPECT_EQ(getString(key["status"]["versions"][0], "state"), "Deactivated");
+  EXPECT_EQ(key["status"]["activatedBy"]["approvers"], Json({"carol"})) << key.dump();
+  EXPECT_EQ(getString(waitPhase("activate-v2", "Activated"), "status.phase"), "Activated");
+  {
+    auto session = backends::testing::openTenantSession(pk, "tenant-a");
+    Prober v2(*session, backends::Algorithm::kEcP256, v2Id);
+    EXPECT_EQ(v2.run(Op::kSign), CKR_OK);
+  }
+  EXPECT_EQ(v1.run(Op::kVerify), CKR_OK) << "a superseded version still verifies";
+  EXPECT_EQ(v1.run(Op::kSign), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  // Both activations are in the audit trail, each with its own approver.
+  int activations = 0;
+  keygate::testing::waitUntil([&] {
+    activations = 0;
+    for (const auto& l : op_->auditLines())
+      if (l.find("\"event\":\"KeyActivated\"") != std::string::npos && l.find("rotating") != std::string::npos) ++activations;
+    return activations == 2;
+  });
+  EXPECT_EQ(activations, 2);
+}
+
 }  // namespace
 }  // namespace keygate::controllers::testing

@@ -4,7 +4,6 @@ The order of checks follows kube-apiserver's handlers so that the first error a 
 same one the real server would report.
 """
 import base64
-import copy
 import json
 import time
 import uuid
@@ -20,6 +19,7 @@ import wire
 from errors import (ApiError, already_exists, bad_request, cause, conflict, internal, invalid, method_not_allowed,
                     not_found, unsupported_media)
 from store import TooOld
+from jsoncopy import copy_json
 
 BODY_MEDIA = "application/json, application/yaml, application/vnd.kubernetes.protobuf"
 PATCH_MEDIA_CR = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
@@ -192,7 +192,7 @@ def validate_object(ctx, op, obj, old):
 # --- managedFields helpers --------------------------------------------------------------------
 
 def _zero(r):
-    z = copy.deepcopy(r.hooks.zero) if (r.builtin and r.hooks) else {}
+    z = copy_json(r.hooks.zero) if (r.builtin and r.hooks) else {}
     z["metadata"] = {}
     return z
 
@@ -464,7 +464,7 @@ def write(ctx, op, make_new, want_rv=None, want_uid=None, verb="update", is_patc
         # managedFields: the diff sees the request (minus the reset fields), like the real field manager
         managed_view = new
         if op.sub == "status":
-            managed_view = copy.deepcopy(new)
+            managed_view = copy_json(new)
             rmeta = requested.get("metadata") or {}
             for k in ("labels", "annotations", "finalizers", "ownerReferences"):
                 if k in rmeta:
@@ -480,14 +480,14 @@ def write(ctx, op, make_new, want_rv=None, want_uid=None, verb="update", is_patc
             new["metadata"]["generation"] = gen
         if verb == "update" and not is_patch and not op.sub and admission.has_hooks(ctx, op, "UPDATE"):
             # a PUT reaches mutating webhooks as decoded from the request: server-owned metadata not yet copied in
-            view = copy.deepcopy(new)
+            view = copy_json(new)
             rmeta = requested.get("metadata") or {}
-            vmeta = {k: copy.deepcopy(v) for k, v in rmeta.items() if k not in ("managedFields",)}
+            vmeta = {k: copy_json(v) for k, v in rmeta.items() if k not in ("managedFields",)}
             vmeta["creationTimestamp"] = rmeta.get("creationTimestamp")
             vmeta["managedFields"] = new["metadata"].get("managedFields")
             for k in ("labels", "annotations", "finalizers", "ownerReferences"):
                 if k in new["metadata"]:
-                    vmeta[k] = copy.deepcopy(new["metadata"][k])
+                    vmeta[k] = copy_json(new["metadata"][k])
             view["metadata"] = {k: v for k, v in vmeta.items() if v is not None or k == "creationTimestamp"}
             mutated = admission.run(ctx, op, "UPDATE", view, live, mutating=True)
             mmeta = mutated.get("metadata") or {}
@@ -580,23 +580,23 @@ def _merge_for_write(op, live, requested):
     if isinstance(requested.get("metadata"), dict):
         drop_empty_meta(requested["metadata"])
     if op.sub == "status" or (op.sub == "finalize"):
-        new = copy.deepcopy(live)
+        new = copy_json(live)
         if op.sub == "status":
             if "status" in requested:
-                new["status"] = copy.deepcopy(requested["status"])
+                new["status"] = copy_json(requested["status"])
             else:
                 new.pop("status", None)
         else:
-            new["spec"] = copy.deepcopy(requested.get("spec") or {})
+            new["spec"] = copy_json(requested.get("spec") or {})
             if not new["spec"].get("finalizers"):
                 new["spec"].pop("finalizers", None)
         return new
-    new = copy.deepcopy(requested)
+    new = copy_json(requested)
     rmeta = dict(new.get("metadata") or {})
     lmeta = live.get("metadata") or {}
     for k in SERVER_META:
         if k in lmeta:
-            rmeta[k] = copy.deepcopy(lmeta[k])
+            rmeta[k] = copy_json(lmeta[k])
         else:
             rmeta.pop(k, None)
     new["metadata"] = rmeta
@@ -604,7 +604,7 @@ def _merge_for_write(op, live, requested):
     new["kind"] = r.kind
     if r.status_sub and not r.builtin:
         if "status" in live:
-            new["status"] = copy.deepcopy(live["status"])
+            new["status"] = copy_json(live["status"])
         else:
             new.pop("status", None)
     if not r.builtin:
@@ -680,7 +680,7 @@ def _after_patch(op, live, res, fv, text):
     if r.builtin and r.hooks:
         r.hooks.decode(res, r)
     if not r.builtin:
-        probe = copy.deepcopy(res)
+        probe = copy_json(res)
         unknown = schema_mod.prune(probe, r.schema)
         if unknown and fv == "Strict":
             shown = wire.compact(wire.sort_all(res))
@@ -715,12 +715,12 @@ def _apply(ctx, op, text, force, fv):
     if r.namespaced and meta.get("namespace") and meta["namespace"] != op.ns:
         raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
     if not r.builtin:
-        probe = copy.deepcopy(cfg)
+        probe = copy_json(cfg)
         unknown = schema_mod.prune(probe, r.schema)
         if unknown:
             raise internal("failed to create typed patch object (%s/%s; %s, Kind=%s): .%s: field not declared in schema"
                            % (meta.get("namespace", ""), op.name, r.api_version, r.kind, unknown[0]))
-    cfg_clean = copy.deepcopy(cfg)
+    cfg_clean = copy_json(cfg)
     cm = cfg_clean.setdefault("metadata", {})
     for k in ("name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"):
         cm.pop(k, None)
@@ -765,7 +765,7 @@ def _apply(ctx, op, text, force, fv):
     def make(live):
         if live is None:
             raise not_found(r.plural, r.group, op.name)
-        base = copy.deepcopy(live)
+        base = copy_json(live)
         entries = base["metadata"].get("managedFields") or []
         try:
             new, new_entries = managedfields.apply(entries, base, cfg_clean, r.schema, manager, r.api_version, now, force)
@@ -856,7 +856,7 @@ def _delete_one(ctx, req, r, ns, name, opts):
         if lm.get("deletionTimestamp"):
             if finalizers == list(lm.get("finalizers") or []):
                 return 200, live, []
-        new = copy.deepcopy(live)
+        new = copy_json(live)
         nm = new["metadata"]
         if not nm.get("deletionTimestamp"):
             nm["deletionTimestamp"] = gotime.now_rfc3339()

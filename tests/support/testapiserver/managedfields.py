@@ -6,8 +6,8 @@ Apply operations own exactly the leaves of their applied configuration and get c
 another manager owns a field they would change. Lists are atomic unless the schema says
 x-kubernetes-list-type set/map; metadata.finalizers is a set, ownerReferences a map keyed by uid.
 """
-import copy
 import json
+from jsoncopy import copy_json
 
 STRIPPED_META = {"name", "namespace", "creationTimestamp", "selfLink", "uid", "generation", "managedFields",
                  "resourceVersion", "clusterName"}
@@ -246,9 +246,9 @@ def _merge(live, config):
     if isinstance(live, dict) and isinstance(config, dict):
         out = dict(live)
         for k, v in config.items():
-            out[k] = _merge(live.get(k), v) if k in live else copy.deepcopy(v)
+            out[k] = _merge(live.get(k), v) if k in live else copy_json(v)
         return out
-    return copy.deepcopy(config)
+    return copy_json(config)
 
 
 def _remove_path(obj, p):
@@ -265,7 +265,7 @@ def _remove_path(obj, p):
 def apply(entries, live, config, schema, manager, api_version, now, force):
     """Returns (new_object, new_entries). live may be None (create)."""
     config_set = leaves(fieldset(config, schema))
-    base = copy.deepcopy(live) if live is not None else {}
+    base = copy_json(live) if live is not None else {}
     mine_key = (manager, "Apply", "")
     conflicts = []
     others = []

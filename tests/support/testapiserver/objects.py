@@ -1,12 +1,12 @@
 """Generic object rules shared by all resources: ObjectMeta validation, ownerReferences,
 generation, no-op detection, conversion between request version and storage."""
-import copy
 import json
 import random
 import re
 import string
 
 from errors import cause
+from jsoncopy import copy_json
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -133,4 +133,4 @@ def strip_times(obj):
 
 
 def deep(obj):
-    return copy.deepcopy(obj)
+    return copy_json(obj)

@@ -1,5 +1,5 @@
 """JSON merge patch (RFC 7386) and JSON patch (RFC 6902)."""
-import copy
+from jsoncopy import copy_json
 
 
 class PatchError(Exception):
@@ -8,7 +8,7 @@ class PatchError(Exception):
 
 def merge_patch(target, patch):
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return copy_json(patch)
     if not isinstance(target, dict):
         target = {}
     out = dict(target)
@@ -104,32 +104,32 @@ def _remove(doc, path):
 def json_patch(doc, ops):
     if not isinstance(ops, list):
         raise TypeError("not a list")
-    doc = copy.deepcopy(doc)
+    doc = copy_json(doc)
     for op in ops:
         if not isinstance(op, dict):
             raise PatchError("bad op")
         kind = op.get("op")
         path = op.get("path", "")
         if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op.get("value")))
+            doc = _add(doc, path, copy_json(op.get("value")))
         elif kind == "remove":
             _remove(doc, path)
         elif kind == "replace":
             _get(doc, path)
             tokens = _split(path)
             if not tokens:
-                doc = copy.deepcopy(op.get("value"))
+                doc = copy_json(op.get("value"))
             else:
                 parent, last = _resolve(doc, tokens)
                 if isinstance(parent, list):
-                    parent[_index(last, len(parent))] = copy.deepcopy(op.get("value"))
+                    parent[_index(last, len(parent))] = copy_json(op.get("value"))
                 else:
-                    parent[last] = copy.deepcopy(op.get("value"))
+                    parent[last] = copy_json(op.get("value"))
         elif kind == "move":
             val = _remove(doc, op.get("from", ""))
             doc = _add(doc, path, val)
         elif kind == "copy":
-            val = copy.deepcopy(_get(doc, op.get("from", "")))
+            val = copy_json(_get(doc, op.get("from", "")))
             doc = _add(doc, path, val)
         elif kind == "test":
             if _get(doc, path) != op.get("value"):

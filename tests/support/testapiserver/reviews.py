@@ -1,10 +1,10 @@
 """authorization.k8s.io access reviews and authentication.k8s.io SelfSubjectReview: evaluated, never stored."""
-import copy
 
 import auth
 import gotime
 import managedfields
 from errors import ApiError, cause
+from jsoncopy import copy_json
 
 
 def _attrs(spec, ns_default=""):
@@ -26,7 +26,7 @@ def create_review(ctx, req, r, ns, obj):
     import api
     manager = req.query_one("fieldManager") or api.manager_from_ua(req.headers.get("User-Agent", ""))
     kind = r.kind
-    spec = copy.deepcopy(obj.get("spec") or {})
+    spec = copy_json(obj.get("spec") or {})
     out = {"kind": kind, "apiVersion": r.api_version, "metadata": {"creationTimestamp": None}}
     if kind == "SelfSubjectReview":
         out["metadata"] = {"creationTimestamp": gotime.now_rfc3339()}

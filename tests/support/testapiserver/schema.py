@@ -8,6 +8,7 @@ rules in its own api/ validation and unit-tests them there.
 import re
 
 from errors import cause
+from jsoncopy import copy_json
 
 OBJECT_META_FIELDS = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
                       "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
@@ -121,7 +122,7 @@ def apply_defaults(v, schema):
     if isinstance(v, dict):
         for key, sub in (schema.get("properties") or {}).items():
             if key not in v and "default" in sub:
-                v[key] = copy.deepcopy(sub["default"])
+                v[key] = copy_json(sub["default"])
             if key in v:
                 apply_defaults(v[key], sub)
         addl = schema.get("additionalProperties")

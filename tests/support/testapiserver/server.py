@@ -9,6 +9,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -125,12 +126,54 @@ def main(argv=None):
     signal.signal(signal.SIGINT, stop)
     sys.stdout.write("READY https://%s:%d %s\n" % (host, port, ca))
     sys.stdout.flush()
+    profile_to = os.environ.get("KEYGATE_TESTAPI_PROFILE")
+    if profile_to:
+        _profile_requests(profile_to)
     httpd.serve_forever(poll_interval=0.2)
     with ctx.store.lock:
         for w in list(ctx.store.watchers):
             w.close()
     httpd.server_close()
     return 0
+
+
+def _profile_requests(path):
+    """Opt-in (KEYGATE_TESTAPI_PROFILE=<file>): cProfile every request, dump pstats
+    sorted by cumulative time to <file> every 5 s. For finding where the server's CPU goes
+    in benchmarks; never on in tests."""
+    import cProfile
+    import io
+    import pstats
+    lock = threading.Lock()
+    total = []
+    orig = http_handler.Handler.handle_one_request
+
+    def profiled(self):
+        prof = cProfile.Profile(time.thread_time)  # CPU, not GIL or lock waits
+        prof.enable()
+        try:
+            return orig(self)
+        finally:
+            prof.disable()
+            with lock:
+                if total:
+                    total[0].add(prof)
+                else:
+                    total.append(pstats.Stats(prof))
+    http_handler.Handler.handle_one_request = profiled
+
+    def dump():
+        while True:
+            time.sleep(5)
+            with lock:
+                if not total:
+                    continue
+                out = io.StringIO()
+                total[0].stream = out
+                total[0].sort_stats(os.environ.get("KEYGATE_TESTAPI_PROFILE_SORT", "tottime")).print_stats(60)
+            with open(path, "w") as f:
+                f.write(out.getvalue())
+    threading.Thread(target=dump, daemon=True).start()
 
 
 if __name__ == "__main__":

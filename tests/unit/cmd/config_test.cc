@@ -105,7 +105,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(r->leaderElection.renewDeadline, 10s);
   EXPECT_EQ(r->leaderElection.retryPeriod, 2s);
   EXPECT_EQ(r->stateDir, "/var/lib/keygate");
-  EXPECT_EQ(r->workers, 2);
+  EXPECT_EQ(r->workers, 4);
   EXPECT_EQ(r->policy.minApprovals.defaultValue, 1);
   EXPECT_EQ(r->policy.preActiveTTL.defaultValue, std::chrono::hours(168));
 }
