@@ -5,10 +5,7 @@
 //   pkcs11_generate_bench [N=200]      (module: $KEYGATE_PKCS11_MODULE or SoftHSM2's)
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <thread>
-#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -94,28 +91,6 @@ int main(int argc, char** argv) {
   }, &kcvFail);
   ck.closeSession(h);
 
-  // Two sessions on one token, one thread each (what two reconcile workers can do).
-  std::atomic<int> parFail{0};
-  auto parStart = std::chrono::steady_clock::now();
-  {
-    std::vector<std::thread> ts;
-    for (int t = 0; t < 2; ++t) {
-      ts.emplace_back([&, t] {
-        CK_SESSION_HANDLE hs = CK_INVALID_HANDLE;
-        ck.openSession(**slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &hs);
-        for (int i = t; i < n; i += 2) {
-          GenerationTemplate g = generationTemplate(KeySpec{KeyRef{"bench-raw", uid(2 * n + i), 1}, Purpose::kEncrypt,
-                                                            Algorithm::kAes256});
-          CK_MECHANISM m{CKM_AES_KEY_GEN, nullptr, 0};
-          CK_OBJECT_HANDLE k;
-          if (ck.generateKey(hs, m, g.secret.span(), &k) != CKR_OK) parFail++;
-        }
-        ck.closeSession(hs);
-      });
-    }
-    for (auto& t : ts) t.join();
-  }
-  const double par = n / std::chrono::duration<double>(std::chrono::steady_clock::now() - parStart).count();
 
   auto spec = [](int i) { return KeySpec{KeyRef{"bench-backend", uid(i), 1}, Purpose::kEncrypt, Algorithm::kAes256}; };
   (void)backend.tokenFor("bench-backend");  // token init outside the timing, as for raw
@@ -134,7 +109,6 @@ int main(int argc, char** argv) {
   std::printf("PKCS#11 AES-256 token-object generation, N=%d, module %s\n", n, o.modulePath.c_str());
   std::printf("%-44s %12s %10s %8s\n", "path", "ops/s", "vs raw", "failed");
   std::printf("%-44s %12.1f %10.2f %8d\n", "raw C_GenerateKey loop (one session)", raw, 1.0, rawFail);
-  std::printf("%-44s %12.1f %10.2f %8d\n", "raw C_GenerateKey, two sessions in parallel", par, par / raw, parFail.load());
   std::printf("%-44s %12.1f %10.2f %8d\n", "raw C_GenerateKey + read CKA_CHECK_VALUE", rawKcv, rawKcv / raw, kcvFail);
   std::printf("%-44s %12.1f %10.2f %8d\n", "Pkcs11Backend::generate (knownAbsent)", absent, absent / raw, absentFail);
   std::printf("%-44s %12.1f %10.2f %8d\n", "Pkcs11Backend::generate (new keys)", gen, gen / raw, genFail);

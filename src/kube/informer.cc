@@ -6,7 +6,15 @@
 namespace keygate::kube {
 
 Informer::Informer(ClientPtr client, Resource resource, ReflectorOptions options)
-    : resource_(resource), reflector_(std::move(client), std::move(resource), std::move(options), this) {}
+    : resource_(resource),
+      stripManagedFields_(options.stripManagedFields),
+      reflector_(std::move(client), std::move(resource), std::move(options), this) {}
+
+ObjectPtr Informer::intern(Json&& obj) const {
+  if (stripManagedFields_)
+    if (auto meta = obj.find("metadata"); meta != obj.end() && meta->is_object()) meta->erase("managedFields");
+  return std::make_shared<const Json>(std::move(obj));
+}
 
 Informer::~Informer() { reflector_.stop(); }
 
@@ -26,7 +34,7 @@ void Informer::replace(std::vector<Json> items, const std::string&) {
   // watching (objects deleted during a 410 gap produce onDelete with their last state).
   std::unordered_set<std::string> seen;
   for (auto& item : items) {
-    auto obj = std::make_shared<const Json>(std::move(item));
+    auto obj = intern(std::move(item));
     std::string key = objectKey(*obj);
     seen.insert(key);
     ObjectPtr old = cache_.upsert(obj);
@@ -48,7 +56,7 @@ void Informer::replace(std::vector<Json> items, const std::string&) {
 }
 
 void Informer::apply(WatchEvent ev) {
-  auto obj = std::make_shared<const Json>(std::move(ev.object));
+  auto obj = intern(std::move(ev.object));
   if (ev.type == WatchEvent::Type::kDeleted) {
     ObjectPtr old = cache_.remove(objectKey(*obj));
     for (auto& h : handlers_)

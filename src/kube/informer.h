@@ -42,7 +42,10 @@ class Informer final : public ReflectorSink {
   void apply(WatchEvent event) override;
 
  private:
+  ObjectPtr intern(Json&& obj) const;
+
   Resource resource_;
+  bool stripManagedFields_;
   Cache cache_;
   std::vector<EventHandlers> handlers_;
   Reflector reflector_;

@@ -33,6 +33,11 @@ struct ReflectorOptions {
   int minWatchTimeoutSeconds = 300;  // each watch asks for a random timeout in [min, 2*min]
   BackoffOptions backoff{std::chrono::milliseconds(800), std::chrono::milliseconds(30'000), 2.0, 0.2};
   std::function<void()> onWatchRestart;  // metrics hook: keygate_watch_restarts_total
+  // Informers drop metadata.managedFields before caching (as controller-runtime's
+  // TransformStripManagedFields): nothing here reads them, a cached EncryptionKey shrinks
+  // by about a third, and an object written back from the cache (a status PUT) leaves
+  // them out, which the API server reads as "keep the stored managedFields".
+  bool stripManagedFields = true;
 };
 
 class Reflector {

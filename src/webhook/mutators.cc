@@ -1,6 +1,7 @@
 #include "webhook/mutators.h"
 
 #include "api/v1alpha1/codec.h"
+#include "api/v1alpha1/roles.h"
 #include "common/time.h"
 
 namespace keygate::webhook {
@@ -42,19 +43,34 @@ AdmissionResponse mutateRequestUpdate(const AdmissionRequest& req, const Admissi
   const std::string requestUid = oldR->metadata.uid;  // CREATE-time objects have none: see mutators.h
   const std::string specHash = computeSpecHash(newR->spec, key->spec);
   const std::string time = formatRfc3339(ctx.now);
+  // The groups through which the role is held now (the validator denies when it is not).
+  const std::vector<std::string> groups =
+      av1::holdsRole(ctx.roles.bindings(req.namespace_), req.userInfo, av1::Role::kKeyApprover, req.namespace_,
+                     &*key, ctx.now)
+          .grantingGroups;
   resp.patch = Json::array();
   for (size_t i = oa.size(); i < na.size(); ++i) {
     const auto& a = na[i];
     if (a.decision == av1::Decision::kUnspecified) continue;  // validator: decision Required
     const std::string base = "/spec/approvals/" + std::to_string(i);
     SignedFields f{requestUid, key->metadata.uid, specHash, req.userInfo.username,
-                   std::string(av1::toString(a.decision)), time};
+                   std::string(av1::toString(a.decision)), time, groups};
     if (!a.approver.empty() && a.approver != req.userInfo.username)
       resp.warnings.push_back("spec.approvals[" + std::to_string(i) + "].approver is set by keygate from your identity: \"" +
                               a.approver + "\" was replaced by \"" + req.userInfo.username + "\"");
     resp.patch.push_back(addOp(base + "/approver", req.userInfo.username));
     resp.patch.push_back(addOp(base + "/time", time));
     resp.patch.push_back(addOp(base + "/specHash", specHash));
+    if (!groups.empty()) {
+      resp.patch.push_back(addOp(base + "/approverGroups", groups));
+    } else if (const Json* given = findPath(req.object, "spec"); given && given->contains("approvals") &&
+               (*given)["approvals"].is_array() && i < (*given)["approvals"].size() &&
+               (*given)["approvals"][i].is_object() && (*given)["approvals"][i].contains("approverGroups")) {
+      resp.patch.push_back(Json{{"op", "remove"}, {"path", base + "/approverGroups"}});
+    }
+    if (!a.approverGroups.empty() && a.approverGroups != groups)
+      resp.warnings.push_back("spec.approvals[" + std::to_string(i) +
+                              "].approverGroups is set by keygate from the bindings that grant you KeyApprover");
     resp.patch.push_back(addOp(base + "/signature", ctx.signer.sign(f)));
   }
   return resp;

@@ -141,11 +141,11 @@ std::optional<AdmissionResponse> checkNewApproval(const AdmissionRequest& req, c
   // The stamp must be keygate's own: a missing or foreign signature means the mutating
   // webhook did not run (or the client forged the entry).
   SignedFields f{oldR.metadata.uid, key->metadata.uid, a.specHash, a.approver, std::string(av1::toString(a.decision)),
-                 a.time};
+                 a.time, a.approverGroups};
   if (a.specHash != computeSpecHash(newR.spec, key->spec) || !ctx.signer.verify(f, a.signature))
     return forbidden(req, field + " is not stamped by keygate (specHash/signature missing or wrong): approvals are "
                                   "signed by keygate's mutating webhook; check that it is installed and that you "
-                                  "did not set time, specHash or signature yourself");
+                                  "did not set time, specHash, approverGroups or signature yourself");
   return std::nullopt;
 }
 

@@ -73,8 +73,11 @@ std::string computeSpecHash(const av1::KeyActivationRequestSpec& request, const 
 }
 
 std::string signaturePayload(const SignedFields& f) {
-  Json a = Json::array({"keygate.dev/approval/v1", f.requestUid, f.keyUid, f.specHash, f.approver, f.decision, f.time});
-  return dumpCanonical(a);
+  if (f.approverGroups.empty())
+    return dumpCanonical(
+        Json::array({"keygate.dev/approval/v1", f.requestUid, f.keyUid, f.specHash, f.approver, f.decision, f.time}));
+  return dumpCanonical(Json::array({"keygate.dev/approval/v2", f.requestUid, f.keyUid, f.specHash, f.approver, f.decision,
+                                    f.time, Json(f.approverGroups)}));
 }
 
 std::string ApprovalSigner::sign(const SignedFields& fields) const {
@@ -108,7 +111,7 @@ ApprovalCheck checkApproval(const ApprovalSigner& signer, const av1::KeyActivati
   if (approval.signature.empty() || approval.specHash.empty()) return ApprovalCheck::kUnsigned;
   SignedFields f{request.metadata.uid,  key.metadata.uid,
                  approval.specHash,     approval.approver,
-                 std::string(av1::toString(approval.decision)), approval.time};
+                 std::string(av1::toString(approval.decision)), approval.time, approval.approverGroups};
   // The signature first: a forged entry is reported as such even if its hash is also stale.
   if (!signer.verify(f, approval.signature)) return ApprovalCheck::kSignatureMismatch;
   if (approval.specHash != computeSpecHash(request.spec, key.spec)) return ApprovalCheck::kStaleSpecHash;

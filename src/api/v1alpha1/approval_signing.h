@@ -23,16 +23,21 @@
 // default), B the key's spec.backend, and the request fields are the request's spec less
 // approvals (keyRef.namespace as written, usually ""; keyRef.version 0 when absent).
 //
-// ---- signature (version 1) ------------------------------------------------------------
+// ---- signature (payload versions 1 and 2) ----------------------------------------------
 //   signature = "hmac-sha256:" + standard base64 (with padding) of
 //               HMAC-SHA256(signingKey, payload)
-//   payload   = compact JSON array of strings
+//   payload   = compact JSON array
 //               ["keygate.dev/approval/v1", requestUid, keyUid, specHash, approver, decision, time]
+//   or, when the approval carries approverGroups (a group binding granted the role),
+//               ["keygate.dev/approval/v2", requestUid, keyUid, specHash, approver, decision, time,
+//                [group, ...]]
 // (same escaping as above). requestUid is the KeyActivationRequest's metadata.uid, keyUid the
-// EncryptionKey's metadata.uid, decision "Approve" | "Deny", time the approval's exact text.
+// EncryptionKey's metadata.uid, decision "Approve" | "Deny", time the approval's exact text,
+// groups in the order stamped (sorted).
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/v1alpha1/encryption_key.h"
 #include "api/v1alpha1/key_activation_request.h"
@@ -60,6 +65,9 @@ struct SignedFields {
   std::string approver;
   std::string decision;  // "Approve" | "Deny"
   std::string time;
+  // Version 2 of the payload appends these (sorted as stamped) when there are any; without
+  // groups the payload is version 1, so entries signed before groups existed still verify.
+  std::vector<std::string> approverGroups = {};  // initialiser: positional {..} inits may omit it
 };
 std::string signaturePayload(const SignedFields& fields);
 

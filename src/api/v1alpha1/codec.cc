@@ -470,6 +470,7 @@ Status readReqSpec(ObjReader& r, KeyActivationRequestSpec& s) {
     RETURN_IF_ERROR(o.str("comment", &a.comment));
     RETURN_IF_ERROR(o.str("time", &a.time));
     RETURN_IF_ERROR(o.str("specHash", &a.specHash));
+    RETURN_IF_ERROR(o.strList("approverGroups", &a.approverGroups));
     return o.str("signature", &a.signature);
   });
 }
@@ -504,6 +505,7 @@ Json encodeReqSpec(const KeyActivationRequestSpec& s) {
       putStr(o, "comment", a.comment);
       putStr(o, "time", a.time);
       putStr(o, "specHash", a.specHash);
+      putList(o, "approverGroups", a.approverGroups);
       putStr(o, "signature", a.signature);
       arr.push_back(std::move(o));
     }

@@ -25,6 +25,10 @@ struct Approval {
   std::string time;  // exact text: it is part of the signed payload
   std::string specHash;
   std::string signature;
+  // The approver's groups through which a current KeyApprover binding granted the role when
+  // the webhook stamped the entry (only those: never the user's other groups). Signed, so
+  // the reconcilers can re-check a group grant exactly; empty for user/service-account grants.
+  std::vector<std::string> approverGroups = {};  // initialiser: positional {..} inits may omit it
   bool operator==(const Approval&) const = default;
 };
 

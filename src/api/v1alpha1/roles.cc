@@ -50,7 +50,11 @@ RoleGrant holdsRole(const std::vector<KeyRoleBinding>& bindings, const UserInfo&
       continue;
     }
     g.grantingBindings.push_back(b.metadata.name);
+    for (const auto& s : b.spec.subjects)
+      if (s.kind == SubjectKind::kGroup && subjectMatches(s, user)) g.grantingGroups.push_back(s.name);
   }
+  std::sort(g.grantingGroups.begin(), g.grantingGroups.end());
+  g.grantingGroups.erase(std::unique(g.grantingGroups.begin(), g.grantingGroups.end()), g.grantingGroups.end());
   g.granted = !g.grantingBindings.empty();
   return g;
 }

@@ -12,8 +12,9 @@
 
 namespace keygate::api::v1alpha1 {
 
-// AdmissionReview request.userInfo, or what a reconciler knows of an approver (the
-// username only: group membership is known only at request time).
+// AdmissionReview request.userInfo, or what a reconciler knows of an approver: the username
+// and the groups the webhook recorded (signed) in the approval; group membership itself is
+// known only to the API server at request time.
 struct UserInfo {
   std::string username;
   std::string uid;
@@ -34,6 +35,7 @@ bool selectorMatches(const KeyRoleBinding& binding, const EncryptionKey* key);
 struct RoleGrant {
   bool granted = false;
   std::vector<std::string> grantingBindings;  // current bindings that grant the role
+  std::vector<std::string> grantingGroups;    // the user's groups those bindings name (sorted, unique)
   // Bindings that would grant the role but are past reviewBy (the user should renew them),
   // or whose keySelector does not match the key.
   std::vector<std::string> overdueBindings;

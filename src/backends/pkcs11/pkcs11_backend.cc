@@ -137,9 +137,14 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const Generate
   ASSIGN_OR_RETURN(std::shared_ptr<Token> token, tokens_.token(spec.ref.tenantNamespace));
   const Bytes id = objectId(spec.ref);
   const std::string keyId = spec.ref.backendKeyId();
-  std::unique_lock<std::mutex> create = token->lockId(id);
-
-  return token->withSession<GeneratedKey>([&](Session& s) -> Result<GeneratedKey> {
+  // Exclusive on the token: find-or-create is atomic for this key, and no other session
+  // reads the object set while the object is written (see Token::Access). The fingerprint
+  // is read afterwards under shared access, so the exclusive section is the create alone.
+  struct Made {
+    ObjectSet objects;
+    bool created = false;
+  };
+  ASSIGN_OR_RETURN(Made made, token->withSession<Made>([&](Session& s) -> Result<Made> {
     ObjectSet objs;
     if (!options.knownAbsent) {
       ASSIGN_OR_RETURN(objs, lookup(s, id));
@@ -154,11 +159,7 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const Generate
                                algorithmName(spec.algorithm) + "; nothing was changed");
         }
       }
-      if (complete(objs, spec.algorithm)) {
-        ASSIGN_OR_RETURN(std::string fp, fingerprint(s, objs));
-        log_.info("key already generated", {{"backendKeyId", keyId}, {"token", token->label()}});
-        return GeneratedKey{keyId, fp, false};
-      }
+      if (complete(objs, spec.algorithm)) return Made{objs, false};
       // Half a key pair, or duplicates. Only a single never-enabled half is safe to replace.
       if (objs.size() != 1) {
         return makeError(ErrorCode::kFailedPrecondition,
@@ -194,14 +195,20 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const Generate
       created = {ObjectRef{key, CKO_SECRET_KEY}};
     }
     token->cacheObjects(id, created);
-    ASSIGN_OR_RETURN(std::string fp, fingerprint(s, created));
+    return Made{created, true};
+  }, Token::Access::kExclusive));
+  ASSIGN_OR_RETURN(std::string fp,
+                   token->withSession<std::string>([&](Session& s) { return fingerprint(s, made.objects); }));
+  if (made.created) {
     log_.info("generated key", {{"backendKeyId", keyId},
                                 {"token", token->label()},
                                 {"algorithm", algorithmName(spec.algorithm)},
                                 {"purpose", purposeName(spec.purpose)},
                                 {"fingerprint", fp}});
-    return GeneratedKey{keyId, fp, true};
-  });
+  } else {
+    log_.info("key already generated", {{"backendKeyId", keyId}, {"token", token->label()}});
+  }
+  return GeneratedKey{keyId, fp, made.created};
 }
 
 Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, const WrappedKeyMaterial&) {
@@ -244,7 +251,6 @@ Status Pkcs11Backend::destroy(const KeyRef& ref) {
   ASSIGN_OR_RETURN(std::shared_ptr<Token> token, tokens_.token(ref.tenantNamespace));
   const Bytes id = objectId(ref);
   const std::string keyId = ref.backendKeyId();
-  std::unique_lock<std::mutex> create = token->lockId(id);
   ASSIGN_OR_RETURN(int destroyed, token->withSession<int>([&](Session& s) -> Result<int> {
     // Always a real find: destroy must also catch duplicates the cache never saw.
     AttributeList tmpl;
@@ -260,7 +266,7 @@ Status Pkcs11Backend::destroy(const KeyRef& ref) {
     }
     token->forgetObjects(id);
     return n;
-  }));
+  }, Token::Access::kExclusive));
   log_.info("destroyed key", {{"backendKeyId", keyId}, {"token", token->label()}, {"objects", destroyed}});
   return okStatus();
 }

@@ -127,11 +127,6 @@ void Token::forgetObjects(const Bytes& id) {
   handles_.erase(id);
 }
 
-std::unique_lock<std::mutex> Token::lockId(const Bytes& id) {
-  const std::string_view bytes(reinterpret_cast<const char*>(id.data()), id.size());
-  return std::unique_lock<std::mutex>(idLocks_[std::hash<std::string_view>{}(bytes) % kIdLockStripes]);
-}
-
 Token::Stats Token::stats() {
   std::lock_guard<std::mutex> l(mu_);
   Stats s = stats_;

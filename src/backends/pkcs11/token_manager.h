@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -69,19 +70,24 @@ class Token {
   // Runs fn on a logged-in session. When fn (or getting the session) fails with a session
   // or login loss (CKR_SESSION_HANDLE_INVALID, CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_REMOVED, …)
   // or a stale object handle, drops the pool and the handle cache, re-opens (re-finding
-  // the slot by label after a device loss) and retries fn once. fn must be idempotent.
+  // the slot by label after a device loss) and retries fn once. fn must be idempotent and
+  // must not call withSession itself.
+  //
+  // Access: kExclusive for whatever creates or destroys token objects (generate, unwrap,
+  // destroy), kShared for everything else. SoftHSM 2.6.1 (Debian 12) corrupts a token
+  // object being created while another session reads the token's object set (SoftHSMv2
+  // issue #573, fixed after 2.6.1): parallel C_GenerateKey on one token fails now and then
+  // with CKR_GENERAL_ERROR or CKR_TEMPLATE_INCONSISTENT and loses the object. Tokens are
+  // per tenant, so different tenants still run fully in parallel.
+  enum class Access { kShared, kExclusive };
   template <typename T>
-  Result<T> withSession(const std::function<Result<T>(Session&)>& fn);
+  Result<T> withSession(const std::function<Result<T>(Session&)>& fn, Access access = Access::kShared);
 
   // The handle cache, keyed by CKA_ID.
   std::optional<ObjectSet> cachedObjects(const Bytes& id);
   void cacheObjects(const Bytes& id, ObjectSet objects);
   void forgetObjects(const Bytes& id);
 
-  // Serialises find-or-create and destroy of the objects of one CKA_ID (one key version),
-  // e.g. a reconcile and a CLI call on the same key. Different ids do not wait for each
-  // other: SoftHSM generates in parallel on two sessions of one token (~1.6x one session).
-  std::unique_lock<std::mutex> lockId(const Bytes& id);
 
   // Counters for tests and metrics.
   struct Stats {
@@ -114,8 +120,7 @@ class Token {
   std::map<Bytes, ObjectSet> handles_;
   Stats stats_;
 
-  static constexpr size_t kIdLockStripes = 64;
-  std::mutex idLocks_[kIdLockStripes];
+  std::shared_mutex objectsMu_;  // see Access
 };
 
 struct TokenManagerOptions {
@@ -157,7 +162,11 @@ Result<std::optional<CK_SLOT_ID>> findSlotByLabel(Cryptoki& ck, std::string_view
 Result<SecretValue> generatePin();
 
 template <typename T>
-Result<T> Token::withSession(const std::function<Result<T>(Session&)>& fn) {
+Result<T> Token::withSession(const std::function<Result<T>(Session&)>& fn, Access access) {
+  std::shared_lock<std::shared_mutex> shared(objectsMu_, std::defer_lock);
+  std::unique_lock<std::shared_mutex> exclusive(objectsMu_, std::defer_lock);
+  if (access == Access::kExclusive) exclusive.lock();
+  else shared.lock();
   for (int attempt = 0;; ++attempt) {
     Result<Session> session = acquire();
     if (!session.ok()) {

@@ -16,30 +16,17 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-// Group membership is known only to the API server at request time. The webhook checked
-// it when it stamped the approval (the signature proves the stamp); here a group-granted
-// approval keeps counting while a current KeyApprover binding with a Group subject still
-// covers the key. User and ServiceAccount subjects are re-checked exactly.
-bool currentGroupGrant(const std::vector<v1::KeyRoleBinding>& bindings, const std::string& ns,
-                       const v1::EncryptionKey& key, WallTime now) {
-  for (const auto& b : bindings) {
-    if (b.metadata.namespace_ != ns || b.spec.role != v1::Role::kKeyApprover || b.metadata.deletionTimestamp) continue;
-    if (!v1::selectorMatches(b, &key) || !v1::bindingIsCurrent(b, now)) continue;
-    for (const auto& s : b.spec.subjects)
-      if (s.kind == v1::SubjectKind::kGroup) return true;
-  }
-  return false;
-}
-
-// Why `approver` does not hold KeyApprover now; "" when they do.
-std::string roleProblem(const std::vector<v1::KeyRoleBinding>& bindings, const std::string& approver,
+// Why the approver does not hold KeyApprover now; "" when they do. Group membership is known
+// only to the API server at request time: a group grant is re-checked through the groups
+// the webhook recorded (and signed) in the approval, so removing that group's binding, or
+// the group from it, voids the approval even when other group bindings exist.
+std::string roleProblem(const std::vector<v1::KeyRoleBinding>& bindings, const v1::Approval& approval,
                         const std::string& ns, const v1::EncryptionKey& key, WallTime now) {
-  v1::UserInfo user{approver, "", {}};
+  v1::UserInfo user{approval.approver, "", approval.approverGroups};
   v1::RoleGrant g = v1::holdsRole(bindings, user, v1::Role::kKeyApprover, ns, &key, now);
   if (g.granted) return "";
   if (!g.overdueBindings.empty()) return "KeyApprover binding past reviewBy";
   if (!g.selectorMismatchBindings.empty()) return "KeyApprover binding does not select this key";
-  if (currentGroupGrant(bindings, ns, key, now)) return "";
   return "no current KeyApprover binding";
 }
 
@@ -104,7 +91,7 @@ ApprovalTally tallyApprovals(const v1::KeyActivationRequest& request, const v1::
       ignore("key creator cannot approve");
       continue;
     }
-    if (std::string p = roleProblem(bindings, a.approver, ns, key, now); !p.empty()) {
+    if (std::string p = roleProblem(bindings, a, ns, key, now); !p.empty()) {
       ignore(std::move(p));
       continue;
     }

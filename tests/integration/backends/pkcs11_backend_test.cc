@@ -185,9 +185,18 @@ TEST(Pkcs11Sessions, ConcurrentWorkersShareTheTokenSafely) {
     threads.emplace_back([&, w] {
       for (size_t i = w; i < keys.size(); i += 4) {
         // Each key twice (the second is a no-op), then activated and self-tested.
-        if (!b->generate(keys[i]).ok() || !b->generate(keys[i]).ok() || !b->activate(keys[i]).ok()) ++failures;
+        auto g1 = b->generate(keys[i]);
+        auto g2 = g1.ok() ? b->generate(keys[i]) : g1;
+        auto act = g2.ok() ? b->activate(keys[i]) : Status(g2.error());
+        if (!act.ok()) {
+          ++failures;
+          ADD_FAILURE() << "key " << i << ": " << act.error().toString();
+        }
         auto st = b->selfTest(keys[i]);
-        if (!st.ok() || !st->passed) ++failures;
+        if (!st.ok() || !st->passed) {
+          ++failures;
+          ADD_FAILURE() << "key " << i << " self test: " << (st.ok() ? st->detail : st.error().toString());
+        }
       }
     });
   }

@@ -227,7 +227,7 @@ def create(ctx, req, r, ns, name_in_url, sub):
         return reviews.create_review(ctx, req, r, ns, obj)
     op = Op(req, r, ns, None, "")
     prune_and_warn(op, obj, fv)
-    obj = wire.normalize_numbers(json.loads(json.dumps(obj)))
+    obj = wire.normalized_copy(obj)
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         meta = {}
@@ -424,7 +424,7 @@ def update(ctx, req, r, ns, name, sub):
         r.hooks.decode(obj, r)
     op = Op(req, r, ns, name, sub)
     prune_and_warn(op, obj, fv)
-    obj = wire.normalize_numbers(json.loads(json.dumps(obj)))
+    obj = wire.normalized_copy(obj)
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     obj["metadata"] = meta
     if meta.get("name") and meta["name"] != name:

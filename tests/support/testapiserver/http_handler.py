@@ -415,7 +415,7 @@ class Handler(BaseHTTPRequestHandler):
             return wire.order(obj, wire.STATUS)
         if r.builtin:
             return wire.order(obj, r.order_spec)
-        return wire.sort_all(obj)
+        return wire.Sorted(obj)
 
     def _respond_obj(self, req, r, code, obj, warnings, fmt):
         extra = [("Warning", '299 - %s' % json.dumps(w, ensure_ascii=False)) for w in warnings]
@@ -455,7 +455,7 @@ class Handler(BaseHTTPRequestHandler):
             if meta.get("remainingItemCount") is not None:
                 lm["remainingItemCount"] = meta["remainingItemCount"]
             lm["resourceVersion"] = meta["resourceVersion"]
-            body = wire.sort_all({"apiVersion": r.api_version, "items": items, "kind": r.list_kind, "metadata": lm})
+            body = wire.Sorted({"apiVersion": r.api_version, "items": items, "kind": r.list_kind, "metadata": lm})
         self._send_obj(200, body, fmt)
 
     # ---- watch ----
@@ -525,7 +525,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return
         for typ, obj in initial:
-            self._chunk((wire.compact({"type": typ, "object": self._wire(r, obj)}) + "\n").encode())
+            self._chunk((wire.watch_event(typ, self._wire(r, obj)) + "\n").encode())
         clock = watch_mod.BookmarkClock(ctx.bookmark_interval, deadline) if bookmarks else None
         while True:
             now = time.monotonic()
@@ -554,7 +554,7 @@ class Handler(BaseHTTPRequestHandler):
                 out = w.translate(ev)
                 if out is not None:
                     typ, obj = out
-                    self._chunk((wire.compact({"type": typ, "object": self._wire(r, obj)}) + "\n").encode())
+                    self._chunk((wire.watch_event(typ, self._wire(r, obj)) + "\n").encode())
             if clock is not None and clock.due(time.monotonic()):
                 last = w.last_rv
                 if last > (w.start_rv or 0):

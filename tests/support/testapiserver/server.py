@@ -171,6 +171,8 @@ def _profile_requests(path):
                 out = io.StringIO()
                 total[0].stream = out
                 total[0].sort_stats(os.environ.get("KEYGATE_TESTAPI_PROFILE_SORT", "tottime")).print_stats(60)
+                if os.environ.get("KEYGATE_TESTAPI_PROFILE_CALLEES"):
+                    total[0].print_callees(os.environ["KEYGATE_TESTAPI_PROFILE_CALLEES"])
             with open(path, "w") as f:
                 f.write(out.getvalue())
     threading.Thread(target=dump, daemon=True).start()

@@ -71,7 +71,7 @@ TEST(ApprovalSigningTest, SpecHashCoverage) {
 // A signature verifies with the same key and fields, and fails on any change.
 TEST(ApprovalSigningTest, SignVerifyTamper) {
   ApprovalSigner signer(std::string(32, '\x01'));
-  SignedFields f{"kar-uid", "key-uid", "sha256:abc", "bob", "Approve", "2027-01-15T08:00:00Z"};
+  SignedFields f{"kar-uid", "key-uid", "sha256:abc", "bob", "Approve", "2027-01-15T08:00:00Z", {}};
   std::string sig = signer.sign(f);
   EXPECT_EQ(sig.rfind("hmac-sha256:", 0), 0u);
   EXPECT_EQ(sig.size(), 12u + 44u);
@@ -125,6 +125,34 @@ TEST(ApprovalSigningTest, CheckApproval) {
   auto otherKey = k;
   otherKey.metadata.uid = "recreated-key";
   EXPECT_EQ(checkApproval(signer, r, otherKey, a), ApprovalCheck::kSignatureMismatch);
+}
+
+// approverGroups are signed (payload v2); without them the payload is v1 as before, so
+// entries stamped before groups were recorded still verify.
+TEST(ApprovalSigningTest, ApproverGroupsAreSigned) {
+  ApprovalSigner signer(std::string(32, '\x07'));
+  auto r = req();
+  auto k = key();
+  SignedFields plain{r.metadata.uid, k.metadata.uid, "sha256:h", "carol", "Approve", "2027-01-15T08:00:00Z", {}};
+  EXPECT_EQ(signaturePayload(plain),
+            "[\"keygate.dev/approval/v1\",\"" + r.metadata.uid + "\",\"" + k.metadata.uid +
+                "\",\"sha256:h\",\"carol\",\"Approve\",\"2027-01-15T08:00:00Z\"]");
+  SignedFields grouped = plain;
+  grouped.approverGroups = {"security-officers"};
+  EXPECT_EQ(signaturePayload(grouped),
+            "[\"keygate.dev/approval/v2\",\"" + r.metadata.uid + "\",\"" + k.metadata.uid +
+                "\",\"sha256:h\",\"carol\",\"Approve\",\"2027-01-15T08:00:00Z\",[\"security-officers\"]]");
+
+  Approval a{"carol", Decision::kApprove, "", "2027-01-15T08:00:00Z", computeSpecHash(r.spec, k.spec), "",
+             {"security-officers"}};
+  a.signature = signer.sign({r.metadata.uid, k.metadata.uid, a.specHash, a.approver, "Approve", a.time, a.approverGroups});
+  EXPECT_EQ(checkApproval(signer, r, k, a), ApprovalCheck::kValid);
+  auto widened = a;  // claiming a group the webhook did not record
+  widened.approverGroups.push_back("platform-admins");
+  EXPECT_EQ(checkApproval(signer, r, k, widened), ApprovalCheck::kSignatureMismatch);
+  auto dropped = a;  // or dropping the recorded one
+  dropped.approverGroups.clear();
+  EXPECT_EQ(checkApproval(signer, r, k, dropped), ApprovalCheck::kSignatureMismatch);
 }
 
 // Generated signing keys are 32 random bytes.

@@ -29,15 +29,17 @@ class ActivationDecideTest : public ::testing::Test {
   }
 
   // What the mutating webhook stamps.
-  void sign(const std::string& approver, Decision d = Decision::kApprove, const std::string& comment = "ok") {
+  void sign(const std::string& approver, Decision d = Decision::kApprove, const std::string& comment = "ok",
+            std::vector<std::string> groups = {}) {
     Approval a;
     a.approver = approver;
     a.decision = d;
     a.comment = comment;
     a.time = "2027-01-15T09:00:00Z";
     a.specHash = computeSpecHash(request_.spec, key_.spec);
+    a.approverGroups = groups;
     a.signature = signer_.sign({request_.metadata.uid, key_.metadata.uid, a.specHash, approver,
-                                std::string(toString(d)), a.time});
+                                std::string(toString(d)), a.time, groups});
     request_.spec.approvals.push_back(a);
   }
 
@@ -137,6 +139,39 @@ TEST_F(ActivationDecideTest, InvalidApprovalsAreIgnoredAndReported) {
 }
 
 // Policy may let the requester and the creator approve.
+// A group-granted approval counts while a current binding still names one of the groups the
+// webhook recorded, and only then: another group's binding does not keep it alive.
+TEST_F(ActivationDecideTest, GroupGrantIsRecheckedThroughTheRecordedGroups) {
+  Subject officers;
+  officers.kind = SubjectKind::kGroup;
+  officers.name = "security-officers";
+  Subject auditors = officers;
+  auditors.name = "auditors";
+  bindings_.push_back(gen::binding("officers", Role::kKeyApprover, {officers}));
+  bindings_.push_back(gen::binding("auditors", Role::kKeyApprover, {auditors}));
+  sign("bob");
+  sign("gina", Decision::kApprove, "ok", {"security-officers"});
+  auto d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kApproved) << d.status.approvals;
+  EXPECT_EQ(d.status.approvals, "2/2");
+
+  // The officers binding goes; the auditors one (gina may or may not be in it) does not help.
+  bindings_.erase(bindings_.begin() + 2);
+  d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kPending);
+  EXPECT_EQ(d.status.approvals, "1/2");
+  EXPECT_TRUE(conditionIsTrue(d.status.conditions, "InvalidApprovals"));
+  const Condition* invalid = findCondition(d.status.conditions, "InvalidApprovals");
+  ASSERT_NE(invalid, nullptr);
+  EXPECT_NE(invalid->message.find("gina"), std::string::npos) << invalid->message;
+
+  // No recorded group at all: a group binding never stands in for a user grant.
+  request_.spec.approvals.pop_back();
+  sign("hank");
+  d = run();
+  EXPECT_EQ(d.status.approvals, "1/2");
+}
+
 TEST_F(ActivationDecideTest, PolicyFlagsRelaxSegregation) {
   policy_.segregationOfDuties.requesterMayApprove = true;
   policy_.segregationOfDuties.creatorMayApprove = true;

@@ -48,5 +48,30 @@ TEST(InformerTest, ReplaceDiffsAgainstCache) {
   EXPECT_EQ(inf.cache().size(), 2u);
 }
 
+// Cached objects carry no managedFields (unless asked to), from a relist and from a watch.
+TEST(InformerTest, StripsManagedFieldsUnlessAskedNotTo) {
+  const Resource widgets{"example.test", "v1", "widgets", "Widget", true};
+  auto withManaged = [](const std::string& name, const std::string& rv) {
+    Json o = obj("a", name, rv);
+    o["metadata"]["managedFields"] = Json::array({{{"manager", "kubectl"}, {"operation", "Update"}}});
+    o["metadata"]["labels"] = {{"team", "x"}};
+    return o;
+  };
+  Informer stripping(nullptr, widgets);
+  stripping.replace({withManaged("x", "1")}, "1");
+  stripping.apply({WatchEvent::Type::kModified, withManaged("y", "2")});
+  for (const char* key : {"a/x", "a/y"}) {
+    ObjectPtr o = stripping.cache().get(key);
+    ASSERT_TRUE(o) << key;
+    EXPECT_FALSE((*o)["metadata"].contains("managedFields")) << o->dump();
+    EXPECT_EQ((*o)["metadata"]["labels"]["team"], "x");
+  }
+  ReflectorOptions keep;
+  keep.stripManagedFields = false;
+  Informer keeping(nullptr, widgets, keep);
+  keeping.replace({withManaged("x", "1")}, "1");
+  EXPECT_TRUE((*keeping.cache().get("a/x"))["metadata"].contains("managedFields"));
+}
+
 }  // namespace
 }  // namespace keygate::kube

@@ -68,6 +68,10 @@ TEST_F(RulesTest, ApprovalFlowAsInIssue4) {
   }
   EXPECT_EQ(current.spec.approvals[0].approver, "bob");
   EXPECT_EQ(current.spec.approvals[1].approver, "carol");
+  // bob holds the role as a User subject; carol through the security-officers group, which is
+  // recorded (and signed) so the operator can re-check it; her other groups are not.
+  EXPECT_TRUE(current.spec.approvals[0].approverGroups.empty());
+  EXPECT_EQ(current.spec.approvals[1].approverGroups, std::vector<std::string>{"security-officers"});
 }
 
 // The mutating webhook stamps approver/time/specHash/signature over whatever the client sent,
@@ -87,10 +91,26 @@ TEST_F(RulesTest, MutateStampsOnlyNewApprovals) {
   EXPECT_EQ(a["comment"], "no");
   EXPECT_EQ(a["time"], "2027-01-15T08:00:00Z");
   EXPECT_EQ(a["specHash"], computeSpecHash(newR.spec, modelWeights().spec));
-  SignedFields f{"kar-uid-1", "uid-model-weights", a["specHash"], "carol", "Deny", "2027-01-15T08:00:00Z"};
+  SignedFields f{"kar-uid-1", "uid-model-weights", a["specHash"], "carol", "Deny", "2027-01-15T08:00:00Z", {}};
   EXPECT_TRUE(signer_.verify(f, a["signature"].get<std::string>()));
   EXPECT_EQ(out["spec"]["approvals"][0], encode(oldR)["spec"]["approvals"][0]);
   EXPECT_THAT(m.warnings.at(0), HasSubstr("\"not-me\" was replaced by \"carol\""));
+
+  // approverGroups a client sends are not kept: carol (no group grant here) gets none.
+  auto claimed = oldR;
+  Approval c{"carol", Decision::kApprove, "", "", "", "", {"platform-admins"}};
+  claimed.spec.approvals.push_back(c);
+  m = mutate(review("KeyActivationRequest", "UPDATE", encode(claimed), encode(oldR), who("carol")));
+  ASSERT_TRUE(m.allowed);
+  out = applyPatch(encode(claimed), m);
+  EXPECT_FALSE(out["spec"]["approvals"][1].contains("approverGroups")) << out.dump();
+  EXPECT_THAT(m.warnings.at(0), HasSubstr("approverGroups is set by keygate"));
+  // ...and with a group grant they are replaced by exactly the granting group.
+  m = mutate(review("KeyActivationRequest", "UPDATE", encode(claimed), encode(oldR),
+                    who("carol", {"security-officers", "system:authenticated"})));
+  ASSERT_TRUE(m.allowed);
+  out = applyPatch(encode(claimed), m);
+  EXPECT_EQ(out["spec"]["approvals"][1]["approverGroups"], Json({"security-officers"})) << out.dump();
 }
 
 // A Deny follows the same identity and role rules as an Approve.
