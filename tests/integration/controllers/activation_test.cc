@@ -227,6 +227,45 @@ TEST_F(ActivationTest, NotBeforeWaitsForTheClock) {
   EXPECT_EQ(getString(waitPhase("activate-scheduled", "Activated"), "status.phase"), "Activated");
 }
 
+// erin approves through the security-officers group: the webhook records the group in the
+// signed approval; once that group's binding is gone the approval stops counting, even
+// though another group binding (auditors) still exists in the namespace.
+TEST_F(ActivationTest, GroupGrantedApprovalIsRecheckedThroughItsGroup) {
+  auto groupBinding = [&](const std::string& name, const std::string& group) {
+    Json b = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyRoleBinding"},
+              {"metadata", {{"name", name}, {"namespace", "tenant-a"}}},
+              {"spec", {{"role", "KeyApprover"}, {"subjects", {{{"kind", "Group"}, {"name", group}}}}, {"reviewBy", "2099-12-31"}}}};
+    auto r = admin_->create(res::keyRoleBindings(), "tenant-a", b);
+    ASSERT_TRUE(r.ok()) << r.error().toString();
+    waitFor(res::roleBindings(), "keygate-" + name, [](const Json&) { return true; });
+  };
+  groupBinding("officers", "security-officers");
+  groupBinding("auditors", "auditors");
+  createKey("grouped", {{"requiredApprovals", 2}});
+  ASSERT_TRUE(createRequest("activate-grouped", "grouped").ok());
+  auto erin = decide("activate-grouped", "erin");
+  ASSERT_TRUE(erin.ok()) << erin.error().toString();
+  EXPECT_EQ((*erin)["spec"]["approvals"][0]["approverGroups"], Json({"security-officers"})) << erin->dump();
+  Json req = waitFor(res::keyActivationRequests(), "activate-grouped",
+                     [](const Json& r) { return getString(r, "status.approvals") == "1/2"; });
+  ASSERT_EQ(getString(req, "status.approvals"), "1/2") << req.dump();
+
+  ASSERT_TRUE(admin_->remove(res::keyRoleBindings(), "tenant-a", "officers").ok());
+  op_->pokeRequest("tenant-a", "activate-grouped");
+  req = waitFor(res::keyActivationRequests(), "activate-grouped",
+                [](const Json& r) { return getString(r, "status.approvals") == "0/2"; });
+  EXPECT_EQ(getString(req, "status.approvals"), "0/2") << req.dump();
+  EXPECT_NE(condMessage(req, "InvalidApprovals").find("erin"), std::string::npos) << condMessage(req, "InvalidApprovals");
+  ASSERT_TRUE(decide("activate-grouped", "bob").ok());
+  req = waitFor(res::keyActivationRequests(), "activate-grouped",
+                [](const Json& r) { return getString(r, "status.approvals") == "1/2"; });
+  EXPECT_EQ(getString(req, "status.phase"), "Pending") << req.dump();
+  op_->poke("tenant-a", "grouped");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(keyState("grouped"), "PreActive");
+}
+
 // rotation.requireApproval true: the version a rotation creates starts PreActive and goes
 // through the same request -> webhook-signed approval -> activation path as the first one;
 // on activation it supersedes version 1, which keeps only processing (verify) in the HSM.
