@@ -131,6 +131,8 @@ Token::Stats Token::stats() {
   std::lock_guard<std::mutex> l(mu_);
   Stats s = stats_;
   s.idleSessions = idle_.size();
+  s.exclusiveSections = exclusiveSections_.load();
+  s.exclusiveHeld = std::chrono::nanoseconds(exclusiveHeldNs_.load());
   return s;
 }
 

@@ -6,6 +6,8 @@
 // objects, ~15/s at 4,400), so a handle found once is kept until a session/login loss or
 // a stale-handle error says it may be wrong.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -95,6 +97,9 @@ class Token {
     uint64_t logins = 0;
     uint64_t recoveries = 0;
     size_t idleSessions = 0;
+    // Exclusive (object-creating) sections: how many, and how long the token was held.
+    uint64_t exclusiveSections = 0;
+    std::chrono::nanoseconds exclusiveHeld{0};
   };
   Stats stats();
 
@@ -121,6 +126,8 @@ class Token {
   Stats stats_;
 
   std::shared_mutex objectsMu_;  // see Access
+  std::atomic<uint64_t> exclusiveSections_{0};
+  std::atomic<int64_t> exclusiveHeldNs_{0};
 };
 
 struct TokenManagerOptions {
@@ -167,6 +174,15 @@ Result<T> Token::withSession(const std::function<Result<T>(Session&)>& fn, Acces
   std::unique_lock<std::shared_mutex> exclusive(objectsMu_, std::defer_lock);
   if (access == Access::kExclusive) exclusive.lock();
   else shared.lock();
+  struct HeldTimer {
+    Token* token;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    ~HeldTimer() {
+      if (!token) return;
+      token->exclusiveSections_++;
+      token->exclusiveHeldNs_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    }
+  } held{access == Access::kExclusive ? this : nullptr};
   for (int attempt = 0;; ++attempt) {
     Result<Session> session = acquire();
     if (!session.ok()) {
