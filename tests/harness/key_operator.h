@@ -50,6 +50,10 @@ class KeyOperator {
   void poke(const std::string& ns, const std::string& name);
   std::vector<std::string> auditLines() const { return audit_->lines(); }
   kube::ClientPtr client() const { return client_; }
+  // Observe the operator's own EncryptionKey informer (register before start()); lets a
+  // benchmark watch progress without opening a second watch on the API server.
+  void addKeyHandlers(kube::EventHandlers h) { keys_->addHandlers(std::move(h)); }
+  const kube::Cache& keyCache() const { return keys_->cache(); }
   controllers::Controller& controller() { return *controller_; }
   // approvalWorkflow only (null otherwise).
   std::shared_ptr<const api::v1alpha1::ApprovalSigner> signer() const { return signer_; }
