@@ -26,6 +26,7 @@
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "integration/webhook/tls_client.h"
 #include "support/temp_dir.h"
+#include "support/approval_setup.h"
 #include "support/webhook_registration.h"
 #include "webhook/admission.h"
 #include "webhook/role_view.h"
@@ -89,15 +90,9 @@ bool approvalWorkflow(testing::TestApiServer& server, controllers::BackendSet& s
   if (!testing::registerKeygateWebhooks(*admin, (*hook)->url(), v1::base64Encode(caPem)).ok()) return false;
 
   // alice may create requests (plain RBAC); bob's approver RBAC comes from the binding controller.
-  Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"}, {"kind", "Role"},
-               {"metadata", {{"name", "kar-requester"}, {"namespace", "tenant-a"}}},
-               {"rules", {{{"apiGroups", {"keygate.dev"}}, {"resources", {"keyactivationrequests"}},
-                           {"verbs", {"get", "list", "watch", "create", "update"}}}}}};
-  Json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"}, {"kind", "RoleBinding"},
-             {"metadata", {{"name", "kar-requesters"}, {"namespace", "tenant-a"}}},
-             {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "kar-requester"}}},
-             {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "alice"}}}}};
-  if (!admin->create(res::roles(), "tenant-a", role).ok() || !admin->create(res::roleBindings(), "tenant-a", rb).ok())
+  if (!testing::grantRequestAccess(*admin, "tenant-a", "kar-requester", {"alice"},
+                                   {"get", "list", "watch", "create", "update"})
+           .ok())
     return false;
 
   testing::KeyOperatorOptions koo;

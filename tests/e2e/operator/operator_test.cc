@@ -23,6 +23,7 @@
 #include "support/free_port.h"
 #include "support/temp_dir.h"
 #include "support/test_api_server.h"
+#include "support/approval_setup.h"
 #include "support/webhook_registration.h"
 
 namespace keygate {
@@ -305,18 +306,9 @@ Result<Json> createThroughWebhook(kube::Client& c, const kube::Resource& r, cons
   return out;
 }
 
-void grant(kube::Client& admin, const std::string& ns, const std::string& user, Json verbs) {
-  Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-               {"kind", "Role"},
-               {"metadata", {{"name", "grant-" + user}}},
-               {"rules", {{{"apiGroups", {"keygate.dev"}}, {"resources", {"keyactivationrequests"}}, {"verbs", verbs}}}}};
-  ASSERT_TRUE(admin.create(kube::resources::roles(), ns, role).ok());
-  Json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-             {"kind", "RoleBinding"},
-             {"metadata", {{"name", "grant-" + user}}},
-             {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "grant-" + user}}},
-             {"subjects", {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", user}}}}};
-  ASSERT_TRUE(admin.create(kube::resources::roleBindings(), ns, rb).ok());
+void grant(kube::Client& admin, const std::string& ns, const std::string& user, std::vector<std::string> verbs) {
+  auto st = testing::grantRequestAccess(admin, ns, "grant-" + user, {user}, verbs);
+  ASSERT_TRUE(st.ok()) << st.error().toString();
 }
 
 TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {

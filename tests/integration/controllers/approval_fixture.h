@@ -18,6 +18,7 @@
 #include "support/softhsm_env.h"
 #include "webhook/admission.h"
 #include "webhook/role_view.h"
+#include "support/approval_setup.h"
 #include "support/webhook_registration.h"
 #include "webhook/server.h"
 
@@ -91,33 +92,17 @@ class ApprovalFixture : public ::testing::Test {
   // Requesters (and dave, who holds no keygate role) may create and update requests as far
   // as RBAC goes; approvers get their RBAC only from the KeyRoleBinding controller.
   void grantRequesters() {
-    Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                 {"kind", "Role"},
-                 {"metadata", {{"name", "kar-requester"}, {"namespace", "tenant-a"}}},
-                 {"rules",
-                  {{{"apiGroups", {"keygate.dev"}},
-                    {"resources", {"keyactivationrequests"}},
-                    {"verbs", {"get", "list", "watch", "create", "update"}}}}}};
-    ASSERT_TRUE(admin_->create(res::roles(), "tenant-a", role).ok());
-    Json subjects = Json::array();
-    for (const char* u : {"alice", "dave"})
-      subjects.push_back({{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", u}});
-    Json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-               {"kind", "RoleBinding"},
-               {"metadata", {{"name", "kar-requesters"}, {"namespace", "tenant-a"}}},
-               {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "kar-requester"}}},
-               {"subjects", subjects}};
-    ASSERT_TRUE(admin_->create(res::roleBindings(), "tenant-a", rb).ok());
+    auto st = keygate::testing::grantRequestAccess(*admin_, "tenant-a", "kar-requester", {"alice", "dave"},
+                                                   {"get", "list", "watch", "create", "update"});
+    ASSERT_TRUE(st.ok()) << st.error().toString();
   }
 
   // The webhook's view of bindings and keys (the operator's informers stand-in, as in the
   // webhook e2e test).
   void syncWebhookCaches() {
     for (auto [cache, r] : {std::pair{&bindingsCache_, res::keyRoleBindings()}, std::pair{&keysCache_, res::encryptionKeys()}}) {
-      auto list = kube::listAll(*admin_, r, "", {});
-      ASSERT_TRUE(list.ok()) << list.error().toString();
-      for (const auto& key : cache->keys()) cache->remove(key);
-      for (auto& item : list->items) cache->upsert(std::make_shared<const Json>(std::move(item)));
+      auto st = keygate::testing::copyIntoCache(*admin_, r, *cache);
+      ASSERT_TRUE(st.ok()) << st.error().toString();
     }
   }
 

@@ -8,6 +8,7 @@
 #include "kube/cache.h"
 #include "kube/client.h"
 #include "support/test_api_server.h"
+#include "support/approval_setup.h"
 #include "support/webhook_registration.h"
 #include "tls_client.h"
 #include "webhook/server.h"
@@ -65,32 +66,16 @@ class WebhookE2eTest : public ::testing::Test {
 
   // Everyone in the flow may create/update requests as far as RBAC goes: the webhook decides.
   void grantRbac() {
-    Json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                 {"kind", "Role"},
-                 {"metadata", {{"name", "kar-editor"}, {"namespace", "tenant-a"}}},
-                 {"rules",
-                  {{{"apiGroups", {"keygate.dev"}},
-                    {"resources", {"keyactivationrequests"}},
-                    {"verbs", {"get", "list", "watch", "create", "update", "patch"}}}}}};
-    ASSERT_TRUE(admin_->create(res::roles(), "tenant-a", role).ok());
-    Json subjects = Json::array();
-    for (const char* u : {"alice", "bob", "carol", "dave"})
-      subjects.push_back({{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", u}});
-    Json rb = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-               {"kind", "RoleBinding"},
-               {"metadata", {{"name", "kar-editors"}, {"namespace", "tenant-a"}}},
-               {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", "kar-editor"}}},
-               {"subjects", subjects}};
-    ASSERT_TRUE(admin_->create(res::roleBindings(), "tenant-a", rb).ok());
+    auto st = keygate::testing::grantRequestAccess(*admin_, "tenant-a", "kar-editor", {"alice", "bob", "carol", "dave"},
+                                                   {"get", "list", "watch", "create", "update", "patch"});
+    ASSERT_TRUE(st.ok()) << st.error().toString();
   }
 
   // Stands in for the operator's informers: copies the API server's objects into the caches.
   void syncCaches() {
     for (auto [cache, r] : {std::pair{&bindings_, res::keyRoleBindings()}, std::pair{&keys_, res::encryptionKeys()}}) {
-      auto list = kube::listAll(*admin_, r, "", {});
-      ASSERT_TRUE(list.ok()) << list.error().toString();
-      for (const auto& key : cache->keys()) cache->remove(key);
-      for (auto& item : list->items) cache->upsert(std::make_shared<const Json>(std::move(item)));
+      auto st = keygate::testing::copyIntoCache(*admin_, r, *cache);
+      ASSERT_TRUE(st.ok()) << st.error().toString();
     }
   }
 

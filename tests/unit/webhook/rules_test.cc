@@ -113,6 +113,21 @@ TEST_F(RulesTest, MutateStampsOnlyNewApprovals) {
   EXPECT_EQ(out["spec"]["approvals"][1]["approverGroups"], Json({"security-officers"})) << out.dump();
 }
 
+// approverGroups of the wrong shape: the mutator leaves the body alone and the validator
+// refuses it with a message naming the field; neither crashes.
+TEST_F(RulesTest, MalformedApproverGroupsAreRefused) {
+  auto oldR = storedRequest();
+  Json bad = encode(oldR);
+  bad["spec"]["approvals"] = Json::array({{{"approver", "carol"}, {"decision", "Approve"}, {"approverGroups", "admins"}}});
+  auto m = mutate(review("KeyActivationRequest", "UPDATE", bad, encode(oldR), who("carol")));
+  EXPECT_TRUE(m.allowed);
+  EXPECT_TRUE(m.patch.empty() || m.patch.is_null()) << m.patch.dump();
+  auto v = validate(review("KeyActivationRequest", "UPDATE", bad, encode(oldR), who("carol")));
+  EXPECT_FALSE(v.allowed);
+  EXPECT_EQ(v.code, 400);
+  EXPECT_THAT(v.message, HasSubstr("approverGroups")) << v.message;
+}
+
 // A Deny follows the same identity and role rules as an Approve.
 TEST_F(RulesTest, DenyDecisionNeedsTheApproverRole) {
   auto current = storedRequest();
