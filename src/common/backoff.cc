@@ -2,10 +2,20 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace keygate {
 
-Backoff::Backoff(BackoffOptions options) : options_(options), rng_(std::random_device{}()) {}
+namespace {
+// One generator per thread, seeded once: a Backoff is made per API request, and seeding
+// from std::random_device each time showed up in the operator's profile.
+std::mt19937_64& rng() {
+  static thread_local std::mt19937_64 r(std::random_device{}());
+  return r;
+}
+}  // namespace
+
+Backoff::Backoff(BackoffOptions options) : options_(options) {}
 
 std::chrono::milliseconds Backoff::next() {
   double base = static_cast<double>(options_.initial.count()) * std::pow(options_.factor, attempt_);
@@ -13,7 +23,7 @@ std::chrono::milliseconds Backoff::next() {
   if (attempt_ < 64) ++attempt_;
   if (options_.jitter > 0) {
     std::uniform_real_distribution<double> dist(1.0 - options_.jitter, 1.0 + options_.jitter);
-    base *= dist(rng_);
+    base *= dist(rng());
   }
   base = std::clamp(base, 0.0, static_cast<double>(options_.max.count()));
   return std::chrono::milliseconds(static_cast<int64_t>(base));

@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <random>
 
 namespace keygate {
 
@@ -25,7 +24,6 @@ class Backoff {
  private:
   BackoffOptions options_;
   int attempt_ = 0;
-  std::mt19937_64 rng_;
 };
 
 // Deterministic exponential delay (no jitter): base * 2^failures, capped at max.

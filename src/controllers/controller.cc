@@ -1,6 +1,7 @@
 #include "controllers/controller.h"
 
 #include "common/log.h"
+#include "common/thread_sched.h"
 
 namespace keygate::controllers {
 
@@ -32,7 +33,10 @@ kube::EventHandlers Controller::mappedHandlers(std::function<std::vector<std::st
 void Controller::start() {
   if (running_.exchange(true)) return;
   int n = std::max(1, options_.workers);
-  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { workerLoop(); });
+  for (int i = 0; i < n; ++i) workers_.emplace_back([this] {
+    nameThisThread("kg-worker");
+    workerLoop();
+  });
 }
 
 bool Controller::stop(std::chrono::milliseconds drain) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/thread_sched.h"
 #include "common/time.h"
 #include "kube/resource.h"
 
@@ -48,7 +49,10 @@ Json objectReference(const Json& object) {
 
 ApiEventRecorder::ApiEventRecorder(ClientPtr client, EventRecorderOptions options)
     : client_(std::move(client)), options_(std::move(options)), clock_(options_.clock ? *options_.clock : realClock()) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("kg-events");
+    run();
+  });
 }
 
 ApiEventRecorder::~ApiEventRecorder() { shutDown(std::chrono::milliseconds(500)); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "common/thread_sched.h"
 #include "common/time.h"
 #include "kube/resource.h"
 
@@ -46,7 +47,10 @@ LeaderElector::~LeaderElector() { stop(); }
 void LeaderElector::start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    nameThisThread("kg-leader");
+    loop();
+  });
 }
 
 void LeaderElector::stop() {

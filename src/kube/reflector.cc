@@ -3,6 +3,7 @@
 #include <random>
 
 #include "common/log.h"
+#include "common/thread_sched.h"
 #include "kube/cache.h"
 #include "kube/status.h"
 
@@ -22,7 +23,10 @@ Reflector::~Reflector() { stop(); }
 void Reflector::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("kg-reflector");
+    run();
+  });
 }
 
 void Reflector::stop() {

@@ -3,12 +3,16 @@
 #include <algorithm>
 
 #include "common/backoff.h"
+#include "common/thread_sched.h"
 
 namespace keygate::kube {
 
 WorkQueue::WorkQueue(WorkQueueOptions options)
     : options_(std::move(options)), clock_(options_.clock ? *options_.clock : realClock()) {
-  delayThread_ = std::thread([this] { delayLoop(); });
+  delayThread_ = std::thread([this] {
+    nameThisThread("kg-queue-delay");
+    delayLoop();
+  });
 }
 
 WorkQueue::~WorkQueue() {

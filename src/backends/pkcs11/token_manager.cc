@@ -2,9 +2,12 @@
 
 #include <openssl/rand.h>
 
+#include <time.h>
+
 #include <cstring>
 
 #include "backends/pkcs11/templates.h"
+#include "common/thread_sched.h"
 
 namespace keygate::backends::pkcs11 {
 namespace {
@@ -44,8 +47,69 @@ Token::Token(std::shared_ptr<Cryptoki> ck, std::string tenantNamespace, std::str
       slot_(slot) {}
 
 Token::~Token() {
+  {
+    std::lock_guard<std::mutex> l(jobsMu_);
+    stopping_ = true;
+  }
+  jobsCv_.notify_all();
+  if (creator_.joinable()) creator_.join();
   std::lock_guard<std::mutex> l(mu_);
   for (CK_SESSION_HANDLE h : idle_) ck_->closeSession(h);
+}
+
+void Token::runExclusive(const std::function<void()>& fn) {
+  ExclusiveJob job{&fn, nullptr, false, {}};
+  std::unique_lock<std::mutex> l(jobsMu_);
+  if (!creatorRunning_) {
+    if (creator_.joinable()) creator_.join();  // an idle one that has returned already
+    creatorRunning_ = true;
+    creator_ = std::thread([this] {
+      nameThisThread("kg-hsm-create");
+      creatorLoop();
+    });
+  }
+  jobs_.push_back(&job);
+  jobsCv_.notify_one();
+  job.doneCv.wait(l, [&] { return job.done; });
+  if (job.error) std::rethrow_exception(job.error);
+}
+
+void Token::creatorLoop() {
+  constexpr auto kIdleExit = std::chrono::seconds(60);
+  // SoftHSM blocks ~65 times per create (file locks, ftruncate, close): get back on a CPU
+  // promptly after each, also while reconcile workers and API traffic keep the cores busy.
+  if (std::string why = requestShortSchedulerSlice(); !why.empty())
+    log_.debug("creator thread keeps the default scheduler slice", {{"token", label_}, {"reason", why}});
+  std::unique_lock<std::mutex> l(jobsMu_);
+  for (;;) {
+    if (!jobsCv_.wait_for(l, kIdleExit, [&] { return stopping_ || !jobs_.empty(); })) {
+      creatorRunning_ = false;  // idle: the next runExclusive starts a new one
+      return;
+    }
+    if (jobs_.empty()) {  // stopping, nothing left to run
+      creatorRunning_ = false;
+      return;
+    }
+    ExclusiveJob* job = jobs_.front();
+    jobs_.pop_front();
+    l.unlock();
+    {
+      std::unique_lock<std::shared_mutex> exclusive(objectsMu_);
+      const auto start = std::chrono::steady_clock::now();
+      const int64_t cpuStart = threadCpuNs();
+      try {
+        (*job->fn)();
+      } catch (...) {
+        job->error = std::current_exception();
+      }
+      exclusiveSections_++;
+      exclusiveHeldNs_ += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+      exclusiveCpuNs_ += threadCpuNs() - cpuStart;
+    }
+    l.lock();
+    job->done = true;
+    job->doneCv.notify_one();
+  }
 }
 
 Result<Session> Token::acquire() {
@@ -133,6 +197,7 @@ Token::Stats Token::stats() {
   s.idleSessions = idle_.size();
   s.exclusiveSections = exclusiveSections_.load();
   s.exclusiveHeld = std::chrono::nanoseconds(exclusiveHeldNs_.load());
+  s.exclusiveCpu = std::chrono::nanoseconds(exclusiveCpuNs_.load());
   return s;
 }
 
@@ -148,6 +213,12 @@ Result<std::optional<CK_SLOT_ID>> findSlotByLabel(Cryptoki& ck, std::string_view
     if ((info.flags & CKF_TOKEN_INITIALIZED) && labelOf(info) == label) return std::optional<CK_SLOT_ID>(slot);
   }
   return std::optional<CK_SLOT_ID>();
+}
+
+int64_t threadCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 Result<SecretValue> generatePin() {

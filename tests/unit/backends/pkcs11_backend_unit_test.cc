@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "backends/file_secret_store.h"
 #include "backends/pkcs11/ck_errors.h"
@@ -166,6 +172,83 @@ TEST(Pkcs11Sessions, DroppedSessionsAreReopened) {
   auto d = f.backend.describe(k);
   ASSERT_TRUE(d.ok()) << d.error().toString();
   EXPECT_EQ(d->state, BackendKeyState::kNoUsage);
+}
+
+// A session loss inside an exclusive section (generate runs on the token's creator
+// thread) is recovered the same way.
+TEST(Pkcs11Sessions, LossDuringGenerateIsRetriedOnce) {
+  Fixture f;
+  KeySpec k = spec(Purpose::kEncrypt, Algorithm::kAes256);
+  f.ck->failNext("C_GenerateKey", CKR_SESSION_HANDLE_INVALID);
+  auto g = f.backend.generate(k);
+  ASSERT_TRUE(g.ok()) << g.error().toString();
+  EXPECT_TRUE(g->created);
+  EXPECT_EQ(f.backend.tokenFor("tenant-a").value()->stats().recoveries, 1u);
+}
+
+// Exclusive sections from many callers run one at a time, never beside a shared section,
+// all on the token's one creator thread (not on the callers'), and each caller gets its
+// own result back.
+TEST(Pkcs11Sessions, ExclusiveSectionsRunOneAtATimeOnTheCreatorThread) {
+  Fixture f;
+  auto token = f.backend.tokenFor("tenant-a");
+  ASSERT_TRUE(token.ok());
+  std::atomic<int> inExclusive{0}, inShared{0}, overlaps{0}, wrongResults{0};
+  std::mutex idsMu;
+  std::set<std::thread::id> creatorThreads, callerThreads;
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 6; ++t) {
+    callers.emplace_back([&, t] {
+      {
+        std::lock_guard<std::mutex> l(idsMu);
+        callerThreads.insert(std::this_thread::get_id());
+      }
+      for (int i = 0; i < 30; ++i) {
+        if ((i + t) % 3 == 0) {
+          auto r = (*token)->withSession<int>([&](Session&) -> Result<int> {
+            if (inExclusive.fetch_add(1) != 0 || inShared.load() != 0) overlaps++;
+            {
+              std::lock_guard<std::mutex> l(idsMu);
+              creatorThreads.insert(std::this_thread::get_id());
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+            inExclusive--;
+            return t * 100 + i;
+          }, Token::Access::kExclusive);
+          if (!r.ok() || *r != t * 100 + i) wrongResults++;
+        } else {
+          auto r = (*token)->withSession<int>([&](Session&) -> Result<int> {
+            inShared++;
+            if (inExclusive.load() != 0) overlaps++;
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+            inShared--;
+            return i;
+          });
+          if (!r.ok() || *r != i) wrongResults++;
+        }
+      }
+    });
+  }
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(wrongResults.load(), 0);
+  ASSERT_EQ(creatorThreads.size(), 1u);
+  EXPECT_EQ(callerThreads.count(*creatorThreads.begin()), 0u);
+  EXPECT_EQ((*token)->stats().exclusiveSections, 60u);
+}
+
+// An exception thrown inside an exclusive section reaches its caller; the creator thread
+// keeps serving the next one.
+TEST(Pkcs11Sessions, ExceptionInExclusiveSectionReachesTheCaller) {
+  Fixture f;
+  auto token = f.backend.tokenFor("tenant-a");
+  ASSERT_TRUE(token.ok());
+  EXPECT_THROW((*token)->withSession<int>([](Session&) -> Result<int> { throw std::runtime_error("boom"); },
+                                          Token::Access::kExclusive),
+               std::runtime_error);
+  auto r = (*token)->withSession<int>([](Session&) -> Result<int> { return 7; }, Token::Access::kExclusive);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 7);
 }
 
 // Non-session errors are not retried and keep their CKR name.
