@@ -55,24 +55,27 @@ def options_invalid(kind, causes):
 # --- decoding ------------------------------------------------------------------------------
 
 def decode_body(req, r, for_patch=False):
+    """(object, body text, whether the body may repeat a key: only then are duplicates looked for)."""
     ctype = req.content_type()
     text = req.body.decode("utf-8", errors="replace")
+    may_have_dups = False
     if ctype == "application/json":
         try:
-            obj = wire.parse_json(text)
+            obj, may_have_dups = wire.parse_json_dups(text)
         except wire.DecodeError as e:
             raise bad_request("the object provided is unrecognized (must be of type %s): couldn't get version/kind; json parse error: %s (%s)"
                               % (r.kind, e, _truncate(text)))
     elif ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
         try:
             obj = wire.parse_yaml(text)
+            may_have_dups = True
         except wire.DecodeError as e:
             raise bad_request("the object provided is unrecognized (must be of type %s): couldn't get version/kind; %s" % (r.kind, e))
     else:
         raise unsupported_media(BODY_MEDIA)
     if not isinstance(obj, dict):
         raise bad_request("the object provided is unrecognized (must be of type %s): couldn't get version/kind; json parse error: json: cannot unmarshal %s into Go value of type struct { APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }" % (r.kind, schema_mod.type_name(obj)))
-    return obj, text
+    return obj, text, may_have_dups
 
 
 def _truncate(text):
@@ -107,10 +110,10 @@ def field_validation(req, opts_kind):
     return fv or "Warn"
 
 
-def prune_and_warn(op, obj, fv, strict_prefix=None):
+def prune_and_warn(op, obj, fv, strict_prefix=None, may_have_dups=True):
     """Prunes unknown fields (CRs) and reports duplicates; Warn -> Warning headers, Strict -> 400."""
     r = op.r
-    dups = wire.collect_dups(obj)
+    dups = wire.collect_dups(obj) if may_have_dups else []
     unknown = schema_mod.prune(obj, r.schema) if not r.builtin else []
     problems = ['unknown field "%s"' % p for p in sorted(unknown)] + ['duplicate field "%s"' % p for p in dups]
     if not problems:
@@ -218,7 +221,7 @@ def create(ctx, req, r, ns, name_in_url, sub):
     if sub:
         raise method_not_allowed("create", r.plural, r.group)
     fv = field_validation(req, "CreateOptions")
-    obj, text = decode_body(req, r)
+    obj, text, may_have_dups = decode_body(req, r)
     check_kind(obj, text, r)
     if r.builtin and r.hooks:
         r.hooks.decode(obj, r)
@@ -226,7 +229,7 @@ def create(ctx, req, r, ns, name_in_url, sub):
         import reviews
         return reviews.create_review(ctx, req, r, ns, obj)
     op = Op(req, r, ns, None, "")
-    prune_and_warn(op, obj, fv)
+    prune_and_warn(op, obj, fv, may_have_dups=may_have_dups)
     obj = wire.normalized_copy(obj)
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
@@ -418,12 +421,12 @@ def update(ctx, req, r, ns, name, sub):
     if sub and sub not in r.subresources:
         raise ApiError(404, "404 page not found")
     fv = field_validation(req, "UpdateOptions")
-    obj, text = decode_body(req, r)
+    obj, text, may_have_dups = decode_body(req, r)
     check_kind(obj, text, r)
     if r.builtin and r.hooks:
         r.hooks.decode(obj, r)
     op = Op(req, r, ns, name, sub)
-    prune_and_warn(op, obj, fv)
+    prune_and_warn(op, obj, fv, may_have_dups=may_have_dups)
     obj = wire.normalized_copy(obj)
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     obj["metadata"] = meta

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler
 import api
 import auth
 import discovery
+import fastheaders
 import gotime
 import label_selectors as selectors
 import table
@@ -24,6 +25,8 @@ import watch as watch_mod
 import wire
 from errors import ApiError, bad_request, internal, not_acceptable, unauthorized
 from store import TooOld
+
+fastheaders.install()
 
 CHUNK_THRESHOLD = 2048   # Go's net/http sends Content-Length below this, chunked above
 
@@ -82,6 +85,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "keygate-test-apiserver"
     sys_version = ""
+    MessageClass = fastheaders.Headers
 
     def setup(self):
         conn = self.request

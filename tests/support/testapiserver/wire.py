@@ -142,15 +142,14 @@ class DupDict(dict):
     dups = ()
 
 
-def _pairs_hook(pairs):
+def _dup_dict(pairs):
     d = DupDict()
     dups = []
     for k, v in pairs:
         if k in d:
             dups.append(k)
         d[k] = v
-    if dups:
-        d.dups = dups
+    d.dups = dups
     return d
 
 
@@ -215,8 +214,25 @@ def _go_char(ch):
 
 
 def parse_json(text):
+    return parse_json_dups(text)[0]
+
+
+def parse_json_dups(text):
+    """(object, whether any JSON object in it repeated a key). Integral floats become ints
+    (Go's unstructured decoder keeps them as int64); an object with a repeated key becomes a
+    DupDict (last value wins, as in Go) and every other one a plain dict, so collect_dups
+    is needed only when the flag is set and copy_json keeps its fast path."""
+    found = []
+
+    def hook(pairs):
+        d = dict(pairs)
+        if len(d) == len(pairs):
+            return d
+        found.append(True)
+        return _dup_dict(pairs)
+
     try:
-        return normalize_numbers(json.loads(text, object_pairs_hook=_pairs_hook))
+        return json.loads(text, object_pairs_hook=hook, parse_float=_integral), bool(found)
     except json.JSONDecodeError as e:
         raise DecodeError(go_json_error(text, e))
 
