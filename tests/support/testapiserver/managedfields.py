@@ -187,14 +187,112 @@ def _make_entry(manager, operation, api_version, s, now, subresource, with_time=
     return e
 
 
+_LEAF = {"x-kubernetes-map-type": "atomic"}  # a set item: a leaf, whatever its value
+
+
+class _Ambiguous(Exception):
+    """Two list items with the same set value or map key: left to the set-based diff."""
+
+
+def _children(v, schema):
+    """{path element: (child value, child schema)} exactly as fieldset() would descend."""
+    if isinstance(v, dict):
+        if _atomic(schema):
+            return {}
+        return {"f:" + k: (x, _sub(schema, k)) for k, x in v.items()}
+    if isinstance(v, list) and isinstance(schema, dict):
+        lt = schema.get("x-kubernetes-list-type")
+        out = {}
+        if lt == "set":
+            for x in v:
+                el = "v:" + _keyjson(x)
+                if el in out:
+                    raise _Ambiguous()
+                out[el] = (x, _LEAF)
+        elif lt == "map":
+            keys = schema.get("x-kubernetes-list-map-keys") or []
+            items = schema.get("items")
+            for x in v:
+                if not isinstance(x, dict):
+                    continue
+                el = "k:" + _keyjson({k: x[k] for k in keys if k in x})
+                if el in out:
+                    raise _Ambiguous()
+                out[el] = (x, items)
+        return out
+    return {}
+
+
+def _top_children(obj, schema):
+    out = {}
+    if not isinstance(obj, dict):
+        return out
+    for key, v in obj.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if key == "metadata":
+            if isinstance(v, dict):
+                for mk, mv in v.items():
+                    if mk not in STRIPPED_META:
+                        out[("f:metadata", "f:" + mk)] = (mv, _sub(META_SCHEMA, mk))
+            continue
+        out[("f:" + key,)] = (v, _sub(schema, key))
+    return out
+
+
+def _subtree(v, schema, prefix, out):
+    for el, (x, sx) in _children(v, schema).items():
+        p = prefix + (el,)
+        out.add(p)
+        _subtree(x, sx, p, out)
+
+
+def _diff(a, b, schema_a, schema_b, prefix, added, removed, modified):
+    ca, cb = _children(a, schema_a), _children(b, schema_b)
+    if not cb and not prefix[-1].startswith("v:") and a != b:
+        modified.add(prefix)  # a leaf of the new object whose value changed (a set item never is)
+    for el, (x, sx) in cb.items():
+        p = prefix + (el,)
+        if el in ca:
+            _diff(ca[el][0], x, ca[el][1], sx, p, added, removed, modified)
+        else:
+            added.add(p)
+            _subtree(x, sx, p, added)
+    for el, (x, sx) in ca.items():
+        if el not in cb:
+            p = prefix + (el,)
+            removed.add(p)
+            _subtree(x, sx, p, removed)
+
+
+def diff(live, new, schema):
+    """(added, removed, modified) field paths from live to new: the same sets as
+    fieldset(new) - fieldset(live), fieldset(live) - fieldset(new) and the common leaves
+    of new whose values differ, in one walk over both objects."""
+    added, removed, modified = set(), set(), set()
+    try:
+        ca, cb = _top_children(live, schema), _top_children(new, schema)
+        for p, (x, sx) in cb.items():
+            if p in ca:
+                _diff(ca[p][0], x, ca[p][1], sx, p, added, removed, modified)
+            else:
+                added.add(p)
+                _subtree(x, sx, p, added)
+        for p, (x, sx) in ca.items():
+            if p not in cb:
+                removed.add(p)
+                _subtree(x, sx, p, removed)
+        return added, removed, modified
+    except _Ambiguous:
+        old_set, new_set = fieldset(live, schema), fieldset(new, schema)
+        new_leaves = leaves(new_set)
+        return (new_set - old_set, old_set - new_set,
+                {p for p in (new_set & old_set) if p in new_leaves and get_path(new, p) != get_path(live, p)})
+
+
 def update(entries, live, new, schema, manager, api_version, now, subresource=""):
     """managedFields after an Update operation from `live` (may be None) to `new`."""
-    old_set = fieldset(live, schema) if live is not None else set()
-    new_set = fieldset(new, schema)
-    added = new_set - old_set
-    removed = old_set - new_set
-    new_leaves = leaves(new_set)
-    modified = {p for p in (new_set & old_set) if p in new_leaves and get_path(new, p) != get_path(live, p)}
+    added, removed, modified = diff(live if live is not None else {}, new, schema)
     changed = added | modified
     mine_key = (manager, "Update", subresource)
     out = []
