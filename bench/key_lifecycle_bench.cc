@@ -28,6 +28,7 @@
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "backends/pkcs11/templates.h"
 #include "common/log.h"
+#include "common/thread_sched.h"
 #include "support/softhsm_temp_dir.h"
 #include "harness/key_operator.h"
 #include "kube/informer.h"
@@ -56,8 +57,8 @@ double processCpuMs(pid_t pid) {
 }
 
 // CPU ms of this process's threads, summed by thread name (the operator names its own:
-// kg-worker, kg-hsm-create, kg-reflector, kg-events; cpprestsdk's I/O threads keep the
-// process name).
+// kg-worker, kg-hsm-create, kg-reflector, kg-events; the bench's creators are
+// bench-create; cpprestsdk's I/O threads and the main thread keep the process name).
 std::map<std::string, double> threadCpuByName() {
   std::map<std::string, double> out;
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
@@ -188,6 +189,7 @@ int main(int argc, char** argv) {
     std::vector<std::thread> creators;
     for (int t = 0; t < 2; ++t) {
       creators.emplace_back([&, t] {
+        nameThisThread("bench-create");
         const kube::ClientPtr& c = clients[t];
         for (int i = from + t; i < to; i += 2) {
           Json k = {{"apiVersion", "keygate.dev/v1alpha1"},
