@@ -138,6 +138,62 @@ class ManagedFields(unittest.TestCase):
             managedfields.apply(entries, obj, {"spec": {"size": 5}}, WIDGET, "other", "example.test/v1", "T", False)
 
 
+    # the one-walk diff gives exactly the sets of the fieldset-based definition
+    def test_diff_matches_fieldsets(self):
+        import copy
+        import random
+        sch = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "tags": {"type": "array", "x-kubernetes-list-type": "set"},
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                      "items": {"type": "object"}},
+            "blob": {"type": "object", "x-kubernetes-map-type": "atomic"},
+            "plain": {"type": "array"},
+            "m": {"type": "object", "additionalProperties": {"type": "object"}}}}}}
+        rnd = random.Random(7)
+
+        def value(depth=0):
+            c = rnd.random()
+            if depth > 3 or c < 0.4:
+                return rnd.choice([1, 2, "a", "b", True, None, 1.5, [1], {}])
+            if c < 0.7:
+                return {rnd.choice("abcd"): value(depth + 1) for _ in range(rnd.randint(0, 3))}
+            return [value(depth + 1) for _ in range(rnd.randint(0, 3))]
+
+        def obj():
+            o = {"apiVersion": "v1", "kind": "K", "metadata": {}}
+            if rnd.random() < 0.7:
+                o["metadata"]["labels"] = {rnd.choice("xyz"): rnd.choice("12") for _ in range(rnd.randint(0, 2))}
+            if rnd.random() < 0.5:
+                o["metadata"]["finalizers"] = rnd.sample(["f1", "f2", "f3"], rnd.randint(0, 3))
+            spec = {}
+            for k in ["tags", "ports", "blob", "plain", "m", "x"]:
+                if rnd.random() < 0.6:
+                    if k == "tags":   # repeated items too: the ambiguous case
+                        spec[k] = [rnd.choice(["a", "b", "c", 1, {"q": 1}]) for _ in range(rnd.randint(0, 3))]
+                    elif k == "ports":
+                        spec[k] = [{"name": rnd.choice("pqr"), "port": rnd.randint(1, 3)} for _ in range(rnd.randint(0, 3))]
+                    else:
+                        spec[k] = value()
+            if rnd.random() < 0.9:
+                o["spec"] = spec if rnd.random() < 0.9 else value()
+            if rnd.random() < 0.5:
+                o["status"] = value()
+            return o
+
+        for _ in range(3000):
+            a, b = obj(), obj()
+            if rnd.random() < 0.5:   # mostly-equal pairs, as in real updates
+                b = copy.deepcopy(a)
+                if isinstance(b.get("spec"), dict) and b["spec"]:
+                    b["spec"][rnd.choice(list(b["spec"]))] = value()
+            old_set, new_set = managedfields.fieldset(a, sch), managedfields.fieldset(b, sch)
+            leaves = managedfields.leaves(new_set)
+            want = (new_set - old_set, old_set - new_set,
+                    {p for p in new_set & old_set
+                     if p in leaves and managedfields.get_path(b, p) != managedfields.get_path(a, p)})
+            self.assertEqual(managedfields.diff(a, b, sch), want, (a, b))
+
+
 class MicroTime(unittest.TestCase):
     # exactly six fractional digits; offsets normalised to UTC; Go's parse errors
     def test_parse(self):
