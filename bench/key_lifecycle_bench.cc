@@ -21,6 +21,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <utility>
 #include <sstream>
 #include <thread>
 
@@ -39,13 +41,13 @@ using namespace keygate::backends::pkcs11;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-// CPU time (user + system) of a process, in ms; -1 when it cannot be read.
-double processCpuMs(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+// A /proc/.../stat file: the command name and its CPU time (user + system) in ms.
+std::optional<std::pair<std::string, double>> readStat(const std::string& path) {
+  std::ifstream f(path);
   std::string line;
-  if (!std::getline(f, line)) return -1;
-  auto close = line.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) return -1;
+  if (!std::getline(f, line)) return std::nullopt;
+  auto open = line.find('('), close = line.rfind(')');  // the name may hold spaces
+  if (open == std::string::npos || close == std::string::npos) return std::nullopt;
   std::istringstream rest(line.substr(close + 2));
   std::string field;
   unsigned long long utime = 0, stime = 0;
@@ -53,30 +55,24 @@ double processCpuMs(pid_t pid) {
     if (i == 14) utime = std::stoull(field);
     if (i == 15) stime = std::stoull(field);
   }
-  return 1000.0 * static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return std::make_pair(line.substr(open + 1, close - open - 1),
+                        1000.0 * static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK)));
+}
+
+// CPU time (user + system) of a process, in ms; -1 when it cannot be read.
+double processCpuMs(pid_t pid) {
+  auto s = readStat("/proc/" + std::to_string(pid) + "/stat");
+  return s ? s->second : -1;
 }
 
 // CPU ms of this process's threads, summed by thread name (the operator names its own:
-// kg-worker, kg-hsm-create, kg-reflector, kg-events; the bench's creators are
-// bench-create; cpprestsdk's I/O threads and the main thread keep the process name).
+// kg-worker, kg-hsm-create, kg-reflector, kg-events; cpprestsdk's I/O threads and the
+// main thread keep the process name). Threads that have exited are not counted (the
+// bench's creator threads, for one).
 std::map<std::string, double> threadCpuByName() {
   std::map<std::string, double> out;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream f(e.path() / "stat");
-    std::string line;
-    if (!std::getline(f, line)) continue;
-    auto open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) stime = std::stoull(field);
-    }
-    out[line.substr(open + 1, close - open - 1)] +=
-        1000.0 * static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task"))
+    if (auto s = readStat((e.path() / "stat").string())) out[s->first] += s->second;
   return out;
 }
 

@@ -44,48 +44,39 @@ def _atomic(schema):
 
 def fieldset(obj, schema):
     out = set()
-    if not isinstance(obj, dict):
-        return out
-    for key, v in obj.items():
-        if key in ("apiVersion", "kind"):
-            continue
-        if key == "metadata":
-            if isinstance(v, dict):
-                for mk, mv in v.items():
-                    if mk in STRIPPED_META:
-                        continue
-                    p = ("f:metadata", "f:" + mk)
-                    out.add(p)
-                    _walk(mv, _sub(META_SCHEMA, mk), p, out)
-            continue
-        p = ("f:" + key,)
+    for p, (v, sub) in _top_children(obj, schema).items():
         out.add(p)
-        _walk(v, _sub(schema, key), p, out)
+        _walk(v, sub, p, out)
     return out
 
 
-def _walk(v, schema, prefix, out):
+_LEAF = {"x-kubernetes-map-type": "atomic"}  # a set item: a leaf, whatever its value
+
+
+def _child_items(v, schema):
+    """(path element, child value, child schema) for each child of v that field sets record."""
     if isinstance(v, dict):
-        if _atomic(schema):
-            return
-        for k, x in v.items():
-            p = prefix + ("f:" + k,)
-            out.add(p)
-            _walk(x, _sub(schema, k), p, out)
-    elif isinstance(v, list):
-        lt = schema.get("x-kubernetes-list-type") if isinstance(schema, dict) else None
+        if not _atomic(schema):
+            for k, x in v.items():
+                yield "f:" + k, x, _sub(schema, k)
+    elif isinstance(v, list) and isinstance(schema, dict):
+        lt = schema.get("x-kubernetes-list-type")
         if lt == "set":
             for x in v:
-                out.add(prefix + ("v:" + _keyjson(x),))
+                yield "v:" + _keyjson(x), x, _LEAF
         elif lt == "map":
             keys = schema.get("x-kubernetes-list-map-keys") or []
             items = schema.get("items")
             for x in v:
-                if not isinstance(x, dict):
-                    continue
-                p = prefix + ("k:" + _keyjson({k: x[k] for k in keys if k in x}),)
-                out.add(p)
-                _walk(x, items, p, out)
+                if isinstance(x, dict):
+                    yield "k:" + _keyjson({k: x[k] for k in keys if k in x}), x, items
+
+
+def _walk(v, schema, prefix, out):
+    for el, x, sx in _child_items(v, schema):
+        p = prefix + (el,)
+        out.add(p)
+        _walk(x, sx, p, out)
 
 
 def leaves(s):
@@ -187,40 +178,18 @@ def _make_entry(manager, operation, api_version, s, now, subresource, with_time=
     return e
 
 
-_LEAF = {"x-kubernetes-map-type": "atomic"}  # a set item: a leaf, whatever its value
-
-
 class _Ambiguous(Exception):
     """Two list items with the same set value or map key: left to the set-based diff."""
 
 
 def _children(v, schema):
-    """{path element: (child value, child schema)} exactly as fieldset() would descend."""
-    if isinstance(v, dict):
-        if _atomic(schema):
-            return {}
-        return {"f:" + k: (x, _sub(schema, k)) for k, x in v.items()}
-    if isinstance(v, list) and isinstance(schema, dict):
-        lt = schema.get("x-kubernetes-list-type")
-        out = {}
-        if lt == "set":
-            for x in v:
-                el = "v:" + _keyjson(x)
-                if el in out:
-                    raise _Ambiguous()
-                out[el] = (x, _LEAF)
-        elif lt == "map":
-            keys = schema.get("x-kubernetes-list-map-keys") or []
-            items = schema.get("items")
-            for x in v:
-                if not isinstance(x, dict):
-                    continue
-                el = "k:" + _keyjson({k: x[k] for k in keys if k in x})
-                if el in out:
-                    raise _Ambiguous()
-                out[el] = (x, items)
-        return out
-    return {}
+    """{path element: (child value, child schema)}, as _walk descends."""
+    out = {}
+    for el, x, sx in _child_items(v, schema):
+        if el in out:
+            raise _Ambiguous()
+        out[el] = (x, sx)
+    return out
 
 
 def _top_children(obj, schema):
@@ -240,29 +209,28 @@ def _top_children(obj, schema):
     return out
 
 
-def _subtree(v, schema, prefix, out):
-    for el, (x, sx) in _children(v, schema).items():
-        p = prefix + (el,)
-        out.add(p)
-        _subtree(x, sx, p, out)
-
-
 def _diff(a, b, schema_a, schema_b, prefix, added, removed, modified):
-    ca, cb = _children(a, schema_a), _children(b, schema_b)
+    cb = _children(b, schema_b)
     if not cb and not prefix[-1].startswith("v:") and a != b:
         modified.add(prefix)  # a leaf of the new object whose value changed (a set item never is)
+    _diff_children(_children(a, schema_a), cb, lambda el: prefix + (el,), added, removed, modified)
+
+
+def _diff_children(ca, cb, path, added, removed, modified):
+    """ca, cb: {element: (value, schema)} of one node in live and in new; path(element) is
+    the child's field path."""
     for el, (x, sx) in cb.items():
-        p = prefix + (el,)
+        p = path(el)
         if el in ca:
             _diff(ca[el][0], x, ca[el][1], sx, p, added, removed, modified)
         else:
             added.add(p)
-            _subtree(x, sx, p, added)
+            _walk(x, sx, p, added)
     for el, (x, sx) in ca.items():
         if el not in cb:
-            p = prefix + (el,)
+            p = path(el)
             removed.add(p)
-            _subtree(x, sx, p, removed)
+            _walk(x, sx, p, removed)
 
 
 def diff(live, new, schema):
@@ -271,17 +239,8 @@ def diff(live, new, schema):
     of new whose values differ, in one walk over both objects."""
     added, removed, modified = set(), set(), set()
     try:
-        ca, cb = _top_children(live, schema), _top_children(new, schema)
-        for p, (x, sx) in cb.items():
-            if p in ca:
-                _diff(ca[p][0], x, ca[p][1], sx, p, added, removed, modified)
-            else:
-                added.add(p)
-                _subtree(x, sx, p, added)
-        for p, (x, sx) in ca.items():
-            if p not in cb:
-                removed.add(p)
-                _subtree(x, sx, p, removed)
+        _diff_children(_top_children(live, schema), _top_children(new, schema), lambda p: p,
+                       added, removed, modified)
         return added, removed, modified
     except _Ambiguous:
         old_set, new_set = fieldset(live, schema), fieldset(new, schema)
