@@ -194,6 +194,26 @@ class ManagedFields(unittest.TestCase):
             self.assertEqual(managedfields.diff(a, b, sch), want, (a, b))
 
 
+class FastHeaders(unittest.TestCase):
+    # same headers as the email parser, also for folded, malformed and non-ASCII lines
+    def test_same_as_email_parser(self):
+        import email.parser
+        import http.client
+        import io
+        import fastheaders
+        cases = [b"Host: x\r\nContent-Type: application/json\r\nAccept:  a, b \r\nX-Empty:\r\n\r\n",
+                 b"Host: x\r\nFolded: a\r\n  b\r\n\r\n", b"Bad Line\r\nHost: y\r\n\r\n",
+                 b"Host : z\r\n\r\n", b": no name\r\n\r\n", b"From me\r\nA: 1\r\n\r\n", b"\r\n",
+                 b"A: 1\nB: 2\n\n", b"A: caf\xe9\r\n\r\n", b"A: 1\r2\r\n\r\n", b"A: 1\r\na: 2\r\n\r\n"]
+        for raw in cases:
+            got = fastheaders.parse_headers(io.BytesIO(raw), fastheaders.Headers)
+            want = email.parser.Parser(_class=http.client.HTTPMessage).parsestr(raw.decode("iso-8859-1"))
+            self.assertEqual(got.items(), want.items(), raw)
+            self.assertEqual(got.get_payload(), want.get_payload(), raw)
+            for name in ("host", "HOST", "accept", "x-empty", "folded", "a", "missing"):
+                self.assertEqual(got.get(name), want.get(name), (raw, name))
+
+
 class MicroTime(unittest.TestCase):
     # exactly six fractional digits; offsets normalised to UTC; Go's parse errors
     def test_parse(self):
