@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,6 +36,19 @@ void nameThisThread(const std::string& name) {
 #else
   (void)name;
 #endif
+}
+
+std::thread startNamedThread(std::string name, std::function<void()> fn) {
+  return std::thread([name = std::move(name), fn = std::move(fn)] {
+    nameThisThread(name);
+    fn();
+  });
+}
+
+int64_t threadCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 std::string requestShortSchedulerSlice(std::chrono::nanoseconds slice) {

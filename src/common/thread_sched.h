@@ -2,13 +2,22 @@
 // Thread names and scheduler hints for the operator's long-lived threads.
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <thread>
 
 namespace keygate {
 
 // Names the calling thread (Linux keeps 15 characters) so `top -H`, /proc and profilers
 // tell the operator's threads apart: kg-worker, kg-hsm-create, kg-reflector, ...
 void nameThisThread(const std::string& name);
+
+// A std::thread that names itself, then runs fn.
+std::thread startNamedThread(std::string name, std::function<void()> fn);
+
+// CPU time (user + system) of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ns.
+int64_t threadCpuNs();
 
 // Asks the kernel for a short time slice for the calling thread (EEVDF custom slice:
 // sched_setattr's sched_runtime for SCHED_OTHER, Linux >= 6.12). A thread with a short

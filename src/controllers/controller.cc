@@ -33,10 +33,7 @@ kube::EventHandlers Controller::mappedHandlers(std::function<std::vector<std::st
 void Controller::start() {
   if (running_.exchange(true)) return;
   int n = std::max(1, options_.workers);
-  for (int i = 0; i < n; ++i) workers_.emplace_back([this] {
-    nameThisThread("kg-worker");
-    workerLoop();
-  });
+  for (int i = 0; i < n; ++i) workers_.push_back(startNamedThread("kg-worker", [this] { workerLoop(); }));
 }
 
 bool Controller::stop(std::chrono::milliseconds drain) {

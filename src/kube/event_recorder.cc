@@ -49,10 +49,7 @@ Json objectReference(const Json& object) {
 
 ApiEventRecorder::ApiEventRecorder(ClientPtr client, EventRecorderOptions options)
     : client_(std::move(client)), options_(std::move(options)), clock_(options_.clock ? *options_.clock : realClock()) {
-  thread_ = std::thread([this] {
-    nameThisThread("kg-events");
-    run();
-  });
+  thread_ = startNamedThread("kg-events", [this] { run(); });
 }
 
 ApiEventRecorder::~ApiEventRecorder() { shutDown(std::chrono::milliseconds(500)); }

@@ -47,10 +47,7 @@ LeaderElector::~LeaderElector() { stop(); }
 void LeaderElector::start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] {
-    nameThisThread("kg-leader");
-    loop();
-  });
+  thread_ = startNamedThread("kg-leader", [this] { loop(); });
 }
 
 void LeaderElector::stop() {

@@ -23,10 +23,7 @@ Reflector::~Reflector() { stop(); }
 void Reflector::start() {
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] {
-    nameThisThread("kg-reflector");
-    run();
-  });
+  thread_ = startNamedThread("kg-reflector", [this] { run(); });
 }
 
 void Reflector::stop() {

@@ -9,10 +9,7 @@ namespace keygate::kube {
 
 WorkQueue::WorkQueue(WorkQueueOptions options)
     : options_(std::move(options)), clock_(options_.clock ? *options_.clock : realClock()) {
-  delayThread_ = std::thread([this] {
-    nameThisThread("kg-queue-delay");
-    delayLoop();
-  });
+  delayThread_ = startNamedThread("kg-queue-delay", [this] { delayLoop(); });
 }
 
 WorkQueue::~WorkQueue() {

@@ -2,8 +2,6 @@
 
 #include <openssl/rand.h>
 
-#include <time.h>
-
 #include <cstring>
 
 #include "backends/pkcs11/templates.h"
@@ -63,10 +61,7 @@ void Token::runExclusive(const std::function<void()>& fn) {
   if (!creatorRunning_) {
     if (creator_.joinable()) creator_.join();  // an idle one that has returned already
     creatorRunning_ = true;
-    creator_ = std::thread([this] {
-      nameThisThread("kg-hsm-create");
-      creatorLoop();
-    });
+    creator_ = startNamedThread("kg-hsm-create", [this] { creatorLoop(); });
   }
   jobs_.push_back(&job);
   jobsCv_.notify_one();
@@ -213,12 +208,6 @@ Result<std::optional<CK_SLOT_ID>> findSlotByLabel(Cryptoki& ck, std::string_view
     if ((info.flags & CKF_TOKEN_INITIALIZED) && labelOf(info) == label) return std::optional<CK_SLOT_ID>(slot);
   }
   return std::optional<CK_SLOT_ID>();
-}
-
-int64_t threadCpuNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 Result<SecretValue> generatePin() {

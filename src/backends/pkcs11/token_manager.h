@@ -194,9 +194,6 @@ class TokenManager {
   std::map<std::string, std::shared_ptr<Token>, std::less<>> tokens_;
 };
 
-// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in ns.
-int64_t threadCpuNs();
-
 // The slot whose initialised token has this (unpadded) label; nullopt when none.
 Result<std::optional<CK_SLOT_ID>> findSlotByLabel(Cryptoki& ck, std::string_view label);
 // A PIN from OpenSSL's CSPRNG: 48 hex characters (192 bits).
