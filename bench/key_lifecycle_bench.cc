@@ -16,11 +16,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <sstream>
@@ -76,6 +78,20 @@ std::map<std::string, double> threadCpuByName() {
   return out;
 }
 
+// Run-queue wait (ms) of this process's token creator threads: /proc/.../schedstat's
+// second field, the time they were runnable but not running.
+double creatorRunQueueMs() {
+  double ms = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    auto s = readStat((e.path() / "stat").string());
+    if (!s || s->first != "kg-hsm-create") continue;
+    std::ifstream f(e.path() / "schedstat");
+    unsigned long long run = 0, wait = 0;
+    if (f >> run >> wait) ms += static_cast<double>(wait) / 1e6;
+  }
+  return ms;
+}
+
 std::string uid(int i) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "bench000-0000-4000-8000-%012d", i);
@@ -113,6 +129,7 @@ int main(int argc, char** argv) {
   struct Run {
     int keys = 0;
     double secs = 0, cpuMs = 0;  // cpuMs: the creating thread's CPU, all keys
+    double runQueueMs = 0;       // the creating thread's run-queue wait, all keys
   };
   // The raw loop: one session, nothing but C_GenerateKey, with the token to itself (one
   // exclusive section for the whole loop; the operator is idle between rounds anyway).
@@ -121,6 +138,7 @@ int main(int argc, char** argv) {
     (void)(*rawToken)->withSession<bool>([&](Session& s) -> Result<bool> {
       auto t0 = SteadyClock::now();
       const int64_t cpu0 = threadCpuNs();
+      const double rq0 = creatorRunQueueMs();
       for (int i = from; i < to; ++i) {
         GenerationTemplate g = generationTemplate(
             KeySpec{KeyRef{"tenant-a", uid(i), 1}, Purpose::kEncrypt, Algorithm::kAes256});
@@ -130,6 +148,7 @@ int main(int argc, char** argv) {
       }
       r.secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
       r.cpuMs = static_cast<double>(threadCpuNs() - cpu0) / 1e6;
+      r.runQueueMs = creatorRunQueueMs() - rq0;
       return true;
     }, Token::Access::kExclusive);
     r.keys = to - from;
@@ -152,11 +171,19 @@ int main(int argc, char** argv) {
   testing::KeyOperator op(**server, &set, koo);
   // Progress is counted on the operator's own informer: a second watch would add its
   // fan-out and decoding to the work being measured.
+  // The main thread sleeps on `progress` until the round's keys are in: polling would add
+  // hundreds of timer wake-ups a second to the load being measured.
   std::atomic<int> preActive{0};
+  std::mutex progressMu;
+  std::condition_variable progress;
   auto count = [&](const kube::ObjectPtr& o, const kube::ObjectPtr& prev) {
     bool now = getString(*o, "status.state") == "PreActive";
     bool before = prev && getString(*prev, "status.state") == "PreActive";
-    if (now && !before) preActive++;
+    if (now && !before) {
+      std::lock_guard<std::mutex> l(progressMu);
+      preActive++;
+      progress.notify_all();
+    }
   };
   op.addKeyHandlers({[&](const kube::ObjectPtr& o) { count(o, nullptr); },
                      [&](const kube::ObjectPtr& a, const kube::ObjectPtr& b) { count(b, a); }, nullptr});
@@ -181,6 +208,7 @@ int main(int argc, char** argv) {
     const int failedBefore = createFail.load();
     const double server0 = processCpuMs((*server)->pid()), self0 = processCpuMs(getpid());
     const auto threads0 = threadCpuByName();
+    const double rq0 = creatorRunQueueMs();
     auto t0 = SteadyClock::now();
     std::vector<std::thread> creators;
     for (int t = 0; t < 2; ++t) {
@@ -198,9 +226,12 @@ int main(int argc, char** argv) {
     }
     for (auto& c : creators) c.join();
     auto deadline = SteadyClock::now() + std::chrono::seconds(60 + (to - from) / 5);
-    while (preActive.load() < target - (createFail.load() - failedBefore) && SteadyClock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    {
+      std::unique_lock<std::mutex> l(progressMu);
+      progress.wait_until(l, deadline, [&] { return preActive.load() >= target - (createFail.load() - failedBefore); });
+    }
     r.secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    r.runQueueMs = creatorRunQueueMs() - rq0;
     r.serverCpuMs = processCpuMs((*server)->pid()) - server0;
     r.selfCpuMs = processCpuMs(getpid()) - self0;
     for (const auto& [name, ms] : threadCpuByName()) {
@@ -246,6 +277,8 @@ int main(int argc, char** argv) {
     rawTotal.keys += raw.keys;
     rawTotal.secs += raw.secs;
     rawTotal.cpuMs += raw.cpuMs;
+    rawTotal.runQueueMs += raw.runQueueMs;
+    e2eTotal.runQueueMs += e2e.runQueueMs;
     e2eTotal.keys += e2e.keys;
     e2eTotal.secs += e2e.secs;
     e2eTotal.cpuMs += e2e.cpuMs;
@@ -292,6 +325,8 @@ int main(int argc, char** argv) {
               e2eTotal.sections ? e2eTotal.cpuMs / static_cast<double>(e2eTotal.sections) : 0.0);
   std::printf("%-52s %12.2f %10.2f\n", "ms per key in the raw loop, of which CPU", 1000.0 * rawTotal.secs / rawTotal.keys,
               rawTotal.cpuMs / rawTotal.keys);
+  std::printf("%-52s %12.2f %10.2f\n", "run-queue wait ms per key of the creator: raw, e2e",
+              rawTotal.runQueueMs / std::max(1, rawTotal.keys), e2eTotal.runQueueMs / std::max(1, e2eTotal.keys));
   std::printf("%-52s %12.2f %10.2f\n", "e2e CPU ms per key: test API server, this process",
               e2eTotal.serverCpuMs / std::max(1, e2eTotal.keys), e2eTotal.selfCpuMs / std::max(1, e2eTotal.keys));
   std::string byThread;
