@@ -3,7 +3,11 @@
 // informers, the EncryptionKey controller and the PKCS#11 backend, as a ratio (goal >= 0.9).
 // Also counts API requests per key. Prints a table; never asserts on time.
 //
-//   key_lifecycle_bench [N=1000] [workers=4] [rounds=6] [same|own]
+//   key_lifecycle_bench [N=1000] [workers=4] [rounds=6] [same|own] [--hsm-cpus=LIST]
+//
+// --hsm-cpus does what `keygate operator --hsm-cpus` does: the token's creator thread (which
+// runs the raw loop too) gets those CPUs, every other thread here and the test API server
+// the rest. Without it all threads share all CPUs.
 //
 // SoftHSM's file store is bound by this VM's disk (a create is ~40% CPU; the rest is ~65
 // waits in file locking, ftruncate and close) and the machine's speed drifts by +-30%
@@ -26,11 +30,14 @@
 #include <optional>
 #include <utility>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "backends/pkcs11/ck_errors.h"
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "backends/pkcs11/templates.h"
+#include "common/cpu_affinity.h"
 #include "common/log.h"
 #include "common/thread_sched.h"
 #include "support/softhsm_temp_dir.h"
@@ -100,10 +107,26 @@ std::string uid(int i) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int n = argc > 1 ? std::max(1, std::atoi(argv[1])) : 1000;
-  const int workers = argc > 2 ? std::max(1, std::atoi(argv[2])) : 4;
-  const int rounds = argc > 3 ? std::clamp(std::atoi(argv[3]), 1, n) : 6;
+  std::vector<std::string> args;
+  std::string hsmCpus;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--hsm-cpus=", 0) == 0) hsmCpus = a.substr(11);
+    else args.push_back(a);
+  }
+  const size_t argn = args.size();
+  const int n = argn > 0 ? std::max(1, std::atoi(args[0].c_str())) : 1000;
+  const int workers = argn > 1 ? std::max(1, std::atoi(args[1].c_str())) : 4;
+  const int rounds = argn > 2 ? std::clamp(std::atoi(args[2].c_str()), 1, n) : 6;
   log::configure(log::Level::kError, log::Format::kText);
+  if (!hsmCpus.empty()) {  // before any thread starts, as the operator does
+    auto cpus = parseCpuList(hsmCpus);
+    Status reserved = cpus.ok() ? reserveCpus(*cpus) : Status(cpus.takeError());
+    if (!reserved.ok()) {
+      std::fprintf(stderr, "--hsm-cpus: %s\n", reserved.error().message.c_str());
+      return 2;
+    }
+  }
   testing::SoftHsmTempDir softhsm;  // before the module loads
 
   auto store = std::make_shared<MemorySecretStore>();
@@ -121,7 +144,7 @@ int main(int argc, char** argv) {
   // Both loops make their keys in the same token (tenant-a's), so the directory SoftHSM
   // writes to and its object count are the same for both. `own` gives the raw loop a
   // token of its own instead (measured: no different).
-  const bool ownToken = argc > 4 && std::string(argv[4]) == "own";
+  const bool ownToken = argn > 3 && args[3] == "own";
   auto tenantToken = backend->tokenFor("tenant-a");  // initialised outside the timing
   auto rawToken = ownToken ? backend->tokenFor("bench-raw") : tenantToken;
   if (!tenantToken.ok() || !rawToken.ok()) return 1;
@@ -133,9 +156,11 @@ int main(int argc, char** argv) {
   };
   // The raw loop: one session, nothing but C_GenerateKey, with the token to itself (one
   // exclusive section for the whole loop; the operator is idle between rounds anyway).
+  std::vector<int> creatorCpus;  // where the creator thread may run (checked against --hsm-cpus)
   auto rawRun = [&](int from, int to) {
     Run r;
     (void)(*rawToken)->withSession<bool>([&](Session& s) -> Result<bool> {
+      if (auto c = allowedCpus(); c.ok()) creatorCpus = *c;
       auto t0 = SteadyClock::now();
       const int64_t cpu0 = threadCpuNs();
       const double rq0 = creatorRunQueueMs();
@@ -251,6 +276,12 @@ int main(int argc, char** argv) {
 
   std::printf("EncryptionKey create -> PreActive, AES-256, N=%d, workers=%d, %d interleaved rounds\n", n, workers,
               rounds);
+  auto others = allowedCpus();
+  if (hsmCpus.empty())
+    std::printf("CPUs: all threads share %s\n", others.ok() ? formatCpuList(*others).c_str() : "?");
+  else
+    std::printf("CPUs: token creator thread %s, other threads and the test API server %s\n",
+                formatCpuList(reservedCpus()).c_str(), others.ok() ? formatCpuList(*others).c_str() : "?");
   std::printf("%-6s %10s %10s %7s %16s %16s %10s\n", "round", "raw k/s", "e2e k/s", "ratio", "raw ms/key (cpu)",
               "e2e ms/sect(cpu)", "token busy");
   Run rawTotal;
@@ -339,5 +370,10 @@ int main(int argc, char** argv) {
   std::printf("  this process by thread (ms per key): %s\n", byThread.c_str());
   std::printf("%-52s %12.1f\n", "API requests per key (all clients, incl. creates)",
               static_cast<double>(allRequests) / std::max(1, n));
+  if (!hsmCpus.empty() && creatorCpus != reservedCpus()) {
+    std::fprintf(stderr, "--hsm-cpus=%s: the token creator thread ran on CPUs %s\n", hsmCpus.c_str(),
+                 formatCpuList(creatorCpus).c_str());
+    return 1;
+  }
   return e2eTotal.keys == n && rawFail == 0 ? 0 : 1;
 }

@@ -15,6 +15,7 @@
 #include "cmd/config.h"
 #include "cmd/snapshot.h"
 #include "cmd/subcommands.h"
+#include "common/cpu_affinity.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "controllers/audit.h"
@@ -57,6 +58,7 @@ struct OperatorFlags {
   std::string podName;
   int shutdownSeconds = 30;
   int httpThreads = static_cast<int>(kube::kDefaultHttpThreads);
+  std::string hsmCpus;  // "" = no CPUs set aside
 };
 
 const log::Logger& logger() {
@@ -110,6 +112,16 @@ int runOperator(const OperatorFlags& f) {
   if (!f.leaderElect.empty()) cfg.leaderElection.enabled = f.leaderElect == "true";
   if (f.workers > 0) cfg.workers = f.workers;
   const std::string identity = !f.podName.empty() ? f.podName : (std::getenv("POD_NAME") ? std::getenv("POD_NAME") : hostname());
+
+  // Before the HTTP and worker threads start, so they inherit the remaining CPUs.
+  if (!f.hsmCpus.empty()) {
+    auto cpus = parseCpuList(f.hsmCpus);
+    if (!cpus.ok()) return fail("--hsm-cpus: " + cpus.error().message);
+    if (Status st = reserveCpus(*cpus); !st.ok()) return fail("--hsm-cpus: " + st.error().message);
+    auto rest = allowedCpus();
+    logger().info("CPUs reserved for HSM object creation",
+                  {{"hsmCpus", formatCpuList(*cpus)}, {"otherThreads", rest.ok() ? formatCpuList(*rest) : ""}});
+  }
 
   // Before any HTTP client or listener exists (they would fix the default).
   kube::configureHttpThreads(static_cast<size_t>(f.httpThreads));
@@ -372,6 +384,9 @@ void registerOperator(CLI::App& app) {
                   "Threads for asynchronous HTTP I/O (API client, webhook); callers never block in them")
       ->check(CLI::Range(1, 64))
       ->default_val(f->httpThreads);
+  sub->add_option("--hsm-cpus", f->hsmCpus,
+                  "CPUs (e.g. 1 or 2-3) set aside for creating keys in PKCS#11 tokens; all other threads run on the "
+                  "rest. Off by default; for nodes where the operator has exclusive CPUs");
   sub->add_option("--shutdown-timeout", f->shutdownSeconds, "Seconds to drain in-flight reconciles on SIGTERM")
       ->capture_default_str();
   sub->callback([f] {

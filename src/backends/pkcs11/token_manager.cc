@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backends/pkcs11/templates.h"
+#include "common/cpu_affinity.h"
 #include "common/thread_sched.h"
 
 namespace keygate::backends::pkcs11 {
@@ -75,6 +76,9 @@ void Token::creatorLoop() {
   // promptly after each, also while reconcile workers and API traffic keep the cores busy.
   if (std::string why = requestShortSchedulerSlice(); !why.empty())
     log_.debug("creator thread keeps the default scheduler slice", {{"token", label_}, {"reason", why}});
+  // `--hsm-cpus`: onto the CPUs set aside for object creation (common/cpu_affinity.h).
+  if (std::string why = moveToReservedCpus(); !why.empty())
+    log_.warn("creator thread stays off the reserved CPUs", {{"token", label_}, {"reason", why}});
   std::unique_lock<std::mutex> l(jobsMu_);
   for (;;) {
     if (!jobsCv_.wait_for(l, kIdleExit, [&] { return stopping_ || !jobs_.empty(); })) {

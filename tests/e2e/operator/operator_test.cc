@@ -12,10 +12,12 @@
 
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <thread>
 
 #include "api/v1alpha1/manifest.h"
+#include "common/cpu_affinity.h"
 #include "common/json.h"
 #include "kube/kubeconfig.h"
 #include "kube/resource.h"
@@ -161,9 +163,14 @@ TEST_F(OperatorE2E, RunsReconcilesServesMetricsAndStopsCleanly) {
   ASSERT_TRUE(server_->control("DELETE", "/__test/requests").ok());
   std::string kubeconfig = server_->writeKubeconfig(kOperatorUser);
   unsetenv("SOFTHSM2_CONF");
-  Proc op = spawn({KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig", kubeconfig, "--pod-name", "keygate-0",
-                   "--log-format", "json"},
-                  dir_.path() + "/operator.log");
+  // With two CPUs or more, one is set aside for key creation (--hsm-cpus).
+  auto cpus = allowedCpus();
+  ASSERT_TRUE(cpus.ok());
+  const std::string hsmCpu = cpus->size() >= 2 ? std::to_string(cpus->back()) : "";
+  std::vector<std::string> args{KEYGATE_BINARY, "operator",  "--config",   cfg,   "--kubeconfig",
+                                kubeconfig,     "--pod-name", "keygate-0", "--log-format", "json"};
+  if (!hsmCpu.empty()) args.insert(args.end(), {"--hsm-cpus", hsmCpu});
+  Proc op = spawn(args, dir_.path() + "/operator.log");
   ASSERT_TRUE(waitUntil([&] { return httpGet(hport, "/readyz").status == 200; })) << readAll(op.log);
   EXPECT_EQ(httpGet(hport, "/healthz").status, 200);
 
@@ -182,6 +189,19 @@ TEST_F(OperatorE2E, RunsReconcilesServesMetricsAndStopsCleanly) {
     }
     return n == 2;
   })) << readAll(op.log);
+
+  // The token's creator thread is alive (it made both keys just now) and runs on the reserved CPU only.
+  if (!hsmCpu.empty()) {
+    std::string creatorCpus;
+    for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(op.pid) + "/task")) {
+      if (readAll((t.path() / "comm").string()) != "kg-hsm-create\n") continue;
+      std::ifstream status(t.path() / "status");
+      for (std::string line; std::getline(status, line);)
+        if (line.rfind("Cpus_allowed_list:", 0) == 0) creatorCpus = line.substr(line.find_last_of(" \t") + 1);
+    }
+    EXPECT_EQ(creatorCpus, hsmCpu) << readAll(op.log);
+    EXPECT_NE(readAll(op.log).find("CPUs reserved for HSM object creation"), std::string::npos);
+  }
 
   // /metrics: the cache-driven gauge and promtool's verdict on the whole exposition.
   metrics::testing::HttpResponse m;
@@ -272,6 +292,19 @@ TEST_F(OperatorE2E, StartupErrorsAreClean) {
   auto [rc4, out4] = runOnce({KEYGATE_BINARY, "operator", "--config", badModule, "--kubeconfig", kubeconfig}, "module");
   EXPECT_NE(rc4, 0);
   EXPECT_NE(out4.find("/nonexistent/libpkcs11.so"), std::string::npos) << out4;
+
+  // --hsm-cpus: a list that does not parse, and one that leaves no CPU for the other threads.
+  auto [rc5, out5] = runOnce({KEYGATE_BINARY, "operator", "--config", good, "--kubeconfig", kubeconfig, "--hsm-cpus", "1-x"},
+                             "hsm-cpus-parse");
+  EXPECT_EQ(rc5, 2);
+  EXPECT_NE(out5.find("--hsm-cpus: CPU list \"1-x\": \"x\" is not a CPU number"), std::string::npos) << out5;
+  auto cpus = allowedCpus();
+  ASSERT_TRUE(cpus.ok());
+  auto [rc6, out6] = runOnce({KEYGATE_BINARY, "operator", "--config", good, "--kubeconfig", kubeconfig, "--hsm-cpus",
+                              formatCpuList(*cpus)},
+                             "hsm-cpus-all");
+  EXPECT_EQ(rc6, 2);
+  EXPECT_NE(out6.find("leaves none for the other threads"), std::string::npos) << out6;
 }
 
 }  // namespace

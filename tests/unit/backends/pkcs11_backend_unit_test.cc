@@ -16,6 +16,7 @@
 #include "backends/pkcs11/ck_errors.h"
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "backends/pkcs11/templates.h"
+#include "common/cpu_affinity.h"
 #include "support/fake_cryptoki.h"
 
 namespace keygate::backends::testing {
@@ -249,6 +250,27 @@ TEST(Pkcs11Sessions, ExceptionInExclusiveSectionReachesTheCaller) {
   auto r = (*token)->withSession<int>([](Session&) -> Result<int> { return 7; }, Token::Access::kExclusive);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 7);
+}
+
+// `--hsm-cpus`: exclusive sections run on the reserved CPUs, shared sections stay on the
+// caller's thread, which runs on the rest. (Reserving changes this test process's CPU mask
+// for good; ctest runs every test in a process of its own.)
+TEST(Pkcs11Sessions, ZzExclusiveSectionsRunOnTheReservedCpus) {
+  auto allowed = allowedCpus();
+  ASSERT_TRUE(allowed.ok());
+  if (allowed->size() < 2) GTEST_SKIP() << "needs two CPUs; this process may use " << formatCpuList(*allowed);
+  const std::vector<int> hsm{allowed->back()}, rest(allowed->begin(), allowed->end() - 1);
+  ASSERT_TRUE(reserveCpus(hsm).ok());
+  Fixture f;
+  auto token = f.backend.tokenFor("tenant-a");
+  ASSERT_TRUE(token.ok());
+  auto inExclusive = (*token)->withSession<std::vector<int>>(
+      [](Session&) -> Result<std::vector<int>> { return allowedCpus(); }, Token::Access::kExclusive);
+  auto inShared = (*token)->withSession<std::vector<int>>([](Session&) -> Result<std::vector<int>> { return allowedCpus(); });
+  ASSERT_TRUE(inExclusive.ok());
+  ASSERT_TRUE(inShared.ok());
+  EXPECT_EQ(*inExclusive, hsm);
+  EXPECT_EQ(*inShared, rest);
 }
 
 // Non-session errors are not retried and keep their CKR name.
