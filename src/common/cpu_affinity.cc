@@ -91,7 +91,9 @@ Result<std::vector<int>> allowedCpus() {
   return cpus;
 }
 
-Status reserveCpus(const std::vector<int>& cpus) {
+Status reserveCpus(std::vector<int> cpus) {
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
   std::lock_guard<std::mutex> l(reservedMu());
   if (!reserved().empty())
     return makeError(ErrorCode::kFailedPrecondition, "CPUs " + formatCpuList(reserved()) + " are already reserved");

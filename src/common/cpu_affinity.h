@@ -32,7 +32,7 @@ Result<std::vector<int>> allowedCpus();
 // that from their parent. Fails before changing anything when a CPU is not allowed for
 // this process (its cpuset) or when no CPU would be left for the other threads. Call once,
 // early (before the HTTP and worker threads start is best; later ones are moved too).
-Status reserveCpus(const std::vector<int>& cpus);
+Status reserveCpus(std::vector<int> cpus);
 
 // The reserved CPUs; empty when none were reserved.
 std::vector<int> reservedCpus();
