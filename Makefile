@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test build deps clean bench
+.PHONY: run test test-tools build deps clean bench
 
 deps:
 	@bash scripts/install-deps.sh
@@ -19,7 +19,11 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	$(BUILD_DIR)/src/cmd/keygate local -f examples/quickstart --once --state-dir .keygate
 
-test: build
+# Test-only tools Debian lacks (helm, for tests/chart); idempotent.
+test-tools:
+	@bash scripts/install-test-tools.sh >/dev/null
+
+test: build test-tools
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e|bench'
 
 bench: build

@@ -1,0 +1,96 @@
+{{/* Names. The default fullname is the release name when it already says "keygate". */}}
+{{- define "keygate.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "keygate.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "keygate.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "keygate.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "keygate.webhookService" -}}
+{{- printf "%s-webhook" (include "keygate.fullname" .) }}
+{{- end }}
+
+{{- define "keygate.webhookSecret" -}}
+{{- if eq .Values.webhook.tls.mode "secret" }}
+{{- required "webhook.tls.secret.name is required with webhook.tls.mode=secret" .Values.webhook.tls.secret.name }}
+{{- else }}
+{{- printf "%s-webhook-tls" (include "keygate.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "keygate.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "keygate.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "keygate.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "keygate.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: keygate
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "keygate.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator's config.yaml: the user's `config` plus what the chart owns (ports, paths,
+namespace). Refuses the fields the chart sets, and replica settings that cannot work.
+*/}}
+{{- define "keygate.config" -}}
+{{- range $k := list "metrics" "health" "webhook" "operatorNamespace" "stateDir" }}
+{{- if hasKey $.Values.config $k }}
+{{- fail (printf "config.%s: set by the chart (use metrics.port, health.port, webhook.*, the release namespace and persistence.*); remove it from config" $k) }}
+{{- end }}
+{{- end }}
+{{- $cfg := deepCopy .Values.config }}
+{{- $le := default dict (get $cfg "leaderElection") }}
+{{- if not (hasKey $le "leaseName") }}{{ $_ := set $le "leaseName" (printf "%s-leader" (include "keygate.fullname" .)) }}{{ end }}
+{{- $_ := set $cfg "leaderElection" $le }}
+{{- $_ := set $cfg "metrics" (dict "bindAddress" (printf ":%d" (int .Values.metrics.port))) }}
+{{- $_ := set $cfg "health" (dict "bindAddress" (printf ":%d" (int .Values.health.port))) }}
+{{- $_ := set $cfg "webhook" (dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key") }}
+{{- $_ := set $cfg "operatorNamespace" .Release.Namespace }}
+{{- $_ := set $cfg "stateDir" "/var/lib/keygate" }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{- define "keygate.validate" -}}
+{{- $ports := list (int .Values.webhook.port) (int .Values.metrics.port) (int .Values.health.port) }}
+{{- if ne (len (uniq $ports)) 3 }}
+{{- fail (printf "webhook.port, metrics.port and health.port must differ (got %d, %d, %d)" (int .Values.webhook.port) (int .Values.metrics.port) (int .Values.health.port)) }}
+{{- end }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- $le := default dict .Values.config.leaderElection }}
+{{- if and (hasKey $le "enabled") (not $le.enabled) }}
+{{- fail (printf "replicaCount: %d replicas need config.leaderElection.enabled=true (else every replica reconciles)" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.persistence.enabled (has "ReadWriteOnce" .Values.persistence.accessModes) }}
+{{- fail (printf "replicaCount: %d replicas cannot share the ReadWriteOnce state volume that holds the embedded SoftHSM2 tokens; with a network HSM or KMIP set persistence.enabled=false, or use a ReadWriteMany claim" (int .Values.replicaCount)) }}
+{{- end }}
+{{- end }}
+{{- end }}

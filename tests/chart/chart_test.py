@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""charts/keygate: rendered by the real helm (lint, template), checked against what the
+rest of the project tests for real.
+
+- RBAC and webhook rules equal deploy/'s, which the e2e tests enforce on the operator.
+- The rendered config.yaml passes `keygate check --config` (the operator's own parser).
+- Every name the Deployment, Services, webhooks, ServiceMonitor, PDB and NetworkPolicy
+  refer to is rendered (or is the user's existing object) and selects the right pods.
+- The helm-made webhook certificate verifies against the caBundle for the Service's DNS name.
+- The PrometheusRule passes `promtool check rules` and `promtool test rules`
+  (tests/chart/alerts_test.yaml); the Grafana dashboard's queries pass promtool too.
+- Bad values fail with a message that names the value.
+
+Usage: chart_test.py --keygate BUILD/src/cmd/keygate [unittest args]
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import yaml
+
+SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CHART = os.path.join(SOURCE, "charts", "keygate")
+KEYGATE = None
+HELM = None
+
+
+def run(cmd, check=True, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def helm_stderr(text):
+    # helm warns once per symlinked CRD file (charts/keygate/crds -> ../../crds); drop that noise.
+    return "\n".join(l for l in text.splitlines() if "found symbolic link in path" not in l)
+
+
+def render(*sets, namespace="keygate-system", name="keygate", values=None):
+    cmd = [HELM, "template", name, CHART, "--namespace", namespace]
+    for s in sets:
+        cmd += ["--set", s]
+    for v in values or []:
+        cmd += ["-f", v]
+    p = run(cmd)
+    return [d for d in yaml.safe_load_all(p.stdout) if d]
+
+
+def render_error(*sets):
+    cmd = [HELM, "template", "keygate", CHART]
+    for s in sets:
+        cmd += ["--set", s]
+    p = run(cmd, check=False)
+    return p.returncode, helm_stderr(p.stderr)
+
+
+def index(docs):
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def one(docs, kind):
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"{len(found)} objects of kind {kind}"
+    return found[0]
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+class ChartTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="keygate-chart-")
+        cls.deploy = [d for d in yaml.safe_load_all(run(["kubectl", "kustomize", os.path.join(SOURCE, "deploy")]).stdout) if d]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    # --- helm itself -----------------------------------------------------------------
+
+    def test_lint_strict_with_every_values_file(self):
+        files = [None] + sorted(os.path.join(CHART, "ci", f) for f in os.listdir(os.path.join(CHART, "ci")))
+        self.assertGreaterEqual(len(files), 3)
+        for f in files:
+            cmd = [HELM, "lint", "--strict", CHART] + (["-f", f] if f else [])
+            p = run(cmd, check=False)
+            self.assertEqual(p.returncode, 0, f"{f}: {p.stdout}{helm_stderr(p.stderr)}")
+            self.assertIn("0 chart(s) failed", p.stdout)
+
+    def test_crds_are_the_repository_crds(self):
+        # (`helm show crds` runs the files together without separators; install takes them one by one.)
+        out = run([HELM, "template", "keygate", CHART, "--include-crds"]).stdout
+        shown = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "CustomResourceDefinition"]
+        repo = []
+        for f in sorted(os.listdir(os.path.join(SOURCE, "crds"))):
+            repo += [d for d in yaml.safe_load_all(read(os.path.join(SOURCE, "crds", f))) if d]
+        self.assertEqual(sorted(d["metadata"]["name"] for d in shown),
+                         ["encryptionkeys.keygate.dev", "keyactivationrequests.keygate.dev", "keyrolebindings.keygate.dev"])
+        self.assertEqual(sorted(shown, key=lambda d: d["metadata"]["name"]), sorted(repo, key=lambda d: d["metadata"]["name"]))
+
+    # --- the same operator deploy/ runs ----------------------------------------------
+
+    def test_rbac_and_webhook_rules_equal_deploy(self):
+        chart = render()
+        for kind in ("ClusterRole", "Role"):
+            self.assertEqual(one(chart, kind)["rules"], one(self.deploy, kind)["rules"], kind)
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            c, d = one(chart, kind)["webhooks"], one(self.deploy, kind)["webhooks"]
+            self.assertEqual(len(c), len(d))
+            for cw, dw in zip(c, d):
+                for field in ("name", "rules", "failurePolicy", "sideEffects", "admissionReviewVersions", "timeoutSeconds"):
+                    self.assertEqual(cw[field], dw[field], f"{kind} {field}")
+                self.assertEqual(cw["clientConfig"]["service"], dw["clientConfig"]["service"])
+        # Same container contract: image entrypoint args, probes, hardening.
+        cc = one(chart, "Deployment")["spec"]["template"]["spec"]
+        dc = one(self.deploy, "Deployment")["spec"]["template"]["spec"]
+        self.assertEqual(cc["securityContext"], dc["securityContext"])
+        c0, d0 = cc["containers"][0], dc["containers"][0]
+        self.assertEqual(c0["args"][:3], d0["args"][:3])
+        for field in ("readinessProbe", "livenessProbe", "securityContext", "resources"):
+            self.assertEqual(c0[field], d0[field], field)
+        self.assertEqual({p["name"]: p["containerPort"] for p in c0["ports"]},
+                         {p["name"]: p["containerPort"] for p in d0["ports"]})
+
+    def config_of(self, docs):
+        cm = one(docs, "ConfigMap")
+        return cm["data"]["config.yaml"]
+
+    def keygate_check(self, config_text):
+        """`keygate check` on the config and a key that uses its first backend."""
+        path = self.write("config.yaml", config_text)
+        backend = yaml.safe_load(config_text)["backends"][0]["name"]
+        manifests = os.path.join(self.tmp, "manifests")
+        os.makedirs(manifests, exist_ok=True)
+        self.write("manifests/key.yaml", yaml.safe_dump({
+            "apiVersion": "keygate.dev/v1alpha1", "kind": "EncryptionKey", "metadata": {"name": "k", "namespace": "tenant-a"},
+            "spec": {"purpose": "Encrypt", "algorithm": "AES-256", "backend": backend}}))
+        return run([KEYGATE, "check", "--config", path, "-f", manifests], check=False)
+
+    def test_rendered_config_passes_the_operators_own_validation(self):
+        cases = {"default": render(), "ha": render(values=[os.path.join(CHART, "ci", "ha-values.yaml")]),
+                 "other namespace": render(namespace="kms-prod", name="kg")}
+        for name, docs in cases.items():
+            p = self.keygate_check(self.config_of(docs))
+            self.assertEqual(p.returncode, 0, f"{name}: {p.stdout}{p.stderr}")
+        cfg = yaml.safe_load(self.config_of(cases["other namespace"]))
+        self.assertEqual(cfg["operatorNamespace"], "kms-prod")
+        self.assertEqual(cfg["leaderElection"]["leaseName"], "kg-keygate-leader")
+        self.assertEqual(cfg["webhook"]["bindAddress"], ":9443")
+        ha = yaml.safe_load(self.config_of(cases["ha"]))
+        self.assertEqual(ha["leaderElection"]["leaseDuration"], "20s")
+        self.assertEqual(ha["workers"], 8)
+        # A value only the operator can judge: helm renders it, `keygate check` names it.
+        p = self.keygate_check(self.config_of(render("config.policy.minApprovals.default=0")))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("policy.minApprovals.default", p.stdout + p.stderr)
+
+    def test_config_change_restarts_the_pods(self):
+        a = one(render(), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        b = one(render("config.workers=6"), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        self.assertNotEqual(a, b)
+
+    # --- internal references ---------------------------------------------------------
+
+    def check_references(self, docs, namespace):
+        objs = index(docs)
+        dep = one(docs, "Deployment")
+        pod = dep["spec"]["template"]
+        labels = pod["metadata"]["labels"]
+        self.assertTrue(selects(dep["spec"]["selector"]["matchLabels"], labels))
+        spec = pod["spec"]
+        self.assertIn(("ServiceAccount", spec["serviceAccountName"]), objs)
+        for d in docs:
+            if d["kind"] not in ("ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration",
+                                 "ValidatingWebhookConfiguration"):
+                self.assertEqual(d["metadata"].get("namespace"), namespace, f"{d['kind']} {d['metadata']['name']}")
+        for b in (one(docs, "ClusterRoleBinding"), one(docs, "RoleBinding")):
+            self.assertIn((b["roleRef"]["kind"], b["roleRef"]["name"]), objs)
+            self.assertEqual(b["subjects"], [{"kind": "ServiceAccount", "name": spec["serviceAccountName"], "namespace": namespace}])
+        container = spec["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        mounts = {m["name"] for m in container["volumeMounts"]}
+        for v in spec["volumes"]:
+            self.assertIn(v["name"], mounts)
+            if "configMap" in v:
+                self.assertIn(("ConfigMap", v["configMap"]["name"]), objs)
+        services = [d for d in docs if d["kind"] == "Service"]
+        for s in services:
+            self.assertTrue(selects(s["spec"]["selector"], labels), s["metadata"]["name"])
+            for p in s["spec"]["ports"]:
+                self.assertIn(p["targetPort"], ports)
+        cfg = yaml.safe_load(self.config_of(docs))
+        self.assertEqual(cfg["webhook"]["bindAddress"], f":{ports['webhook']}")
+        self.assertEqual(cfg["metrics"]["bindAddress"], f":{ports['metrics']}")
+        self.assertEqual(cfg["health"]["bindAddress"], f":{ports['health']}")
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            for w in one(docs, kind)["webhooks"]:
+                ref = w["clientConfig"]["service"]
+                self.assertEqual(ref["namespace"], namespace)
+                svc = objs[("Service", ref["name"])]
+                self.assertIn(ref["port"], [p["port"] for p in svc["spec"]["ports"]])
+                self.assertEqual([p["targetPort"] for p in svc["spec"]["ports"] if p["port"] == ref["port"]], ["webhook"])
+        return objs, spec
+
+    def test_references_resolve_default(self):
+        docs = render()
+        objs, spec = self.check_references(docs, "keygate-system")
+        vols = {v["name"]: v for v in spec["volumes"]}
+        self.assertIn(("PersistentVolumeClaim", vols["state"]["persistentVolumeClaim"]["claimName"]), objs)
+        self.assertIn(("Secret", vols["webhook-tls"]["secret"]["secretName"]), objs)
+        self.assertEqual(one(docs, "Deployment")["spec"]["strategy"], {"type": "Recreate"})
+        pvc = one(docs, "PersistentVolumeClaim")
+        self.assertEqual(pvc["metadata"]["annotations"]["helm.sh/resource-policy"], "keep")
+        for kind in ("PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "PrometheusRule", "Certificate"):
+            self.assertFalse([d for d in docs if d["kind"] == kind], kind)
+
+    def test_references_resolve_ha_in_another_namespace(self):
+        docs = render(namespace="kms-prod", name="kg", values=[os.path.join(CHART, "ci", "ha-values.yaml")])
+        objs, spec = self.check_references(docs, "kms-prod")
+        self.assertEqual({v["name"]: v for v in spec["volumes"]}["state"], {"name": "state", "emptyDir": {}})
+        dep = one(docs, "Deployment")
+        self.assertEqual(dep["spec"]["replicas"], 2)
+        self.assertNotIn("strategy", dep["spec"])
+        self.assertEqual(dep["spec"]["template"]["spec"]["containers"][0]["args"][-2:], ["--hsm-cpus", "1"])
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        pdb = one(docs, "PodDisruptionBudget")
+        self.assertTrue(selects(pdb["spec"]["selector"]["matchLabels"], labels))
+        netpol = one(docs, "NetworkPolicy")
+        self.assertTrue(selects(netpol["spec"]["podSelector"]["matchLabels"], labels))
+        allowed = {p["port"] for rule in netpol["spec"]["ingress"] for p in rule["ports"]}
+        self.assertEqual(allowed, {9443, 9090, 8081})
+        sm = one(docs, "ServiceMonitor")
+        matched = [s["metadata"]["name"] for s in docs
+                   if s["kind"] == "Service" and selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+        self.assertEqual(matched, ["kg-keygate-metrics"])
+        self.assertTrue(sm["spec"]["endpoints"][0]["honorLabels"])
+        self.assertEqual(sm["metadata"]["labels"]["release"], "prometheus")
+        self.assertEqual(sm["spec"]["namespaceSelector"], {"matchNames": ["kms-prod"]})
+        # Cluster-scoped names carry the release, so they do not collide with another release.
+        self.assertIn(("ClusterRole", "kg-keygate-operator"), objs)
+
+    # --- webhook TLS -----------------------------------------------------------------
+
+    def test_helm_made_certificate_verifies_for_the_service_name(self):
+        docs = render(namespace="kms-prod", name="kg")
+        secret = one(docs, "Secret")
+        self.assertEqual(secret["type"], "kubernetes.io/tls")
+        files = {}
+        for k in ("ca.crt", "tls.crt", "tls.key"):
+            files[k] = self.write(k, base64.b64decode(secret["data"][k]).decode())
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            for w in one(docs, kind)["webhooks"]:
+                self.assertEqual(w["clientConfig"]["caBundle"], secret["data"]["ca.crt"])
+        host = "kg-keygate-webhook.kms-prod.svc"
+        p = run(["openssl", "verify", "-CAfile", files["ca.crt"], "-verify_hostname", host, "-purpose", "sslserver",
+                 files["tls.crt"]], check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        p = run(["openssl", "verify", "-CAfile", files["ca.crt"], "-verify_hostname", "keygate-webhook.other.svc",
+                 files["tls.crt"]], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        cert_pub = run(["openssl", "x509", "-in", files["tls.crt"], "-noout", "-pubkey"]).stdout
+        key_pub = run(["openssl", "pkey", "-in", files["tls.key"], "-pubout"]).stdout
+        self.assertEqual(cert_pub, key_pub)
+
+    def test_cert_manager_mode(self):
+        docs = render(values=[os.path.join(CHART, "ci", "certmanager-values.yaml")])
+        objs, spec = self.check_references(docs, "keygate-system")
+        self.assertFalse([d for d in docs if d["kind"] == "Secret"])
+        cert = one(docs, "Certificate")
+        issuer = one(docs, "Issuer")
+        self.assertEqual(cert["spec"]["issuerRef"]["name"], issuer["metadata"]["name"])
+        self.assertIn("keygate-webhook.keygate-system.svc", cert["spec"]["dnsNames"])
+        vols = {v["name"]: v for v in spec["volumes"]}
+        self.assertEqual(vols["webhook-tls"]["secret"]["secretName"], cert["spec"]["secretName"])
+        for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+            c = one(docs, kind)
+            self.assertEqual(c["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], "keygate-system/" + cert["metadata"]["name"])
+            self.assertNotIn("caBundle", c["webhooks"][0]["clientConfig"])
+        # With the user's issuer, no Issuer is made.
+        docs = render("webhook.tls.mode=certManager", "webhook.tls.certManager.issuerRef.name=corp-ca",
+                      "webhook.tls.certManager.issuerRef.kind=ClusterIssuer")
+        self.assertFalse([d for d in docs if d["kind"] == "Issuer"])
+        self.assertEqual(one(docs, "Certificate")["spec"]["issuerRef"], {"name": "corp-ca", "kind": "ClusterIssuer"})
+
+    def test_existing_secret_mode(self):
+        ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n...\n").decode()
+        docs = render("webhook.tls.mode=secret", "webhook.tls.secret.name=corp-webhook-tls", f"webhook.tls.secret.caBundle={ca}")
+        self.assertFalse([d for d in docs if d["kind"] in ("Secret", "Certificate", "Issuer")])
+        spec = one(docs, "Deployment")["spec"]["template"]["spec"]
+        self.assertEqual({v["name"]: v for v in spec["volumes"]}["webhook-tls"]["secret"]["secretName"], "corp-webhook-tls")
+        self.assertEqual(one(docs, "ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"], ca)
+
+    # --- bad values ------------------------------------------------------------------
+
+    def test_bad_values_fail_with_the_value_named(self):
+        cases = [
+            (["replicaCount=two"], "replicaCount: Invalid type"),
+            (["replicaCount=0"], "replicaCount: Must be greater than or equal to 1"),
+            (["imageTag=1.0"], "Additional property imageTag is not allowed"),
+            (["webhook.tls.mode=selfSigned"], "webhook.tls.mode must be one of the following"),
+            (["webhook.failurePolicy=fail"], "webhook.failurePolicy must be one of the following"),
+            (["metrics.port=70000"], "metrics.port: Must be less than or equal to 65535"),
+            (["metrics.port=9443"], "webhook.port, metrics.port and health.port must differ"),
+            (["config.backends=null"], "config"),
+            (["config.backends[0].type=hsm"], "config.backends.0.type must be one of the following"),
+            (["config.workers=0"], "config.workers: Must be greater than or equal to 1"),
+            (["config.webhook.bindAddress=:1"], "config.webhook: set by the chart"),
+            (["config.operatorNamespace=x"], "config.operatorNamespace: set by the chart"),
+            (["replicaCount=2"], "2 replicas cannot share the ReadWriteOnce state volume"),
+            (["replicaCount=2", "persistence.enabled=false", "config.leaderElection.enabled=false"],
+             "replicaCount: 2 replicas need config.leaderElection.enabled=true"),
+            (["webhook.tls.mode=secret"], "webhook.tls.secret.name is required"),
+            (["webhook.tls.mode=secret", "webhook.tls.secret.name=s"], "webhook.tls.secret.caBundle is required"),
+            (["image.digest=latest"], "image.digest: Does not match pattern"),
+            (["metrics.prometheusRule.preActiveExpiryWarning=1d"], "preActiveExpiryWarning: Does not match pattern"),
+            (["metrics.prometheusRule.disabledAlerts={KeygateTypo}"], "disabledAlerts.0 must be one of the following"),
+            (["persistence.size=lots"], "persistence.size: Does not match pattern"),
+            (["serviceAccount.create=false"], "serviceAccount.name is required"),
+        ]
+        for sets, message in cases:
+            rc, err = render_error(*sets)
+            self.assertNotEqual(rc, 0, sets)
+            self.assertIn(message, err, sets)
+
+    # --- alerts and dashboard --------------------------------------------------------
+
+    def rules_file(self, docs, name="rules.yaml"):
+        return self.write(name, yaml.safe_dump({"groups": one(docs, "PrometheusRule")["spec"]["groups"]}))
+
+    def test_prometheus_rules_pass_promtool_and_fire_when_they_should(self):
+        docs = render("metrics.prometheusRule.enabled=true")
+        rules = self.rules_file(docs)
+        p = run(["promtool", "check", "rules", rules], check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        names = [r["alert"] for r in yaml.safe_load(read(rules))["groups"][0]["rules"]]
+        schema = json.loads(read(os.path.join(CHART, "values.schema.json")))
+        self.assertEqual(sorted(names), sorted(schema["properties"]["metrics"]["properties"]["prometheusRule"]
+                                               ["properties"]["disabledAlerts"]["items"]["enum"]))
+        tests = yaml.safe_load(read(os.path.join(SOURCE, "tests", "chart", "alerts_test.yaml")))
+        tested = {t["alertname"] for case in tests["tests"] for t in case.get("alert_rule_test", [])}
+        self.assertEqual(tested, set(names), "every alert has a promtool test")
+        tests["rule_files"] = [rules]
+        p = run(["promtool", "test", "rules", self.write("alerts_test.yaml", yaml.safe_dump(tests))], check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # disabledAlerts leaves them out.
+        docs = render("metrics.prometheusRule.enabled=true",
+                      "metrics.prometheusRule.disabledAlerts={KeygateWorkqueueBacklog,KeygateWebhookSlow}")
+        left = [r["alert"] for r in one(docs, "PrometheusRule")["spec"]["groups"][0]["rules"]]
+        self.assertEqual(len(left), len(names) - 2)
+        self.assertNotIn("KeygateWebhookSlow", left)
+
+    def test_dashboard_queries_parse_and_use_exported_metrics(self):
+        docs = render("grafanaDashboard.enabled=true")
+        cm = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard")]
+        self.assertEqual(len(cm), 1)
+        self.assertEqual(cm[0]["metadata"]["labels"]["grafana_dashboard"], "1")
+        dashboard = json.loads(cm[0]["data"]["keygate.json"])
+        exprs = [t["expr"] for panel in dashboard["panels"] for t in panel.get("targets", [])]
+        self.assertGreaterEqual(len(exprs), 8)
+        metrics_dir = os.path.join(SOURCE, "src", "metrics")
+        exported = set(re.findall(r'"(keygate_[a-z_]+)"', "".join(
+            read(os.path.join(metrics_dir, f)) for f in os.listdir(metrics_dir) if f.endswith(".cc"))))
+        for e in exprs:
+            for m in re.findall(r"\bkeygate_[a-z_]+", e):
+                base = re.sub(r"_(bucket|sum|count)$", "", m)
+                self.assertIn(base, exported, f"{m} in {e}")
+        # Grafana variables become label values promtool can parse.
+        rules = [{"record": f"dashboard:query{i}", "expr": e.replace("$__rate_interval", "5m").replace("$namespace", ".*")}
+                 for i, e in enumerate(exprs)]
+        path = self.write("dashboard_rules.yaml", yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+        p = run(["promtool", "check", "rules", path], check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
+def main():
+    global KEYGATE, HELM
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keygate", required=True)
+    args, rest = parser.parse_known_args()
+    KEYGATE = os.path.abspath(args.keygate)
+    HELM = os.environ.get("HELM") or run([os.path.join(SOURCE, "scripts", "install-test-tools.sh"), "--path"]).stdout.strip()
+    if not os.access(HELM, os.X_OK):
+        sys.exit(f"helm not found at {HELM}: run scripts/install-test-tools.sh (make test does)")
+    for tool in ("kubectl", "promtool", "openssl"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found on PATH")
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
