@@ -1,5 +1,6 @@
 #include "backends/registry.h"
 
+#include "backends/kmip/kmip_backend.h"
 #include "backends/pkcs11/pkcs11_backend.h"
 
 namespace keygate::backends {
@@ -14,6 +15,7 @@ Error fieldError(const BackendConfig& c, const std::string& field, const std::st
 BackendRegistry BackendRegistry::withBuiltins() {
   BackendRegistry r;
   (void)r.registerType("pkcs11", buildPkcs11Backend);
+  (void)r.registerType("kmip", buildKmipBackend);
   return r;
 }
 
@@ -62,6 +64,30 @@ Result<KeyBackendPtr> buildPkcs11Backend(const BackendConfig& config, const Back
   o.maxIdleSessionsPerToken = static_cast<size_t>(sessions);
   ASSIGN_OR_RETURN(std::unique_ptr<pkcs11::Pkcs11Backend> b, pkcs11::Pkcs11Backend::open(std::move(o), deps.secrets));
   return KeyBackendPtr(std::move(b));
+}
+
+Result<KeyBackendPtr> buildKmipBackend(const BackendConfig& config, const BackendDeps&) {
+  const Json& s = config.settings;
+  const std::string endpoint = getString(s, "endpoint", "");
+  const size_t colon = endpoint.rfind(':');
+  kmip::TlsOptions tls;
+  if (colon == std::string::npos || colon == 0) return fieldError(config, "endpoint", "required: host:port of the KMIP server");
+  tls.host = endpoint.substr(0, colon);
+  if (tls.host.size() > 2 && tls.host.front() == '[' && tls.host.back() == ']') tls.host = tls.host.substr(1, tls.host.size() - 2);
+  const std::string port = endpoint.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 ||
+      std::stoi(port) > 65535)
+    return fieldError(config, "endpoint", "port of \"" + endpoint + "\" must be 1..65535");
+  tls.port = std::stoi(port);
+  const Json t = s.is_object() && s.contains("tls") ? s["tls"] : Json::object();
+  tls.caFile = getString(t, "caFile", "");
+  tls.certFile = getString(t, "certFile", "");
+  tls.keyFile = getString(t, "keyFile", "");
+  auto connector = kmip::tlsConnector(tls);
+  if (!connector.ok()) return fieldError(config, "tls", connector.error().message);
+  kmip::KmipBackendOptions o;
+  o.name = config.name;
+  return KeyBackendPtr(std::make_unique<kmip::KmipBackend>(std::make_unique<kmip::KmipClient>(std::move(*connector)), o));
 }
 
 }  // namespace keygate::backends

@@ -30,7 +30,7 @@ using BackendFactory = std::function<Result<KeyBackendPtr>(const BackendConfig&,
 
 class BackendRegistry {
  public:
-  // A registry with the built-in types ("pkcs11").
+  // A registry with the built-in types ("pkcs11", "kmip").
   static BackendRegistry withBuiltins();
 
   // AlreadyExists when the type is registered.
@@ -48,5 +48,10 @@ class BackendRegistry {
 // The "pkcs11" factory: settings.module (required), settings.isolation
 // ("tokenPerNamespace", the default and only mode), settings.maxIdleSessionsPerToken.
 Result<KeyBackendPtr> buildPkcs11Backend(const BackendConfig& config, const BackendDeps& deps);
+
+// The "kmip" factory: settings.endpoint ("host:port"), settings.tls.caFile (required),
+// settings.tls.certFile/keyFile (client certificate). Loads the files now (a bad path is a
+// startup error naming the field); connects on first use.
+Result<KeyBackendPtr> buildKmipBackend(const BackendConfig& config, const BackendDeps& deps);
 
 }  // namespace keygate::backends
