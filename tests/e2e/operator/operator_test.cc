@@ -518,3 +518,74 @@ TEST_F(OperatorE2E, TenantIsolationMatrix) {
 
 }  // namespace
 }  // namespace keygate
+
+#include "backends/kmip/kmip_backend.h"
+#include "support/pykmip_server.h"
+
+namespace keygate {
+namespace {
+
+// The operator binary with a KMIP backend (a real PyKMIP server over mutual TLS): a key on
+// it reaches PreActive and the server holds exactly one Pre-Active object for it in the
+// tenant's Object Group; an algorithm the server cannot create ends Failed with its reason.
+TEST_F(OperatorE2E, KmipBackendThroughTheOperatorBinary) {
+  auto kms = testing::PyKmipServer::start();
+  ASSERT_TRUE(kms.ok()) << kms.error().toString();
+  auto cert = (*kms)->clientCert("keygate-operator");
+  ASSERT_TRUE(cert.ok()) << cert.error().toString();
+  int mport = freePort(), hport = freePort(), wport = freePort();
+  std::string cfg = config(dir_.path() + "/state", mport, hport, wport);
+  const std::string kmip = "- name: kms\n  type: kmip\n  endpoint: 127.0.0.1:" + std::to_string((*kms)->port()) +
+                           "\n  tls: {caFile: " + (*kms)->caFile() + ", certFile: " + cert->certFile + ", keyFile: " +
+                           cert->keyFile + "}\n";
+  cfg.insert(cfg.find("policy:"), kmip);
+  std::string cfgFile = dir_.write("config.yaml", cfg);
+  std::string kubeconfig = server_->writeKubeconfig("admin");
+  unsetenv("SOFTHSM2_CONF");
+  Proc op = spawn({KEYGATE_BINARY, "operator", "--config", cfgFile, "--kubeconfig", kubeconfig, "--pod-name", "keygate-0"},
+                  dir_.path() + "/operator.log");
+  ASSERT_TRUE(waitUntil([&] { return httpGet(hport, "/readyz").status == 200; })) << readAll(op.log);
+
+  Json key = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "EncryptionKey"},
+              {"metadata", {{"name", "kms-key"}}},
+              {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "kms"}}}};
+  ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-a", key).ok());
+  key["metadata"]["name"] = "kms-ec";
+  key["spec"] = {{"purpose", "Sign"}, {"algorithm", "EC-P256"}, {"backend", "kms"}};
+  ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-a", key).ok());
+
+  Json k;
+  ASSERT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "kms-key");
+    if (r.ok()) k = *r;
+    return r.ok() && getString(*r, "status.state") == "PreActive";
+  })) << k.dump() << readAll(op.log) << (*kms)->log();
+  const std::string uid = getString(k, "metadata.uid");
+  EXPECT_EQ(getString(k["status"]["versions"][0], "backendKeyId"), "keygate/tenant-a/" + uid + "/v1");
+
+  // Ask the server directly, as another client of the same CA.
+  backends::kmip::TlsOptions tls{"127.0.0.1", (*kms)->port(), (*kms)->caFile(), cert->certFile, cert->keyFile};
+  auto connector = backends::kmip::tlsConnector(tls);
+  ASSERT_TRUE(connector.ok());
+  backends::kmip::KmipBackend direct(std::make_unique<backends::kmip::KmipClient>(std::move(*connector)), {"kms"});
+  auto uids = direct.locate("tenant-a", "keygate/tenant-a/" + uid + "/v1");
+  ASSERT_TRUE(uids.ok()) << uids.error().toString();
+  EXPECT_EQ(uids->size(), 1u);
+  auto d = direct.describe({{"tenant-a", uid, 1}, backends::Purpose::kEncrypt, backends::Algorithm::kAes256});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->state, backends::BackendKeyState::kNoUsage) << "Pre-Active on the KMIP server";
+
+  Json ec;
+  EXPECT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "kms-ec");
+    if (r.ok()) ec = *r;
+    return r.ok() && getString(*r, "status.state") == "Failed";
+  })) << ec.dump() << readAll(op.log);
+  EXPECT_NE(ec.dump().find("KMIP Create"), std::string::npos) << ec.dump();
+  kill(op.pid, SIGTERM);
+  EXPECT_EQ(waitExit(op.pid, 15s), 0) << readAll(op.log);
+}
+
+}  // namespace
+}  // namespace keygate
