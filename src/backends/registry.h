@@ -37,7 +37,7 @@ class BackendRegistry {
   Status registerType(std::string type, BackendFactory factory);
   bool has(std::string_view type) const { return factories_.count(std::string(type)) > 0; }
 
-  // InvalidArgument "backends[softhsm].type: unknown backend type "x" (known: pkcs11)" and the
+  // InvalidArgument "backends[softhsm].type: unknown backend type "x" (known: kmip, pkcs11)" and the
   // factory's own errors, prefixed with the backend name.
   Result<KeyBackendPtr> build(const BackendConfig& config, const BackendDeps& deps) const;
 

@@ -325,7 +325,7 @@ TEST(Pkcs11Registry, BuildsFromConfigByType) {
 
   BackendConfig unknown{"kms", "vault", Json::object()};
   EXPECT_EQ(reg.build(unknown, deps).error().message,
-            "backends[kms].type: unknown backend type \"vault\" (known: pkcs11)");
+            "backends[kms].type: unknown backend type \"vault\" (known: kmip, pkcs11)");
   BackendConfig noModule{"softhsm", "pkcs11", Json{{"isolation", "tokenPerNamespace"}}};
   EXPECT_NE(reg.build(noModule, deps).error().message.find("backends[softhsm].module: required"), std::string::npos);
   BackendConfig shared{"softhsm", "pkcs11", Json{{"module", SoftHsmEnv::get().modulePath()}, {"isolation", "shared"}}};
