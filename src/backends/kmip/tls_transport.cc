@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/err.h>
@@ -30,6 +32,39 @@ std::string sslErrors() {
 
 using CtxPtr = std::shared_ptr<SSL_CTX>;
 
+// Writing to a socket the server has closed raises SIGPIPE, which would end the process.
+// Block it on this thread for the exchange, and swallow one raised meanwhile (only if it
+// was not already pending for someone else).
+class NoSigpipe {
+ public:
+  NoSigpipe() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    wasPending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~NoSigpipe() {
+    if (!wasPending_) {
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const timespec zero{0, 0};
+        while (sigtimedwait(&pipe_, nullptr, &zero) == -1 && errno == EINTR) {
+        }
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  NoSigpipe(const NoSigpipe&) = delete;
+  NoSigpipe& operator=(const NoSigpipe&) = delete;
+
+ private:
+  sigset_t pipe_{}, old_{};
+  bool wasPending_ = false;
+};
+
 class TlsTransport final : public Transport {
  public:
   TlsTransport(int fd, SSL* ssl, size_t maxBytes, std::string peer) : fd_(fd), ssl_(ssl), maxBytes_(maxBytes), peer_(std::move(peer)) {}
@@ -39,6 +74,7 @@ class TlsTransport final : public Transport {
   }
 
   Result<std::string> exchange(const std::string& request) override {
+    NoSigpipe guard;
     size_t sent = 0;
     while (sent < request.size()) {
       const int n = SSL_write(ssl_, request.data() + sent, static_cast<int>(request.size() - sent));

@@ -228,6 +228,30 @@ TEST_F(KmipBackendTest, TlsProblemsAreClearErrors) {
   EXPECT_NE(r.error().message.find("cannot connect"), std::string::npos) << r.error().message;
 }
 
+// The server goes away under a pooled connection: the next calls are errors (Unavailable),
+// never a crash (no SIGPIPE), and nothing is retried into a second server-side object.
+TEST_F(KmipBackendTest, ServerGoneIsAnErrorNotACrash) {
+  auto own = keygate::testing::PyKmipServer::start();
+  ASSERT_TRUE(own.ok()) << own.error().toString();
+  auto cert = (*own)->clientCert("keygate");
+  ASSERT_TRUE(cert.ok());
+  TlsOptions o{"127.0.0.1", (*own)->port(), (*own)->caFile(), cert->certFile, cert->keyFile};
+  auto c = tlsConnector(o);
+  ASSERT_TRUE(c.ok());
+  KmipBackend b(std::make_unique<KmipClient>(std::move(*c)), KmipBackendOptions{"gone"});
+  const KeySpec s = spec("tenant-a", "gone-1", Purpose::kEncrypt, Algorithm::kAes256);
+  ASSERT_TRUE(b.generate(s).ok());
+  own->reset();  // SIGINT: the server closes its sockets and exits
+  for (int i = 0; i < 3; ++i) {
+    auto d = b.describe(s);
+    ASSERT_FALSE(d.ok());
+    EXPECT_TRUE(d.error().code == ErrorCode::kUnavailable || d.error().code == ErrorCode::kDeadlineExceeded)
+        << d.error().toString();
+    auto g = b.generate(spec("tenant-a", "gone-2", Purpose::kEncrypt, Algorithm::kAes256));
+    ASSERT_FALSE(g.ok());
+  }
+}
+
 // The registry builds "kmip" backends from the operator config and names bad fields.
 TEST_F(KmipBackendTest, RegistryBuildsFromTheConfig) {
   auto reg = BackendRegistry::withBuiltins();
