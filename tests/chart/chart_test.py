@@ -162,6 +162,7 @@ class ChartTest(unittest.TestCase):
 
     def test_rendered_config_passes_the_operators_own_validation(self):
         cases = {"default": render(), "ha": render(values=[os.path.join(CHART, "ci", "ha-values.yaml")]),
+                 "kmip": render(values=[os.path.join(CHART, "ci", "kmip-values.yaml")]),
                  "other namespace": render(namespace="kms-prod", name="kg")}
         for name, docs in cases.items():
             p = self.keygate_check(self.config_of(docs))
@@ -170,6 +171,12 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(cfg["operatorNamespace"], "kms-prod")
         self.assertEqual(cfg["leaderElection"]["leaseName"], "kg-keygate-leader")
         self.assertEqual(cfg["webhook"]["bindAddress"], ":9443")
+        # The KMIP client certificate is mounted where the config points.
+        kmip_cfg = yaml.safe_load(self.config_of(cases["kmip"]))
+        spec = one(cases["kmip"], "Deployment")["spec"]["template"]["spec"]
+        mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        self.assertTrue(kmip_cfg["backends"][0]["tls"]["certFile"].startswith(mounts["kmip-client"] + "/"))
+        self.assertIn("kmip-client", [v["name"] for v in spec["volumes"]])
         ha = yaml.safe_load(self.config_of(cases["ha"]))
         self.assertEqual(ha["leaderElection"]["leaseDuration"], "20s")
         self.assertEqual(ha["workers"], 8)
