@@ -331,7 +331,7 @@ class ChartTest(unittest.TestCase):
             (["webhook.failurePolicy=fail"], "webhook.failurePolicy must be one of the following"),
             (["metrics.port=70000"], "metrics.port: Must be less than or equal to 65535"),
             (["metrics.port=9443"], "webhook.port, metrics.port and health.port must differ"),
-            (["config.backends=null"], "config"),
+            (["config.backends=null"], "config: backends is required"),
             (["config.backends[0].type=hsm"], "config.backends.0.type must be one of the following"),
             (["config.workers=0"], "config.workers: Must be greater than or equal to 1"),
             (["config.webhook.bindAddress=:1"], "config.webhook: set by the chart"),
