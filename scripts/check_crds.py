@@ -27,10 +27,45 @@ EXPECTED = {
 TYPES = {"object", "array", "string", "integer", "number", "boolean"}
 
 
+# The only keys a real kube-apiserver allows in the root schema's metadata (sample 21:
+# anything else, a description included, is "Forbidden: must not specify anything other
+# than name and generateName, but metadata is implicitly specified").
+METADATA_KEYS = {"type"}
+METADATA_PROPS = {"name", "generateName"}
+# Property names CEL cannot reach as written (sample 21): rules must say self.__word__.
+CEL_RESERVED = {"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
+                "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+                "void", "while"}
+
+
+def check_metadata(node, path, problems):
+    extra = sorted(set(node) - METADATA_KEYS - {"properties"})
+    props = node.get("properties") or {}
+    extra += sorted(f"properties.{k}" for k in set(props) - METADATA_PROPS)
+    if node.get("type") != "object" or extra:
+        problems.append(f"{path}: must not specify anything other than name and generateName "
+                        f"(kube-apiserver rejects the CRD); found {', '.join(extra) or 'no type: object'}")
+
+
+def check_rule_words(node, path, problems):
+    """A rule that names a reserved-word property unescaped does not compile on the real server."""
+    import re
+    for r in node.get("x-kubernetes-validations", []):
+        rule = str(r.get("rule", ""))
+        for word in sorted(CEL_RESERVED):
+            if re.search(r"\.\s*" + word + r"\b", rule):
+                problems.append(f"{path}: CEL rule {rule!r} names the reserved word {word!r}: "
+                                f"write self.__{word}__ (Kubernetes' escaping)")
+
+
 def walk(node, path, problems, under_cel=False):
     if not isinstance(node, dict):
         problems.append(f"{path}: schema node is not a mapping")
         return
+    if path == "openAPIV3Schema.metadata":
+        check_metadata(node, path, problems)
+        return
+    check_rule_words(node, path, problems)
     t = node.get("type")
     if t not in TYPES and not node.get("x-kubernetes-int-or-string") and not node.get(
             "x-kubernetes-preserve-unknown-fields"):

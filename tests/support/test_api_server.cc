@@ -83,7 +83,7 @@ Result<std::unique_ptr<TestApiServer>> TestApiServer::start(TestApiServerOptions
 
   if (options.crds.empty()) {
     if (std::filesystem::exists(src + "/crds")) options.crds.push_back(src + "/crds");
-    std::string widget = envOr("KEYGATE_SAMPLES_DIR", src + "/../shared/kube-api-samples") + "/00-crd-widget.yaml";
+    std::string widget = envOr("KEYGATE_SAMPLES_DIR", src + "/tests/fidelity/samples") + "/00-crd-widget.yaml";
     if (std::filesystem::exists(widget)) options.crds.push_back(widget);
   }
 

@@ -28,7 +28,7 @@ class ApiServerTest : public ::testing::Test {
   // Kube client tests need only the samples' Widget CRD (not keygate's CRDs).
   static void startServer(testing::TestApiServerOptions opts = {}) {
     if (opts.crds.empty())
-      opts.crds.push_back(testing::envOr("KEYGATE_SAMPLES_DIR", testing::sourceDir() + "/../shared/kube-api-samples") +
+      opts.crds.push_back(testing::envOr("KEYGATE_SAMPLES_DIR", testing::sourceDir() + "/tests/fidelity/samples") +
                           "/00-crd-widget.yaml");
     auto s = testing::TestApiServer::start(std::move(opts));
     ASSERT_TRUE(s.ok()) << s.error().toString();
