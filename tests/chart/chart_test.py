@@ -66,9 +66,9 @@ def index(docs):
     return {(d["kind"], d["metadata"]["name"]): d for d in docs}
 
 
-def one(docs, kind):
-    found = [d for d in docs if d["kind"] == kind]
-    assert len(found) == 1, f"{len(found)} objects of kind {kind}"
+def one(docs, kind, suffix=None):
+    found = [d for d in docs if d["kind"] == kind and (suffix is None or d["metadata"]["name"].endswith(suffix))]
+    assert len(found) == 1, f"{len(found)} objects of kind {kind}" + (f" named *{suffix}" if suffix else "")
     return found[0]
 
 
@@ -125,8 +125,20 @@ class ChartTest(unittest.TestCase):
 
     def test_rbac_and_webhook_rules_equal_deploy(self):
         chart = render()
-        for kind in ("ClusterRole", "Role"):
-            self.assertEqual(one(chart, kind)["rules"], one(self.deploy, kind)["rules"], kind)
+        self.assertEqual(one(chart, "ClusterRole", "-operator")["rules"], one(self.deploy, "ClusterRole", "-operator")["rules"])
+        self.assertEqual(one(chart, "Role")["rules"], one(self.deploy, "Role")["rules"])
+        # The people's ClusterRoles: same names (after the prefix), rules and aggregation labels.
+        agg = "rbac.authorization.k8s.io/aggregate-to-"
+        def user_roles(docs):
+            return {d["metadata"]["name"].rsplit("-", 1)[1]: (d["rules"], sorted(k for k in d["metadata"]["labels"] if k.startswith(agg)))
+                    for d in docs if d["kind"] == "ClusterRole" and not d["metadata"]["name"].endswith("-operator")}
+        self.assertEqual(user_roles(chart), user_roles(self.deploy))
+        self.assertEqual(sorted(user_roles(chart)), ["admin", "edit", "platform", "view"])
+        self.assertEqual(user_roles(chart)["edit"][1], [agg + "edit"])
+        self.assertEqual(user_roles(chart)["platform"][1], [])
+        off = user_roles(render("userRoles.aggregateToDefaultRoles=false"))
+        self.assertEqual([labels for _, labels in off.values()], [[]] * 4)
+        self.assertEqual(user_roles(render("userRoles.create=false")), {})
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             c, d = one(chart, kind)["webhooks"], one(self.deploy, kind)["webhooks"]
             self.assertEqual(len(c), len(d))
@@ -144,6 +156,23 @@ class ChartTest(unittest.TestCase):
             self.assertEqual(c0[field], d0[field], field)
         self.assertEqual({p["name"]: p["containerPort"] for p in c0["ports"]},
                          {p["name"]: p["containerPort"] for p in d0["ports"]})
+
+    def test_no_mount_inside_another_mount(self):
+        # A mount point inside another (read-only) volume makes the runtime create it there;
+        # deploy/ once mounted the webhook Secret inside the ConfigMap volume at /etc/keygate.
+        for name, docs in (("chart", render()), ("deploy", self.deploy)):
+            mounts = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+            paths = [m["mountPath"].rstrip("/") for m in mounts]
+            self.assertEqual(len(paths), len(set(paths)), name)
+            for m in mounts:
+                if "subPath" in m:
+                    continue  # a file mount has nothing inside it
+                inside = [p for p in paths if p.startswith(m["mountPath"].rstrip("/") + "/")]
+                self.assertEqual(inside, [], f"{name}: mounted inside {m['mountPath']}")
+        dm = {m["name"]: m for m in one(self.deploy, "Deployment")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+        cm = {m["name"]: m for m in one(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
+        for vol in ("config", "webhook-tls", "state", "tmp"):
+            self.assertEqual(dm[vol], cm[vol], vol)
 
     def config_of(self, docs):
         cm = one(docs, "ConfigMap")

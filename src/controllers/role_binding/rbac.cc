@@ -45,12 +45,19 @@ std::string join(const std::vector<std::string>& v) {
 
 std::string rbacObjectName(const std::string& binding) { return "keygate-" + binding; }
 
+// The verbs are the ones people's tools send: `kubectl patch`, `kubectl edit`, `kubectl
+// apply`, `kubectl label` and server-side apply all need `patch` (a separate verb from
+// `update`, which only `kubectl replace`/PUT uses), and each of them GETs the object first.
 Json rulesFor(v1::Role role) {
   switch (role) {
     case v1::Role::kKeyAdministrator:
-      return Json::array({rule({"keygate.dev"}, {"encryptionkeys"}, {"create", "update", "delete", "get", "list", "watch"})});
+      return Json::array({rule({"keygate.dev"}, {"encryptionkeys"},
+                               {"create", "update", "patch", "delete", "get", "list", "watch"})});
     case v1::Role::kKeyApprover:
-      return Json::array({rule({"keygate.dev"}, {"keyactivationrequests"}, {"get", "list", "watch", "update"})});
+      // Approving is appending to spec.approvals (JSON patch, merge patch, edit or replace);
+      // reading the keys shows the approver what they approve.
+      return Json::array({rule({"keygate.dev"}, {"keyactivationrequests"}, {"get", "list", "watch", "update", "patch"}),
+                          rule({"keygate.dev"}, {"encryptionkeys"}, {"get", "list", "watch"})});
     case v1::Role::kKeyUser: return Json::array({rule({"keygate.dev"}, {"encryptionkeys"}, {"get"})});
     case v1::Role::kKeyAuditor:
       return Json::array({rule({"keygate.dev"}, {"encryptionkeys", "keyactivationrequests", "keyrolebindings"},

@@ -27,6 +27,7 @@
 #include "support/test_api_server.h"
 #include "support/approval_setup.h"
 #include "support/webhook_registration.h"
+#include "e2e/operator/operator_process.h"
 
 namespace keygate {
 namespace {
@@ -35,125 +36,8 @@ using namespace std::chrono_literals;
 using metrics::testing::httpGet;
 
 using testing::freePort;
+using namespace e2e;
 
-struct Proc {
-  pid_t pid = -1;
-  std::string log;
-};
-
-Proc spawn(const std::vector<std::string>& args, const std::string& logFile) {
-  Proc p;
-  p.log = logFile;
-  p.pid = fork();
-  if (p.pid == 0) {
-    int fd = open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return p;
-}
-
-// Waits for exit; -1 on timeout.
-int waitExit(pid_t pid, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status;
-    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    std::this_thread::sleep_for(20ms);
-  }
-  return -1;
-}
-
-std::string readAll(const std::string& path) {
-  auto r = kube::readFile(path);
-  return r.ok() ? *r : "";
-}
-
-bool waitUntil(const std::function<bool()>& f, std::chrono::milliseconds timeout = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return f();
-}
-
-// A self-signed serving certificate for the webhook (IP SAN 127.0.0.1); returns {cert, key}.
-std::pair<std::string, std::string> webhookCert(const std::string& dir) {
-  std::string crt = dir + "/tls.crt", key = dir + "/tls.key";
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + crt +
-                    " -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
-  return {crt, key};
-}
-
-std::string config(const std::string& stateDir, int metricsPort, int healthPort, int webhookPort) {
-  static std::map<std::string, std::pair<std::string, std::string>> certs;
-  auto& c = certs[stateDir];
-  if (c.first.empty()) {
-    std::filesystem::create_directories(stateDir + "-tls");
-    c = webhookCert(stateDir + "-tls");
-  }
-  return "backends:\n"
-         "- name: softhsm\n"
-         "  type: pkcs11\n"
-         "  module: " KEYGATE_SOFTHSM2_MODULE "\n"
-         "  isolation: tokenPerNamespace\n"
-         "policy:\n"
-         "  minApprovals: {default: 1}\n"
-         "metrics: {bindAddress: \"127.0.0.1:" + std::to_string(metricsPort) + "\"}\n"
-         "health: {bindAddress: \"127.0.0.1:" + std::to_string(healthPort) + "\"}\n"
-         "webhook: {bindAddress: \"127.0.0.1:" + std::to_string(webhookPort) + "\", certFile: " + c.first +
-         ", keyFile: " + c.second + "}\n"
-         "leaderElection: {enabled: true, leaseName: keygate-leader, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}\n"
-         "operatorNamespace: keygate-system\n"
-         "stateDir: " + stateDir + "\n"
-         "workers: 2\n";
-}
-
-const char* kOperatorUser = "system:serviceaccount:keygate-system:keygate";
-
-// Renders deploy/ with kubectl kustomize and applies its RBAC objects as admin, so the test
-// API server enforces exactly the shipped ClusterRole/Role for the operator's identity.
-void applyDeployRbac(kube::Client& admin, const std::string& scratch) {
-  std::string out = scratch + "/deploy.yaml";
-  ASSERT_EQ(std::system(("kubectl kustomize " + testing::sourceDir() + "/deploy > " + out + " 2>&1").c_str()), 0)
-      << readAll(out);
-  auto docs = api::v1alpha1::parseManifests(readAll(out), out);
-  ASSERT_TRUE(docs.ok()) << docs.error().message;
-  int applied = 0;
-  for (const auto& m : *docs) {
-    std::string kind = getString(m.object, "kind");
-    kube::Resource r{"rbac.authorization.k8s.io", "v1", "", kind, true};
-    if (kind == "ClusterRole") r = {"rbac.authorization.k8s.io", "v1", "clusterroles", kind, false};
-    else if (kind == "ClusterRoleBinding") r = {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", kind, false};
-    else if (kind == "Role") r.plural = "roles";
-    else if (kind == "RoleBinding") r.plural = "rolebindings";
-    else continue;
-    auto c = admin.create(r, getString(m.object, "metadata.namespace"), m.object);
-    ASSERT_TRUE(c.ok()) << kind << ": " << c.error().toString();
-    ++applied;
-  }
-  ASSERT_EQ(applied, 4);
-}
-
-class OperatorE2E : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = testing::TestApiServer::start();
-    ASSERT_TRUE(s.ok()) << s.error().toString();
-    server_ = std::move(*s);
-    admin_ = server_->adminClient();
-  }
-  std::unique_ptr<testing::TestApiServer> server_;
-  kube::ClientPtr admin_;
-  testing::TempDir dir_{"keygate-operator"};
-};
 
 // The whole life of the process: ready after sync, reconciles, metrics, lease, clean stop.
 TEST_F(OperatorE2E, RunsReconcilesServesMetricsAndStopsCleanly) {
@@ -313,37 +197,10 @@ TEST_F(OperatorE2E, StartupErrorsAreClean) {
 namespace keygate {
 namespace {
 
+
 // The product path of issue 4 through the real binary: the operator serves the admission
 // webhook (registered in the test API server with its CA), materialises the approvers'
 // RBAC from a KeyRoleBinding, counts only signed approvals, and activates the key in SoftHSM2.
-// Starts the operator binary under deploy/'s RBAC and registers its webhook by URL.
-struct RunningOperator {
-  Proc proc;
-  int metricsPort = 0, healthPort = 0, webhookPort = 0;
-};
-
-void registerWebhooks(kube::Client& admin, int wport, const std::string& caBundle) {
-  auto st = testing::registerKeygateWebhooks(admin, "https://127.0.0.1:" + std::to_string(wport), caBundle);
-  ASSERT_TRUE(st.ok()) << st.error().toString();
-}
-
-// The first admission call right after registration can race the webhook's listener on a
-// loaded machine ("failed calling webhook ... connection refused"); fail closed means the
-// API server refuses, so retry that one case for a few seconds.
-Result<Json> createThroughWebhook(kube::Client& c, const kube::Resource& r, const std::string& ns, const Json& obj) {
-  Result<Json> out = c.create(r, ns, obj);
-  for (int i = 0; i < 40 && !out.ok() && out.error().message.find("failed calling webhook") != std::string::npos; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    out = c.create(r, ns, obj);
-  }
-  return out;
-}
-
-void grant(kube::Client& admin, const std::string& ns, const std::string& user, std::vector<std::string> verbs) {
-  auto st = testing::grantRequestAccess(admin, ns, "grant-" + user, {user}, verbs);
-  ASSERT_TRUE(st.ok()) << st.error().toString();
-}
-
 TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   applyDeployRbac(*admin_, dir_.path());
   int mport = freePort(), hport = freePort(), wport = freePort();

@@ -1,0 +1,207 @@
+#pragma once
+// Shared by the operator e2e tests: start the `keygate` binary as a process against the test
+// API server, with deploy/'s RBAC for its identity and its webhook registered by URL.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/v1alpha1/manifest.h"
+#include "common/json.h"
+#include "kube/kubeconfig.h"
+#include "kube/resource.h"
+#include "support/approval_setup.h"
+#include "support/http_get.h"
+#include "support/free_port.h"
+#include "support/temp_dir.h"
+#include "support/test_api_server.h"
+#include "support/webhook_registration.h"
+
+namespace keygate::e2e {
+
+using namespace std::chrono_literals;
+using testing::freePort;
+
+struct Proc {
+  pid_t pid = -1;
+  std::string log;
+};
+
+inline Proc spawn(const std::vector<std::string>& args, const std::string& logFile) {
+  Proc p;
+  p.log = logFile;
+  p.pid = fork();
+  if (p.pid == 0) {
+    int fd = open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return p;
+}
+
+// Waits for exit; -1 on timeout.
+inline int waitExit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(20ms);
+  }
+  return -1;
+}
+
+inline std::string readAll(const std::string& path) {
+  auto r = kube::readFile(path);
+  return r.ok() ? *r : "";
+}
+
+inline bool waitUntil(const std::function<bool()>& f, std::chrono::milliseconds timeout = 20s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return f();
+}
+
+// A self-signed serving certificate for the webhook (IP SAN 127.0.0.1); returns {cert, key}.
+inline std::pair<std::string, std::string> webhookCert(const std::string& dir) {
+  std::string crt = dir + "/tls.crt", key = dir + "/tls.key";
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " + crt +
+                    " -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return {crt, key};
+}
+
+inline std::string config(const std::string& stateDir, int metricsPort, int healthPort, int webhookPort) {
+  static std::map<std::string, std::pair<std::string, std::string>> certs;
+  auto& c = certs[stateDir];
+  if (c.first.empty()) {
+    std::filesystem::create_directories(stateDir + "-tls");
+    c = webhookCert(stateDir + "-tls");
+  }
+  return "backends:\n"
+         "- name: softhsm\n"
+         "  type: pkcs11\n"
+         "  module: " KEYGATE_SOFTHSM2_MODULE "\n"
+         "  isolation: tokenPerNamespace\n"
+         "policy:\n"
+         "  minApprovals: {default: 1}\n"
+         "metrics: {bindAddress: \"127.0.0.1:" + std::to_string(metricsPort) + "\"}\n"
+         "health: {bindAddress: \"127.0.0.1:" + std::to_string(healthPort) + "\"}\n"
+         "webhook: {bindAddress: \"127.0.0.1:" + std::to_string(webhookPort) + "\", certFile: " + c.first +
+         ", keyFile: " + c.second + "}\n"
+         "leaderElection: {enabled: true, leaseName: keygate-leader, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}\n"
+         "operatorNamespace: keygate-system\n"
+         "stateDir: " + stateDir + "\n"
+         "workers: 2\n";
+}
+
+inline const char* kOperatorUser = "system:serviceaccount:keygate-system:keygate";
+
+// Renders deploy/ with kubectl kustomize and applies its RBAC objects as admin, so the test
+// API server enforces exactly the shipped ClusterRole/Role for the operator's identity.
+inline void applyDeployRbac(kube::Client& admin, const std::string& scratch) {
+  std::string out = scratch + "/deploy.yaml";
+  ASSERT_EQ(std::system(("kubectl kustomize " + testing::sourceDir() + "/deploy > " + out + " 2>&1").c_str()), 0)
+      << readAll(out);
+  auto docs = api::v1alpha1::parseManifests(readAll(out), out);
+  ASSERT_TRUE(docs.ok()) << docs.error().message;
+  int applied = 0;
+  for (const auto& m : *docs) {
+    std::string kind = getString(m.object, "kind");
+    kube::Resource r{"rbac.authorization.k8s.io", "v1", "", kind, true};
+    if (kind == "ClusterRole") r = {"rbac.authorization.k8s.io", "v1", "clusterroles", kind, false};
+    else if (kind == "ClusterRoleBinding") r = {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", kind, false};
+    else if (kind == "Role") r.plural = "roles";
+    else if (kind == "RoleBinding") r.plural = "rolebindings";
+    else continue;
+    auto c = admin.create(r, getString(m.object, "metadata.namespace"), m.object);
+    ASSERT_TRUE(c.ok()) << kind << ": " << c.error().toString();
+    ++applied;
+  }
+  ASSERT_EQ(applied, 8);  // rbac.yaml: operator ClusterRole, binding, Role, binding; user-roles.yaml: 4 ClusterRoles
+}
+
+class OperatorE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = testing::TestApiServer::start();
+    ASSERT_TRUE(s.ok()) << s.error().toString();
+    server_ = std::move(*s);
+    admin_ = server_->adminClient();
+  }
+  std::unique_ptr<testing::TestApiServer> server_;
+  kube::ClientPtr admin_;
+  testing::TempDir dir_{"keygate-operator"};
+};
+
+inline void registerWebhooks(kube::Client& admin, int wport, const std::string& caBundle) {
+  auto st = testing::registerKeygateWebhooks(admin, "https://127.0.0.1:" + std::to_string(wport), caBundle);
+  ASSERT_TRUE(st.ok()) << st.error().toString();
+}
+
+// The first admission call right after registration can race the webhook's listener on a
+// loaded machine ("failed calling webhook ... connection refused"); fail closed means the
+// API server refuses, so retry that one case for a few seconds.
+inline Result<Json> createThroughWebhook(kube::Client& c, const kube::Resource& r, const std::string& ns, const Json& obj) {
+  Result<Json> out = c.create(r, ns, obj);
+  for (int i = 0; i < 40 && !out.ok() && out.error().message.find("failed calling webhook") != std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    out = c.create(r, ns, obj);
+  }
+  return out;
+}
+
+inline void grant(kube::Client& admin, const std::string& ns, const std::string& user, std::vector<std::string> verbs) {
+  auto st = testing::grantRequestAccess(admin, ns, "grant-" + user, {user}, verbs);
+  ASSERT_TRUE(st.ok()) << st.error().toString();
+}
+
+
+// The operator binary under deploy/'s RBAC, ready (/readyz), with its webhooks registered the
+// way deploy/webhooks.yaml does (by URL, with the serving certificate as caBundle).
+struct StartedOperator {
+  Proc proc;
+  int metricsPort = 0, healthPort = 0, webhookPort = 0;
+  bool ready = false;
+};
+
+inline StartedOperator startOperatorWithWebhooks(testing::TestApiServer& server, kube::Client& admin, testing::TempDir& dir) {
+  StartedOperator op;
+  applyDeployRbac(admin, dir.path());
+  op.metricsPort = freePort(), op.healthPort = freePort(), op.webhookPort = freePort();
+  std::string cfg = dir.write("config.yaml", config(dir.path() + "/state", op.metricsPort, op.healthPort, op.webhookPort));
+  std::string crt = dir.path() + "/state-tls/tls.crt";
+  EXPECT_EQ(std::system(("base64 -w0 < " + crt + " > " + crt + ".b64").c_str()), 0);
+  unsetenv("SOFTHSM2_CONF");
+  op.proc = spawn({KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig", server.writeKubeconfig(kOperatorUser),
+                   "--pod-name", "keygate-0"},
+                  dir.path() + "/operator.log");
+  const int health = op.healthPort;
+  op.ready = waitUntil([&] { return metrics::testing::httpGet(health, "/readyz").status == 200; });
+  EXPECT_TRUE(op.ready) << readAll(op.proc.log);
+  if (op.ready) registerWebhooks(admin, op.webhookPort, readAll(crt + ".b64"));
+  return op;
+}
+
+inline void stopOperator(const StartedOperator& op) {
+  kill(op.proc.pid, SIGTERM);
+  EXPECT_EQ(waitExit(op.proc.pid, 15s), 0) << readAll(op.proc.log);
+}
+
+}  // namespace keygate::e2e
