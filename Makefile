@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test test-tools build deps clean bench
+.PHONY: run test test-tools build deps clean bench release image
 
 deps:
 	@bash scripts/install-deps.sh
@@ -26,8 +26,17 @@ test-tools:
 test: build test-tools
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e|bench'
 
+# The Dockerfile's configuration (Release, -O3, -Werror) of the keygate binary; CI builds it.
+release: deps
+	bash scripts/release-build.sh
+
+# Builds the image with podman from locally made Debian base images (no registry) and
+# smoke-tests it: non-root, read-only, ldd, the quick start inside the container (~6 min cold).
+image:
+	bash scripts/image-test.sh
+
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b"; done
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-release
