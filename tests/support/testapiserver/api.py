@@ -14,6 +14,7 @@ import managedfields
 import objects
 import patch as patch_mod
 import schema as schema_mod
+import cel
 import label_selectors as selectors
 import wire
 from errors import (ApiError, already_exists, bad_request, cause, conflict, internal, invalid, method_not_allowed,
@@ -177,11 +178,12 @@ def validate_object(ctx, op, obj, old):
         res = schema_mod.validate(obj, r.schema)
         structural += res.structural
         all_causes = structural + causes + res.value
-        if structural:
-            if r.has_cel:
+        if r.has_cel:
+            # CEL rules run unless a blocking error was found (apiextensions hasBlockingErr)
+            if structural or any(c["reason"] in _CEL_BLOCKING for c in all_causes):
                 all_causes.append(cause("FieldValueInvalid", 'Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation', "<nil>"))
-        elif old is not None and not all_causes:
-            all_causes += schema_mod.cel_transition_errors(obj, old, r.schema)
+            else:
+                all_causes += cel.evaluate(obj, old, r.schema)
         causes = all_causes
     else:
         causes = structural + causes + (r.hooks.validate(obj, old, r) if r.hooks else [])
@@ -190,6 +192,9 @@ def validate_object(ctx, op, obj, old):
         if not r.group or r.storage == ("", "events"):
             raise invalid(r.kind, name, "", r.kind, causes)
         raise invalid(r.kind_label, name, r.group, r.kind, causes)
+
+
+_CEL_BLOCKING = ("FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany", "FieldValueTypeInvalid")  # 08, 21
 
 
 # --- managedFields helpers --------------------------------------------------------------------

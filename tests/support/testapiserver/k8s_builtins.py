@@ -598,6 +598,8 @@ def builtin_resources():
     r.virtual = True
     r.verbs = ["create"]
     out.append(r)
+    import workloads  # Deployment, Service, PVC, NetworkPolicy, PodDisruptionBudget
+    out.extend(workloads.resources(out))
     return out
 
 

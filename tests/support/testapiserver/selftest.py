@@ -227,6 +227,49 @@ class MicroTime(unittest.TestCase):
             self.assertTrue(str(cm.exception).endswith(msg), str(cm.exception))
 
 
+class Workloads(unittest.TestCase):
+    # workloads.py: defaults, then validation with kube-apiserver 1.28's messages
+    def _deployment_errors(self, mutate):
+        import workloads
+        d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {
+            "selector": {"matchLabels": {"app": "a"}},
+            "template": {"metadata": {"labels": {"app": "a"}}, "spec": {
+                "containers": [{"name": "c", "image": "img:1", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
+                "volumes": [{"name": "v", "emptyDir": {}}]}}}}
+        mutate(d)
+        h = workloads.DeploymentHooks()
+        h.prepare_create(d, None)
+        return ["%s: %s" % (c["field"], c["message"]) for c in h.validate(d, None, None)]
+
+    def test_deployment_defaults_and_valid(self):
+        self.assertEqual(self._deployment_errors(lambda d: None), [])
+
+    def test_volume_mount_not_found(self):
+        def m(d):
+            d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"].append({"name": "x", "mountPath": "/v"})
+        self.assertEqual(self._deployment_errors(m), [
+            'spec.template.spec.containers[0].volumeMounts[1].name: Not found: "x"',
+            'spec.template.spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/v": must be unique'])
+
+    def test_selector_mismatch(self):
+        def m(d):
+            d["spec"]["selector"]["matchLabels"] = {"app": "b"}
+        self.assertEqual(self._deployment_errors(m), [
+            'spec.template.metadata.labels: Invalid value: map[string]string{"app":"a"}: '
+            '`selector` does not match template `labels`'])
+
+    def test_service_ports(self):
+        import workloads
+        s = {"spec": {"ports": [{"name": "a", "port": 0, "targetPort": "web"}, {"port": 80}]}}
+        h = workloads.ServiceHooks()
+        h.prepare_create(s, None)
+        self.assertEqual(s["spec"]["ports"][1]["targetPort"], 80)
+        self.assertEqual(s["spec"]["type"], "ClusterIP")
+        self.assertEqual(["%s: %s" % (c["field"], c["message"]) for c in h.validate(s, None, None)], [
+            "spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+            "spec.ports[1].name: Required value"])
+
+
 class ServerSmoke(unittest.TestCase):
     """Starts the real server once: control endpoints, faults, client certificates, exit codes."""
 
