@@ -20,21 +20,7 @@ ATOMIC_LIST = {"type": "array"}
 MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 
 
-class Hooks:
-    """Per-kind behaviour; every method has a do-nothing default."""
-    zero = {}                    # Go zero value of the struct (for managedFields diffs on create)
-
-    def decode(self, obj, r):
-        pass
-
-    def prepare_create(self, obj, r):
-        pass
-
-    def prepare_update(self, new, old, r):
-        pass
-
-    def validate(self, obj, old, r):
-        return []
+from hooks import Hooks  # noqa: E402  (re-exported: other modules use k8s_builtins.Hooks)
 
 
 def decode_error(r, msg):

@@ -18,21 +18,7 @@ import wire
 from errors import cause
 from objects import LABEL_MSG, validate_name
 
-class Hooks:
-    """Same protocol as k8s_builtins.Hooks (kept here so that module can import this one)."""
-    zero = {}
-
-    def decode(self, obj, r):
-        pass
-
-    def prepare_create(self, obj, r):
-        pass
-
-    def prepare_update(self, new, old, r):
-        pass
-
-    def validate(self, obj, old, r):
-        return []
+from hooks import Hooks  # noqa: E402
 
 
 # --- shared helpers ---------------------------------------------------------------------------
