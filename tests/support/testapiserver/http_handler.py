@@ -411,6 +411,13 @@ class Handler(BaseHTTPRequestHandler):
             return self._send_obj(200, discovery.api_group(ctx.registry, parts[1]))
         if parts[0] == "apis" and len(parts) == 3 and parts[2] in ctx.registry.versions_of(parts[1]):
             return self._send_obj(200, discovery.resource_list(ctx.registry, parts[1], parts[2]))
+        if parts[0] == "openapi":
+            import openapi_docs
+            doc = openapi_docs.lookup(ctx.registry, p)
+            if doc and doc[0] == "v2":
+                return self._send(200, doc[1], openapi_docs.V2_PROTOBUF, [])
+            if doc:
+                return self._send_obj(200, doc[1])
         raise ApiError(404, "404 page not found")
 
     # ---- object responses ----

@@ -354,6 +354,51 @@ class ServerSmoke(unittest.TestCase):
         self.assertIn({"user": "alice", "verb": "list", "path": "/apis/example.test/v1/namespaces/ns1/gizmos", "code": 403}, log)
         self.assertEqual(self.req("GET", "/__test/requests", token="tok-alice")[0], 403)
 
+    # ClusterRole aggregation (22): a labelled role reaches edit and admin, not view; a manual edit of an
+    # aggregated role is reverted; deleting the source removes its rules
+    def test_clusterrole_aggregation(self):
+        import time
+        base = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+        rule = {"apiGroups": ["example.test"], "resources": ["gizmos"], "verbs": ["create"]}
+
+        def rules(name):
+            return self.req("GET", base + "/" + name)[2]["rules"]
+
+        def until(pred):
+            deadline = time.time() + 2
+            while time.time() < deadline and not pred():
+                time.sleep(0.02)
+            return pred()
+        n_edit, n_admin, n_view = len(rules("edit")), len(rules("admin")), len(rules("view"))
+        self.assertEqual((n_edit, n_admin, n_view), (23, 25, 10))   # the recorded bootstrap counts
+        code, _, _ = self.req("POST", base, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                                             "metadata": {"name": "gizmos-edit", "labels": {
+                                                 "rbac.authorization.k8s.io/aggregate-to-edit": "true"}},
+                                             "rules": [rule]})
+        self.assertEqual(code, 201)
+        self.assertTrue(until(lambda: rule in rules("edit") and rule in rules("admin")))
+        self.assertNotIn(rule, rules("view"))
+        _, _, edit = self.req("GET", base + "/edit")
+        edit["rules"] = edit["rules"][:1]
+        self.assertEqual(self.req("PUT", base + "/edit", edit)[0], 200)
+        self.assertTrue(until(lambda: len(rules("edit")) == n_edit + 1))
+        self.assertEqual(self.req("DELETE", base + "/gizmos-edit")[0], 200)
+        self.assertTrue(until(lambda: rule not in rules("edit") and rule not in rules("admin")))
+
+    # kubectl's OpenAPI documents: v2 is an (empty) protobuf document, v3 lists group-versions whose
+    # PATCH operations declare fieldValidation for their kind
+    def test_openapi_for_kubectl(self):
+        code, headers, body = self.req("GET", "/openapi/v2")
+        self.assertEqual((code, headers.get("Content-Type"), body), (200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", b""))
+        code, _, index = self.req("GET", "/openapi/v3")
+        url = index["paths"]["apis/example.test/v1"]["serverRelativeURL"]
+        code, _, doc = self.req("GET", url)
+        self.assertEqual(code, 200)
+        item = doc["paths"]["/apis/example.test/v1/namespaces/{namespace}/gizmos/{name}"]["patch"]
+        self.assertEqual(item["x-kubernetes-group-version-kind"], {"group": "example.test", "kind": "Gizmo", "version": "v1"})
+        self.assertIn("fieldValidation", [p["name"] for p in item["parameters"]])
+        self.assertEqual(self.req("GET", "/openapi/v3/apis/nope/v1")[0], 404)
+
     # client certificates: CN is the user, O the groups
     def test_client_cert(self):
         import tlsfiles

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import auth  # noqa: E402
 import faults  # noqa: E402
+import rbac_aggregation  # noqa: E402
 import gotime  # noqa: E402
 import http_handler  # noqa: E402
 import k8s_builtins  # noqa: E402
@@ -69,6 +70,7 @@ def _bootstrap(ctx, namespaces):
                          "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
             "rules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
                       {"verbs": ["*"], "nonResourceURLs": ["*"]}]}, "ADDED")
+        rbac_aggregation.bootstrap(ctx.store)   # admin/edit/view and their aggregated rules
         # history starts here: a watch from an RV older than the bootstrap is 'too old'
         ctx.store.history_start = ctx.store.rv
         ctx.store.log.clear()
@@ -106,6 +108,7 @@ def main(argv=None):
         ca, crt, key = tlsfiles.ensure(args.tls_dir)
         ctx = Context(args, tokens, registry)
         _bootstrap(ctx, [n.strip() for n in args.namespaces.split(",") if n.strip()])
+        rbac_aggregation.Controller(ctx.store).start()
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.load_cert_chain(crt, key)
         sctx.load_verify_locations(ca)

@@ -35,6 +35,7 @@ class Store:
         self.history_start = start_rv   # every event with rv > history_start is in self.log
         self.continue_floor = 0         # continue tokens with an rv below this are expired (410)
         self.watchers = set()
+        self.listeners = []             # in-server controllers: listener(ev) for every event, under the lock
         self.last_rv_by_key = {}
 
     def next_rv(self):
@@ -58,6 +59,8 @@ class Store:
         self.last_rv_by_key[ev.key] = ev.rv
         for w in list(self.watchers):
             w.offer(ev)
+        for listener in self.listeners:
+            listener(ev)
 
     def write(self, key, ns, name, obj, type_="auto", rv=None):
         """Stores obj (its metadata.resourceVersion is set here) and emits a watch event."""
