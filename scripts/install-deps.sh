@@ -10,7 +10,7 @@ PACKAGES=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev
   softhsm2 libsofthsm2-dev libp11-kit-dev opensc
-  python3 python3-yaml python3-pykmip
+  python3 python3-yaml python3-pykmip python3-cryptography
   prometheus openssl curl
 )
 

@@ -10,7 +10,7 @@ import time
 
 import client
 
-TOKENS = {"admin": "tok-admin", "alice": "tok-alice", "bob": "tok-bob"}
+TOKENS = {"admin": "tok-admin", "alice": "tok-alice", "bob": "tok-bob", "carol": "tok-carol", "dave": "tok-dave"}
 UA = "curl/8.5.0"
 
 
@@ -22,6 +22,7 @@ class Server:
             fh.write('tok-admin,admin,uid-admin,"system:masters"\n')
             fh.write("tok-alice,alice,uid-alice\n")
             fh.write("tok-bob,bob,uid-bob\n")
+            fh.write("tok-carol,carol,uid-carol\ntok-dave,dave,uid-dave\n")   # 22-24
         self.tls = os.path.join(self.tmp, "tls")
         args = [sys.executable, server_py, "--tokens", tokens, "--tls-dir", self.tls,
                 "--namespaces", ",".join(namespaces)] + list(extra_args)

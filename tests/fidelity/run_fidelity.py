@@ -245,6 +245,8 @@ class Runner:
         skip = scenarios.SKIP.get((fname, b.title))
         if skip:
             return self.tally.report(fname, b.title, [], skip)
+        if cfg.get("run_block"):   # 22-24: kubectl blocks, tokens, controllers (extra_samples.py)
+            return cfg["run_block"](self, fname, cfg, b)
         if "webhook received" in b.title:
             return self.check_webhook_block(fname, b)
         req_lines = b.section("request")

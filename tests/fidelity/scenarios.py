@@ -285,3 +285,7 @@ SESSIONS = [["01-discovery.txt"], ["02-create.txt"], ["03-get-list.txt"], ["04-u
 
 # Checks we cannot replay faithfully, with the reason (reported as SKIP, never as pass).
 SKIP = {}
+
+import extra_samples  # noqa: E402  22-24: kubectl blocks, ServiceAccount tokens, controllers
+CONFIG.update(extra_samples.CONFIG)
+SESSIONS += extra_samples.SESSIONS

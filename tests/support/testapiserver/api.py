@@ -884,11 +884,14 @@ def _delete_one(ctx, req, r, ns, name, opts):
                 raise conflict(r.plural, r.group, name)
             stored = store.write(r.storage_key, nsk, name, to_storage(r, new))
         return 200, from_storage(r, stored), []
+    final = live_storage
     if not dry:
         with store.lock:
             if store.get(r.storage_key, nsk, name) is not live_storage:
                 raise conflict(r.plural, r.group, name)
-            store.delete(r.storage_key, nsk, name)
+            final = store.delete(r.storage_key, nsk, name)
+    if getattr(r, "return_deleted", None):   # Pods, ServiceAccounts answer with the object (tokens.py)
+        return 200, r.return_deleted(copy_json(from_storage(r, final))), []
     details = {"name": name}
     if r.group:
         details["group"] = r.group

@@ -241,6 +241,10 @@ class Handler(BaseHTTPRequestHandler):
                 u = ctx.tokens.get(parts[1].strip())
                 if u is not None:
                     return u
+                import tokens   # ServiceAccount JWTs (API audiences only)
+                u = tokens.bearer_user(ctx, parts[1].strip())
+                if u is not None:
+                    return u
             self._verb = req.method.lower()
             raise unauthorized()
         if isinstance(self.request, ssl.SSLSocket):
@@ -292,6 +296,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._respond_obj(req, r, code, obj, warnings, fmt)
         if req.headers.get("Content-Type", "").lower().startswith("application/vnd.kubernetes.protobuf"):
             raise api.unsupported_media(api.BODY_MEDIA)
+        if verb == "create" and sub and sub in getattr(r, "sub_create", {}):
+            _accept(req)
+            code, obj = r.sub_create[sub](ctx, req, r, ns, name)   # serviceaccounts/token (tokens.py)
+            return self._send_obj(code, obj)
         if verb == "create":
             if sub:
                 from errors import method_not_allowed
@@ -616,6 +624,11 @@ class Handler(BaseHTTPRequestHandler):
             with ctx.req_lock:
                 ctx.requests.clear()
             return self._send_obj(200, {"cleared": True})
+        if p == "/__test/clock" and req.method == "POST":
+            import tokens   # moves the token clock (iat/exp, expiry, token cache) forward
+            svc = tokens.service(ctx)
+            svc.offset += float(json.loads(req.body or b"{}").get("advanceSeconds", 0))
+            return self._send_obj(200, {"offsetSeconds": svc.offset})
         if p.startswith("/__test/storage/") and req.method in ("PUT", "DELETE"):
             return self._storage_write(ctx, req, p[len("/__test/storage"):])
         raise ApiError(404, "404 page not found")

@@ -505,7 +505,9 @@ def _r(group, version, plural, kind, namespaced, spec, hooks, pseudo=None, short
 def builtin_resources():
     out = []
     ns = _r("", "v1", "namespaces", "Namespace", False,
-            [("spec", [("finalizers", None)]), ("status", [("phase", None), ("conditions", None)])], NamespaceHooks(),
+            [("spec", [("finalizers", None)]), ("status", [("phase", None), ("conditions", ("list", [
+                ("type", None), ("status", None), ("lastTransitionTime", None), ("reason", None), ("message", None)]))])],
+            NamespaceHooks(),
             {"type": "object", "properties": {"spec": {"type": "object", "properties": {"finalizers": {"type": "array", "x-kubernetes-list-type": "set"}}}}},
             short=["ns"], field_selectors=selectors.NAMESPACE_FIELDS)
     ns.verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
@@ -586,6 +588,8 @@ def builtin_resources():
     out.append(r)
     import workloads  # Deployment, Service, PVC, NetworkPolicy, PodDisruptionBudget
     out.extend(workloads.resources(out))
+    import tokens  # Pod, TokenReview, serviceaccounts/token
+    tokens.extend_resources(out)
     return out
 
 

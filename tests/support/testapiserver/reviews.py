@@ -28,6 +28,9 @@ def create_review(ctx, req, r, ns, obj):
     kind = r.kind
     spec = copy_json(obj.get("spec") or {})
     out = {"kind": kind, "apiVersion": r.api_version, "metadata": {"creationTimestamp": None}}
+    if kind == "TokenReview":
+        import tokens
+        return tokens.token_review(ctx, req, r, obj)
     if kind == "SelfSubjectReview":
         out["metadata"] = {"creationTimestamp": gotime.now_rfc3339()}
         out["status"] = {"userInfo": req.user.info()}
@@ -67,4 +70,9 @@ def create_review(ctx, req, r, ns, obj):
         out["metadata"]["managedFields"] = entries
     out["spec"] = spec
     out["status"] = {"allowed": bool(allowed)}
+    if allowed:
+        import rbac_reason
+        why = rbac_reason.reason(ctx, user, a)
+        if why:
+            out["status"]["reason"] = why
     return 201, out, []

@@ -472,6 +472,130 @@ spec:
 """
 
 
+def crd_validation_problems(crd):
+    import crd_validation
+    return crd_validation.problems_of(crd)
+
+
+class TokensAndControllers(unittest.TestCase):
+    """tokens.py (TokenRequest/TokenReview, sample 23) and controllers.py (--controllers, sample 24)."""
+
+    @classmethod
+    def setUpClass(cls):
+        import subprocess
+        import tempfile
+        cls.tmp = tempfile.mkdtemp(prefix="tas-selftest-ctl-")
+        tokens = os.path.join(cls.tmp, "tokens.csv")
+        with open(tokens, "w") as fh:
+            fh.write('tok-admin,admin,uid-admin,"system:masters"\ntok-alice,alice,uid-alice\n')
+        crd = os.path.join(cls.tmp, "crd.yaml")
+        with open(crd, "w") as fh:
+            fh.write(CRD_YAML)
+        cls.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py"),
+                                     "--crd", crd, "--tokens", tokens, "--tls-dir", os.path.join(cls.tmp, "tls"),
+                                     "--namespaces", "default,ns1", "--controllers", "--namespace-deletion-delay", "0.1"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = cls.proc.stdout.readline().split()
+        assert line and line[0] == "READY", line
+        cls.host, cls.port = line[1][len("https://"):].rsplit(":", 1)
+        cls.ca = line[2]
+
+    tearDownClass = ServerSmoke.tearDownClass
+    req = ServerSmoke.req
+
+    def wait_for(self, fn, timeout=3.0):
+        import time
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if fn():
+                return True
+            time.sleep(0.02)
+        return False
+
+    # TokenReview of a good token, a garbage one and one for another audience; the SA token as bearer
+    def test_token_review(self):
+        self.assertEqual(self.req("POST", "/api/v1/namespaces/ns1/serviceaccounts", {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                                                 "metadata": {"name": "app"}})[0], 201)
+        code, _, tr = self.req("POST", "/api/v1/namespaces/ns1/serviceaccounts/app/token",
+                               {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                "spec": {"audiences": ["keygate.dev"], "expirationSeconds": 600}})
+        self.assertEqual(code, 201, tr)
+        tok = tr["status"]["token"]
+
+        def review(token, auds=None):
+            spec = {"token": token}
+            if auds:
+                spec["audiences"] = auds
+            code, _, out = self.req("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                                    {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec})
+            self.assertEqual(code, 201, out)
+            return out["status"]
+        st = review(tok, ["keygate.dev"])
+        self.assertTrue(st["authenticated"])
+        self.assertEqual(st["user"]["username"], "system:serviceaccount:ns1:app")
+        self.assertEqual(st["audiences"], ["keygate.dev"])
+        self.assertEqual(review("not-a-jwt", ["keygate.dev"]), {"user": {}, "error": "invalid bearer token"})
+        self.assertEqual(review(tok, ["other.dev"])["error"], '[invalid bearer token, token audiences ["keygate.dev"] is '
+                                                              'invalid for the target audiences ["other.dev"]]')
+        self.assertEqual(review(tok[:-6] + "AAAAAA", ["keygate.dev"])["error"],
+                         "[invalid bearer token, square/go-jose: error in cryptographic primitive]")
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/ns1/pods", token=tok)[0], 401)   # not the API audience
+        code, _, tr = self.req("POST", "/api/v1/namespaces/ns1/serviceaccounts/app/token",
+                               {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+        code, _, who = self.req("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}, token=tr["status"]["token"])
+        self.assertEqual((code, who["status"]["userInfo"]["username"]), (201, "system:serviceaccount:ns1:app"))
+        self.assertEqual(self.req("POST", "/api/v1/namespaces/ns1/serviceaccounts/app/token",
+                                  {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                   "spec": {"expirationSeconds": 599}})[0], 422)
+
+    # namespace deletion with content: finalizer-free content goes, a held object gets deletionTimestamp, the
+    # conditions appear, creates are refused; the namespace is gone once the finalizer is removed
+    def test_namespace_deletion(self):
+        base = "/apis/example.test/v1/namespaces/doomed/gizmos"
+        self.assertEqual(self.req("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                                 "metadata": {"name": "doomed"}})[0], 201)
+        self.assertTrue(self.wait_for(lambda: self.req("GET", "/api/v1/namespaces/doomed/serviceaccounts/default")[0] == 200))
+        g = self.widget_obj("keeper")
+        g["metadata"]["finalizers"] = ["example.test/hold"]
+        self.assertEqual(self.req("POST", base, g)[0], 201)
+        self.assertEqual(self.req("POST", base, self.widget_obj("plain"))[0], 201)
+        self.assertEqual(self.req("DELETE", "/api/v1/namespaces/doomed")[0], 200)
+        self.assertTrue(self.wait_for(lambda: len((self.req("GET", "/api/v1/namespaces/doomed")[2].get("status") or {})
+                                                  .get("conditions") or []) == 5))
+        ns = self.req("GET", "/api/v1/namespaces/doomed")[2]
+        self.assertEqual(ns["status"]["conditions"][3]["message"],
+                         "Some resources are remaining: gizmos.example.test has 1 resource instances")
+        self.assertEqual(self.req("GET", base + "/plain")[0], 404)
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/doomed/serviceaccounts/default")[0], 404)
+        keeper = self.req("GET", base + "/keeper")[2]
+        self.assertTrue(keeper["metadata"].get("deletionTimestamp"))
+        self.assertEqual(keeper["metadata"]["generation"], 2)
+        code, _, st = self.req("POST", base, self.widget_obj("late"))
+        self.assertEqual((code, st["details"]["causes"][0]["reason"]), (403, "NamespaceTerminating"))
+        self.assertEqual(self.req("PATCH", base + "/keeper", {"metadata": {"finalizers": None}},
+                                  ctype="application/merge-patch+json")[0], 200)
+        self.assertTrue(self.wait_for(lambda: self.req("GET", "/api/v1/namespaces/doomed")[0] == 404))
+
+    # garbage collector: background deletion of a dependent, dangling owner references
+    def test_garbage_collector(self):
+        base = "/apis/example.test/v1/namespaces/ns1/gizmos"
+        code, _, owner = self.req("POST", base, self.widget_obj("owner1"))
+        self.assertEqual(code, 201)
+        ref = {"apiVersion": "example.test/v1", "kind": "Gizmo", "name": "owner1", "uid": owner["metadata"]["uid"]}
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dep1", "ownerReferences": [ref]}}
+        self.assertEqual(self.req("POST", "/api/v1/namespaces/ns1/configmaps", cm)[0], 201)
+        bad = dict(cm, metadata={"name": "dangling", "ownerReferences": [dict(ref, uid="11111111-1111-1111-1111-111111111111")]})
+        self.assertEqual(self.req("POST", "/api/v1/namespaces/ns1/configmaps", bad)[0], 201)
+        self.assertTrue(self.wait_for(lambda: self.req("GET", "/api/v1/namespaces/ns1/configmaps/dangling")[0] == 404))
+        self.assertEqual(self.req("GET", "/api/v1/namespaces/ns1/configmaps/dep1")[0], 200)
+        self.assertEqual(self.req("DELETE", base + "/owner1")[0], 200)
+        self.assertTrue(self.wait_for(lambda: self.req("GET", "/api/v1/namespaces/ns1/configmaps/dep1")[0] == 404))
+
+    def widget_obj(self, name):
+        return {"apiVersion": "example.test/v1", "kind": "Gizmo", "metadata": {"name": name}, "spec": {"size": 1}}
+
+
 class ExitCodes(unittest.TestCase):
     # start-up errors: message on stderr and exit code 2
     def test_bad_tokens(self):
@@ -480,6 +604,49 @@ class ExitCodes(unittest.TestCase):
                               "--tokens", "/nonexistent", "--tls-dir", "/tmp/x-never"], capture_output=True, text=True, timeout=20)
         self.assertEqual(res.returncode, 2)
         self.assertIn("testapiserver:", res.stderr)
+
+    # --crd: a CRD the real server rejects (sample 21) stops the server with the real 422 message; the
+    # repository's crds/ and the samples' Widget load
+    def test_rejected_crds(self):
+        import subprocess
+        import tempfile
+        here = os.path.dirname(os.path.abspath(__file__))
+        src = os.path.normpath(os.path.join(here, "..", "..", ".."))
+        tmp = tempfile.mkdtemp(prefix="tas-crd-")
+        tokens = os.path.join(tmp, "tokens.csv")
+        with open(tokens, "w") as fh:
+            fh.write('tok-admin,admin,uid-admin,"system:masters"\n')
+
+        def start(crd_text):
+            path = os.path.join(tmp, "crd.yaml")
+            with open(path, "w") as fh:
+                fh.write(crd_text)
+            return subprocess.run([sys.executable, os.path.join(here, "server.py"), "--crd", path, "--tokens", tokens,
+                                   "--tls-dir", os.path.join(tmp, "tls")], capture_output=True, text=True, timeout=20)
+        import copy
+        import yaml
+        base = yaml.safe_load(CRD_YAML)
+        root = base["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        with_desc = copy.deepcopy(base)
+        with_desc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["metadata"] = {
+            "type": "object", "description": "meta"}
+        res = start(yaml.safe_dump(with_desc))
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn('CustomResourceDefinition.apiextensions.k8s.io "gizmos.example.test" is invalid: '
+                      "spec.validation.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other "
+                      "than name and generateName, but metadata is implicitly specified", res.stderr)
+        root["properties"]["spec"]["properties"]["import"] = {"type": "string"}
+        root["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "!has(self.import)"}]
+        res = start(yaml.safe_dump(base))
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn("compilation failed: ERROR: <input>:1:5: undefined field 'import'", res.stderr)
+        root["properties"]["spec"]["x-kubernetes-validations"] = [{"rule": "!has(self.__import__)"}]
+        self.assertEqual(crd_validation_problems(base), [])
+        import resources
+        import crd_validation
+        for crd in resources.load_crd_paths([os.path.join(src, "crds"), os.path.join(src, "tests", "fidelity", "samples",
+                                                                                     "00-crd-widget.yaml")]):
+            self.assertEqual(crd_validation.problems_of(crd), [], crd["metadata"]["name"])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import auth  # noqa: E402
+import crd_validation  # noqa: E402
 import faults  # noqa: E402
 import rbac_aggregation  # noqa: E402
 import gotime  # noqa: E402
@@ -23,6 +24,8 @@ import k8s_builtins  # noqa: E402
 import resources  # noqa: E402
 import store as store_mod  # noqa: E402
 import tlsfiles  # noqa: E402
+import tokens as sa_tokens  # noqa: E402  (ServiceAccount tokens; `tokens` is the static token CSV below)
+from errors import ApiError  # noqa: E402
 from http.server import ThreadingHTTPServer  # noqa: E402
 
 
@@ -71,6 +74,7 @@ def _bootstrap(ctx, namespaces):
             "rules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]},
                       {"verbs": ["*"], "nonResourceURLs": ["*"]}]}, "ADDED")
         rbac_aggregation.bootstrap(ctx.store)   # admin/edit/view and their aggregated rules
+        sa_tokens.bootstrap(ctx.store)          # system:auth-delegator
         # history starts here: a watch from an RV older than the bootstrap is 'too old'
         ctx.store.history_start = ctx.store.rv
         ctx.store.log.clear()
@@ -89,6 +93,11 @@ def parse_args(argv):
     p.add_argument("--rbac", dest="rbac", action="store_true", default=True)
     p.add_argument("--no-rbac", dest="rbac", action="store_false")
     p.add_argument("--verbose", action="store_true")
+    # kube-controller-manager stand-ins (controllers.py): namespace controller, garbage collector, default SAs
+    p.add_argument("--controllers", dest="controllers", action="store_true", default=False)
+    p.add_argument("--no-controllers", dest="controllers", action="store_false")
+    p.add_argument("--namespace-deletion-delay", type=float, default=0.5)
+    p.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local")
     return p.parse_args(argv)
 
 
@@ -102,6 +111,11 @@ def main(argv=None):
         for r in k8s_builtins.builtin_resources():
             registry.add(r)
         for crd in resources.load_crd_paths(args.crd):
+            try:   # what the real server answers to the CRD's create: 422 -> we do not start either
+                crd_validation.check(crd)
+            except ApiError as e:
+                sys.stderr.write("--crd: the API server would reject this CRD (HTTP %d): %s\n" % (e.code, e.message))
+                return 2
             for r in resources.resources_from_crd(crd):
                 registry.add(r)
         tokens = auth.load_tokens(args.tokens)
@@ -109,6 +123,11 @@ def main(argv=None):
         ctx = Context(args, tokens, registry)
         _bootstrap(ctx, [n.strip() for n in args.namespaces.split(",") if n.strip()])
         rbac_aggregation.Controller(ctx.store).start()
+        ctx.sa_issuer = args.service_account_issuer
+        sa_tokens.service(ctx)   # ServiceAccount token signing key (RSA 2048) made before READY
+        if args.controllers:
+            import controllers
+            controllers.Controllers(ctx, args.namespace_deletion_delay).start()
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.load_cert_chain(crt, key)
         sctx.load_verify_locations(ca)
