@@ -270,14 +270,23 @@ class Workloads(unittest.TestCase):
             "spec.ports[1].name: Required value"])
 
 
+def start_server(cls, prefix, extra_args=()):
+    ServerSmoke.start.__func__(cls, prefix, extra_args)
+
+
 class ServerSmoke(unittest.TestCase):
     """Starts the real server once: control endpoints, faults, client certificates, exit codes."""
 
     @classmethod
     def setUpClass(cls):
+        start_server(cls, "tas-selftest-")
+
+    @classmethod
+    def start(cls, prefix, extra_args=()):
+        """Starts server.py for the class (cls.proc, host, port, ca, tls, tmp) with CRD_YAML and two users."""
         import subprocess
         import tempfile
-        cls.tmp = tempfile.mkdtemp(prefix="tas-selftest-")
+        cls.tmp = tempfile.mkdtemp(prefix=prefix)
         tokens = os.path.join(cls.tmp, "tokens.csv")
         with open(tokens, "w") as fh:
             fh.write('tok-admin,admin,uid-admin,"system:masters"\ntok-alice,alice,uid-alice\n')
@@ -286,8 +295,8 @@ class ServerSmoke(unittest.TestCase):
             fh.write(CRD_YAML)
         cls.tls = os.path.join(cls.tmp, "tls")
         cls.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py"),
-                                     "--crd", crd, "--tokens", tokens, "--tls-dir", cls.tls, "--namespaces", "default,ns1"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     "--crd", crd, "--tokens", tokens, "--tls-dir", cls.tls, "--namespaces", "default,ns1"]
+                                    + list(extra_args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = cls.proc.stdout.readline().split()
         assert line and line[0] == "READY", line
         cls.host, cls.port = line[1][len("https://"):].rsplit(":", 1)
@@ -482,23 +491,7 @@ class TokensAndControllers(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        import subprocess
-        import tempfile
-        cls.tmp = tempfile.mkdtemp(prefix="tas-selftest-ctl-")
-        tokens = os.path.join(cls.tmp, "tokens.csv")
-        with open(tokens, "w") as fh:
-            fh.write('tok-admin,admin,uid-admin,"system:masters"\ntok-alice,alice,uid-alice\n')
-        crd = os.path.join(cls.tmp, "crd.yaml")
-        with open(crd, "w") as fh:
-            fh.write(CRD_YAML)
-        cls.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py"),
-                                     "--crd", crd, "--tokens", tokens, "--tls-dir", os.path.join(cls.tmp, "tls"),
-                                     "--namespaces", "default,ns1", "--controllers", "--namespace-deletion-delay", "0.1"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = cls.proc.stdout.readline().split()
-        assert line and line[0] == "READY", line
-        cls.host, cls.port = line[1][len("https://"):].rsplit(":", 1)
-        cls.ca = line[2]
+        start_server(cls, "tas-selftest-ctl-", ["--controllers", "--namespace-deletion-delay", "0.1"])
 
     tearDownClass = ServerSmoke.tearDownClass
     req = ServerSmoke.req
