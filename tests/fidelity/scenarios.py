@@ -289,3 +289,7 @@ SKIP = {}
 import extra_samples  # noqa: E402  22-24: kubectl blocks, ServiceAccount tokens, controllers
 CONFIG.update(extra_samples.CONFIG)
 SESSIONS += extra_samples.SESSIONS
+
+import crd_samples  # noqa: E402  21: CRD create/update validation, custom resources of each accepted CRD
+CONFIG.update(crd_samples.CONFIG)
+SESSIONS += crd_samples.SESSIONS

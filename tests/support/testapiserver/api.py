@@ -261,7 +261,7 @@ def create(ctx, req, r, ns, name_in_url, sub):
     if r.builtin and r.hooks:
         r.hooks.prepare_create(obj, r)
     set_managed(obj, update_managed(op, None, obj))
-    if r.plural == "namespaces" and r.group == "":
+    if r.builtin and hasattr(r.hooks, "after_managed_create"):   # Namespace, CRD: status set outside managedFields
         r.hooks.after_managed_create(obj)
     with ctx.store.lock:
         check_namespace_for_create(ctx, r, ns, name)
@@ -854,6 +854,7 @@ def _delete_one(ctx, req, r, ns, name, opts):
     admission.run(ctx, op, "DELETE", None, live, mutating=False)
     policy = opts.get("propagationPolicy")
     finalizers = list(lm.get("finalizers") or [])
+    finalizers += [f for f in getattr(r, "delete_finalizers", ()) if f not in finalizers]   # CRDs (crds.py)
     is_ns = r.plural == "namespaces" and r.group == ""
     if policy == "Foreground" and "foregroundDeletion" not in finalizers:
         finalizers.append("foregroundDeletion")

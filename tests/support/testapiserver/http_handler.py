@@ -268,6 +268,8 @@ class Handler(BaseHTTPRequestHandler):
                 (path.startswith("/apis/") and len([p for p in path.split("/") if p]) <= 3) or path == "/api/v1":
             return self._nonresource(ctx, req)
         parsed = self._parse_resource_path(ctx, path)
+        if parsed is None and path.startswith("/apis/apiextensions.k8s.io/") and not path.startswith("/apis/apiextensions.k8s.io/v1/"):
+            raise ApiError(404, "the server could not find the requested resource", "NotFound", {})   # v1beta1 (21 E17)
         if parsed is None:
             if path.startswith("/apis/") or path.startswith("/api/"):
                 # authenticated but unroutable -> text 404 (after authz of the non-resource path)

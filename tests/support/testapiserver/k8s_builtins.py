@@ -590,6 +590,8 @@ def builtin_resources():
     out.extend(workloads.resources(out))
     import tokens  # Pod, TokenReview, serviceaccounts/token
     tokens.extend_resources(out)
+    import crds  # apiextensions.k8s.io/v1 CustomResourceDefinition
+    out.append(crds.resource())
     return out
 
 

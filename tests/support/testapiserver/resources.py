@@ -72,6 +72,19 @@ class Registry:
     def get(self, group, version, plural):
         return self.by_path.get((group, version, plural))
 
+    def replace(self, group, plural, new_resources):
+        """Swaps the served versions of one custom resource (CRD controller, crds.py). Copy-on-write: readers
+        iterating the old dict are not disturbed."""
+        by_path = {k: r for k, r in self.by_path.items() if not (k[0] == group and k[2] == plural and not r.builtin)}
+        for r in new_resources:
+            by_path[(r.group, r.version, r.plural)] = r
+        groups = list(self.groups)
+        if group and group not in groups and new_resources:
+            groups.append(group)
+        used = {k[0] for k in by_path}
+        self.by_path = by_path
+        self.groups = [g for g in groups if g in used]
+
     def in_group_version(self, group, version):
         return [r for (g, v, _), r in self.by_path.items() if g == group and v == version]
 

@@ -121,6 +121,13 @@ def apply_defaults(v, schema):
         return
     if isinstance(v, dict):
         for key, sub in (schema.get("properties") or {}).items():
+            if key in v and v[key] is None and not sub.get("nullable"):
+                # a null on a non-nullable field: defaulted when there is a default, else dropped (21 D13)
+                if "default" in sub:
+                    v[key] = copy_json(sub["default"])
+                else:
+                    del v[key]
+                continue
             if key not in v and "default" in sub:
                 v[key] = copy_json(sub["default"])
             if key in v:
@@ -159,6 +166,11 @@ def validate(obj, schema):
         return res
     props = schema.get("properties", {})
     required = schema.get("required", [])
+    meta_props = (props.get("metadata") or {}).get("properties") or {}
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    for key in ("name", "generateName"):   # the only metadata schemas a CRD may declare (21 A3/A4/A7)
+        if key in meta_props and meta.get(key) is not None:
+            _validate(meta[key], meta_props[key], "metadata." + key, res)
     for key, sub in props.items():
         if key == "metadata":
             continue
@@ -199,6 +211,11 @@ def _validate(v, schema, path, res):
             for key in sorted(v):
                 if key not in props:
                     _validate(v[key], addl, _join(path, key), res)
+        elif addl is False:   # not pruned: rejected (21 D4)
+            for key in sorted(v):
+                if key not in props:
+                    res.value.append(cause("FieldValueInvalid", 'Invalid value: "%s": %s in body is a forbidden property'
+                                           % (key, _join(path, key)), path))
         for key in schema.get("required", []):
             if key not in v:
                 res.structural.append(cause("FieldValueRequired", "Required value", _join(path, key)))
@@ -215,6 +232,16 @@ def _validate(v, schema, path, res):
             res.value.append(cause("FieldValueTooMany", "Too many: %d: must have at most %d items" % (len(v), schema["maxItems"]), path))
         if "minItems" in schema and len(v) < schema["minItems"]:
             res.value.append(cause("FieldValueInvalid", "Invalid value: %d: %s in body should have at least %d items" % (len(v), path, schema["minItems"]), path))
+        if schema.get("x-kubernetes-list-type") == "map" and schema.get("x-kubernetes-list-map-keys"):
+            keys = schema["x-kubernetes-list-map-keys"]
+            seen = []
+            for i, x in enumerate(v):
+                if not isinstance(x, dict):
+                    continue
+                k = {kk: x[kk] for kk in keys if kk in x}
+                if k in seen:
+                    res.value.append(cause("FieldValueDuplicate", "Duplicate value: %s" % _go_map(k), "%s[%d]" % (path, i)))
+                seen.append(k)
         if schema.get("uniqueItems") or schema.get("x-kubernetes-list-type") == "set":
             seen = []
             for i, x in enumerate(v):
@@ -238,11 +265,12 @@ def _validate(v, schema, path, res):
         if "multipleOf" in schema and schema["multipleOf"] and (v / schema["multipleOf"]) % 1 != 0:
             res.value.append(cause("FieldValueInvalid", "Invalid value: %s: %s in body should be a multiple of %s" % (go_value(v), path, go_value(schema["multipleOf"])), path))
     if isinstance(v, str):
+        # kube-openapi's string validator stops at its first error (21 D16)
         if "maxLength" in schema and len(v) > schema["maxLength"]:
             res.value.append(cause("FieldValueTooLong", "Too long: may not be longer than %d" % schema["maxLength"], path))
-        if "minLength" in schema and len(v) < schema["minLength"]:
+        elif "minLength" in schema and len(v) < schema["minLength"]:
             res.value.append(cause("FieldValueInvalid", "Invalid value: %s: %s in body should be at least %d chars long" % (go_value(v), path, schema["minLength"]), path))
-        if "pattern" in schema:
+        elif "pattern" in schema:
             try:
                 if not re.search(schema["pattern"], v):
                     res.value.append(cause("FieldValueInvalid", "Invalid value: %s: %s in body should match '%s'" % (go_value(v), path, schema["pattern"]), path))
@@ -250,7 +278,18 @@ def _validate(v, schema, path, res):
                 pass
         fmt = schema.get("format")
         if fmt in _FORMATS and not _FORMATS[fmt].match(v):
-            res.value.append(cause("FieldValueInvalid", "Invalid value: %s: %s in body must be of type %s: %s" % (go_value(v), path, fmt, go_value(v)), path))
+            res.value.append(cause("FieldValueTypeInvalid", "Invalid value: %s: %s in body must be of type %s: %s" % (go_value(v), path, fmt, go_value(v)), path))
+
+
+def _go_map(d):
+    import json
+    def val(x):
+        if isinstance(x, bool):
+            return "true" if x else "false"
+        if isinstance(x, dict):
+            return _go_map(x)
+        return json.dumps(x, ensure_ascii=False)
+    return "map[string]interface {}{%s}" % ", ".join("%s:%s" % (json.dumps(k), val(d[k])) for k in sorted(d))
 
 
 def has_cel(schema):

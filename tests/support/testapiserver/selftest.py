@@ -334,6 +334,59 @@ class ServerSmoke(unittest.TestCase):
     def widget(self, name):
         return {"apiVersion": "example.test/v1", "kind": "Gizmo", "metadata": {"name": name}, "spec": {"size": 1}}
 
+    # CRDs through the API: 201 with conditions null, Established shortly after, served, names conflicts,
+    # 422 for an invalid CRD, DELETE stops serving it (sample 21)
+    def test_crd_lifecycle(self):
+        import time
+        base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+        def crd(plural, kind, short=None, root=None):
+            names = {"plural": plural, "kind": kind}
+            if short:
+                names["shortNames"] = short
+            return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                    "metadata": {"name": plural + ".example.test"},
+                    "spec": {"group": "example.test", "scope": "Namespaced", "names": names, "versions": [{
+                        "name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": root or {
+                            "type": "object", "properties": {"spec": {"type": "object",
+                                                                      "properties": {"size": {"type": "integer"}}}}}}}]}}
+
+        def conds(name, want):
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                c = self.req("GET", base + "/" + name)[2]["status"]["conditions"] or []
+                got = {x["type"]: x["status"] for x in c}
+                if got.get("Established") == want or got.get("NamesAccepted") == "False":
+                    return got
+                time.sleep(0.02)
+            return None
+        code, _, obj = self.req("POST", base, crd("sprockets", "Sprocket", ["sp"]))
+        self.assertEqual(code, 201, obj)
+        self.assertEqual((obj["status"]["conditions"], obj["spec"]["names"]["singular"], obj["spec"]["names"]["listKind"],
+                          obj["spec"]["conversion"]), (None, "sprocket", "SprocketList", {"strategy": "None"}))
+        self.assertEqual(conds("sprockets.example.test", "True"), {"NamesAccepted": "True", "Established": "True"})
+        cr = {"apiVersion": "example.test/v1", "kind": "Sprocket", "metadata": {"name": "s1"}, "spec": {"size": 2}}
+        self.assertEqual(self.req("POST", "/apis/example.test/v1/namespaces/ns1/sprockets", cr)[0], 201)
+        disco = self.req("GET", "/apis/example.test/v1")[2]
+        self.assertIn("sprockets", [r["name"] for r in disco["resources"]])
+        # a second CRD with the same shortName: stored, NamesAccepted False, never served
+        self.assertEqual(self.req("POST", base, crd("cogwheels", "Cogwheel", ["sp"]))[0], 201)
+        self.assertEqual(conds("cogwheels.example.test", "True"), {"NamesAccepted": "False", "Established": "False"})
+        self.assertEqual(self.req("GET", "/apis/example.test/v1/namespaces/ns1/cogwheels")[0], 404)
+        # an invalid CRD: 422 with the internal path
+        bad = crd("nothings", "Nothing", root={"type": "object", "properties": {"metadata": {"type": "object",
+                                                                                           "description": "x"}}})
+        code, _, st = self.req("POST", base, bad)
+        self.assertEqual((code, st["details"]["causes"][0]["field"]), (422, "spec.validation.openAPIV3Schema.properties[metadata]"))
+        # DELETE: the CRD and its objects go, the URL stops being served
+        self.assertEqual(self.req("DELETE", base + "/sprockets.example.test")[0], 200)
+        end = time.monotonic() + 3
+        while time.monotonic() < end and self.req("GET", base + "/sprockets.example.test")[0] != 404:
+            time.sleep(0.02)
+        self.assertEqual(self.req("GET", base + "/sprockets.example.test")[0], 404)
+        self.assertEqual(self.req("GET", "/apis/example.test/v1/namespaces/ns1/sprockets")[0], 404)
+        self.assertEqual(self.req("DELETE", base + "/cogwheels.example.test")[0], 200)
+
     # injected 429s carry Retry-After and stop after `count`
     def test_faults_429(self):
         self.req("POST", "/__test/faults", {"status": 429, "count": 2, "retryAfter": 1, "path": "/gizmos"})
@@ -640,6 +693,46 @@ class ExitCodes(unittest.TestCase):
         for crd in resources.load_crd_paths([os.path.join(src, "crds"), os.path.join(src, "tests", "fidelity", "samples",
                                                                                      "00-crd-widget.yaml")]):
             self.assertEqual(crd_validation.problems_of(crd), [], crd["metadata"]["name"])
+        # a structural-schema error (missing type on an object field) stops the server too
+        notype = copy.deepcopy(base)
+        notype["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].pop("type")
+        res = start(yaml.safe_dump(notype))
+        self.assertEqual(res.returncode, 2, res.stderr)
+        self.assertIn('"gizmos.example.test" is invalid: spec.validation.openAPIV3Schema.properties[spec].type: '
+                      "Required value: must not be empty for specified object fields", res.stderr)
+
+    # the repository's crds/ and the samples' Widget really load: the server starts and serves them as CRDs
+    def test_repository_crds_load(self):
+        import subprocess
+        import tempfile
+        here = os.path.dirname(os.path.abspath(__file__))
+        src = os.path.normpath(os.path.join(here, "..", "..", ".."))
+        tmp = tempfile.mkdtemp(prefix="tas-crdok-")
+        tokens = os.path.join(tmp, "tokens.csv")
+        with open(tokens, "w") as fh:
+            fh.write('tok-admin,admin,uid-admin,"system:masters"\n')
+        proc = subprocess.Popen([sys.executable, os.path.join(here, "server.py"), "--crd", os.path.join(src, "crds"),
+                                 "--crd", os.path.join(src, "tests", "fidelity", "samples", "00-crd-widget.yaml"),
+                                 "--tokens", tokens, "--tls-dir", os.path.join(tmp, "tls")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline().split()
+            self.assertTrue(line and line[0] == "READY", (line, proc.stderr.read() if proc.poll() is not None else ""))
+            srv = type("S", (), {})()
+            srv.host, srv.port = line[1][len("https://"):].rsplit(":", 1)
+            srv.ca = line[2]
+            code, _, lst = ServerSmoke.req(srv, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+            self.assertEqual(code, 200, lst)
+            names = sorted(i["metadata"]["name"] for i in lst["items"])
+            self.assertIn("widgets.example.test", names)
+            self.assertTrue(len([n for n in names if n.endswith(".keygate.dev")]) >= 3, names)
+            for item in lst["items"]:
+                conds = {c["type"]: c["status"] for c in item["status"]["conditions"]}
+                self.assertEqual(conds, {"NamesAccepted": "True", "Established": "True"}, item["metadata"]["name"])
+        finally:
+            import signal
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
 
 
 if __name__ == "__main__":

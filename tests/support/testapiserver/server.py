@@ -15,7 +15,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import auth  # noqa: E402
-import crd_validation  # noqa: E402
+import crds  # noqa: E402
 import faults  # noqa: E402
 import rbac_aggregation  # noqa: E402
 import gotime  # noqa: E402
@@ -63,8 +63,9 @@ def _namespace(name):
             "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}
 
 
-def _bootstrap(ctx, namespaces):
+def _bootstrap(ctx, namespaces, file_crds=()):
     with ctx.store.lock:
+        crds.bootstrap(ctx.store, file_crds)   # --crd CRDs, stored as established CustomResourceDefinitions
         for ns in namespaces:
             ctx.store.write(("", "namespaces"), "", ns, _namespace(ns), "ADDED")
         ctx.store.write(("rbac.authorization.k8s.io", "clusterroles"), "", "cluster-admin", {
@@ -110,18 +111,20 @@ def main(argv=None):
         registry = resources.Registry()
         for r in k8s_builtins.builtin_resources():
             registry.add(r)
-        for crd in resources.load_crd_paths(args.crd):
+        file_crds = resources.load_crd_paths(args.crd)
+        for crd in file_crds:
             try:   # what the real server answers to the CRD's create: 422 -> we do not start either
-                crd_validation.check(crd)
+                crds.check_file_crd(crd)
             except ApiError as e:
                 sys.stderr.write("--crd: the API server would reject this CRD (HTTP %d): %s\n" % (e.code, e.message))
                 return 2
-            for r in resources.resources_from_crd(crd):
+            for r in resources.resources_from_crd(crds.set_defaults(crd)):
                 registry.add(r)
         tokens = auth.load_tokens(args.tokens)
         ca, crt, key = tlsfiles.ensure(args.tls_dir)
         ctx = Context(args, tokens, registry)
-        _bootstrap(ctx, [n.strip() for n in args.namespaces.split(",") if n.strip()])
+        _bootstrap(ctx, [n.strip() for n in args.namespaces.split(",") if n.strip()], file_crds)
+        crds.Controller(ctx).start()   # CRD naming/establishing: serves CRDs created through the API
         rbac_aggregation.Controller(ctx.store).start()
         ctx.sa_issuer = args.service_account_issuer
         sa_tokens.service(ctx)   # ServiceAccount token signing key (RSA 2048) made before READY

@@ -15,6 +15,8 @@ import yaml
 
 
 def order(value, spec):
+    if callable(spec):      # a function ordering this value itself (e.g. crds.order_props)
+        return spec(value)
     if isinstance(value, dict):
         if isinstance(spec, list):
             out = {}
