@@ -19,6 +19,7 @@ import threading
 import uuid
 
 import gotime
+import workloads   # selector_matches: metav1.LabelSelector matching
 
 KEY = ("rbac.authorization.k8s.io", "clusterroles")
 AGG = "rbac.authorization.k8s.io/aggregate-to-"
@@ -56,27 +57,9 @@ def _selected(store, role):
             name = other["metadata"]["name"]
             if name == role["metadata"]["name"] or any(p["metadata"]["name"] == name for p in picked):
                 continue
-            if _selector_matches(sel, (other.get("metadata") or {}).get("labels") or {}):
+            if workloads.selector_matches(sel, (other.get("metadata") or {}).get("labels") or {}):
                 picked.append(other)
     return sorted(picked, key=lambda o: o["metadata"]["name"])
-
-
-def _selector_matches(sel, labels):
-    """metav1.LabelSelector: matchLabels and matchExpressions (In, NotIn, Exists, DoesNotExist), ANDed."""
-    for k, v in (sel.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for e in sel.get("matchExpressions") or []:
-        k, op, vals = e.get("key"), e.get("operator"), e.get("values") or []
-        if op == "In" and labels.get(k) not in vals:
-            return False
-        if op == "NotIn" and k in labels and labels[k] in vals:
-            return False
-        if op == "Exists" and k not in labels:
-            return False
-        if op == "DoesNotExist" and k in labels:
-            return False
-    return True
 
 
 def reconcile(store):
