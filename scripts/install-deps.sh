@@ -8,6 +8,7 @@ PACKAGES=(
   libcpprest-dev libssl-dev libboost-system-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   prometheus-cpp-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
   softhsm2 libsofthsm2-dev libp11-kit-dev opensc
   python3 python3-yaml python3-pykmip python3-cryptography

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,6 +108,18 @@ struct WrappedKeyMaterial {
   std::vector<uint8_t> blob;
 };
 
+// Signature schemes of the crypto API (AWS KMS names). ECDSA signatures are DER
+// (ECDSA-Sig-Value), as OpenSSL and every X.509 tool expect them.
+enum class SigningScheme { kEcdsaSha256, kEcdsaSha384, kRsaPssSha256, kRsaPkcs1Sha256 };
+const char* signingSchemeName(SigningScheme s);
+size_t signingSchemeDigestLength(SigningScheme s);  // 32 or 48
+// Does the scheme fit the algorithm (ECDSA_SHA_256 ↔ EC-P256, ECDSA_SHA_384 ↔ EC-P384, RSA ↔ RSA)?
+bool signingSchemeFits(SigningScheme s, Algorithm a);
+SigningScheme defaultSigningScheme(Algorithm a);
+
+using ByteVec = std::vector<uint8_t>;
+using ByteView = std::span<const uint8_t>;
+
 struct WrappingKey {
   std::string algorithm;
   std::string publicKeyPem;
@@ -159,6 +172,33 @@ class KeyBackend {
   // Known-answer round trip with the purpose's mechanism; meant right after activation.
   // A failed round trip is a value (passed=false); an Error means the test could not run.
   virtual Result<SelfTestResult> selfTest(const KeySpec& spec) = 0;
+
+  // ---- Crypto operations (the crypto API, src/dataplane/). -----------------------------
+  // The caller has checked the key version's state and purpose; the backend's own usage
+  // attributes (PKCS#11) or object state (KMIP) check them a second time: a use the key's
+  // state does not allow fails with FailedPrecondition and reason "KEY_USE_REFUSED".
+  // Errors: InvalidArgument (bad input, a ciphertext or tag that does not authenticate),
+  // NotFound (no such key version), Unavailable (the backend cannot be reached),
+  // Unimplemented (this backend does not serve the operation). Defaults: Unimplemented.
+
+  // n random bytes from the backend's RNG (IVs, data keys).
+  virtual Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n);
+  // AES-256-GCM with a 96-bit iv and a 128-bit tag: returns ciphertext || tag.
+  virtual Result<ByteVec> aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad);
+  // Reverses aesGcmSeal; InvalidArgument when the tag does not authenticate.
+  virtual Result<ByteVec> aesGcmOpen(const KeySpec& spec, ByteView iv, ByteView sealed, ByteView aad);
+  // RSA-OAEP (SHA-1, MGF1-SHA1: what every PKCS#11 module offers) with the public key.
+  virtual Result<ByteVec> rsaOaepEncrypt(const KeySpec& spec, ByteView plaintext);
+  virtual Result<ByteVec> rsaOaepDecrypt(const KeySpec& spec, ByteView ciphertext);
+  // Signs a digest (its length matches the scheme). ECDSA: DER.
+  virtual Result<ByteVec> signDigest(const KeySpec& spec, SigningScheme scheme, ByteView digest);
+  // false when the signature does not match (not an error).
+  virtual Result<bool> verifyDigest(const KeySpec& spec, SigningScheme scheme, ByteView digest, ByteView signature);
+  // HMAC-SHA256.
+  virtual Result<ByteVec> hmacSha256(const KeySpec& spec, ByteView data);
+  virtual Result<bool> verifyHmacSha256(const KeySpec& spec, ByteView data, ByteView mac);
+  // SubjectPublicKeyInfo, PEM, of an asymmetric key version.
+  virtual Result<std::string> publicKeyPem(const KeySpec& spec);
 };
 
 using KeyBackendPtr = std::unique_ptr<KeyBackend>;

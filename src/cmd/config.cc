@@ -362,8 +362,8 @@ void parseLeaderElection(Parser& p, const YAML::Node& n, LeaderElectionConfig& l
 
 OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view file) {
   OperatorConfig c;
-  p.onlyKeys(root, "", {"backends", "policy", "metrics", "health", "webhook", "leaderElection", "operatorNamespace",
-                        "stateDir", "workers"});
+  p.onlyKeys(root, "", {"backends", "policy", "metrics", "health", "webhook", "dataPlane", "leaderElection",
+                        "operatorNamespace", "stateDir", "workers"});
   c.backends = parseBackends(p, root);
 
   std::vector<std::string> backendNames;
@@ -398,11 +398,48 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
     if (YAML::Node v = child(*w, "keyFile"); v.IsDefined())
       if (auto s = p.string(v, "webhook.keyFile")) c.webhook.keyFile = *s;
   }
+  if (auto d = section("dataPlane", {"bindAddress", "certFile", "keyFile", "clientCAFile", "audience", "tokenCacheTTL",
+                                     "maxRequestBytes", "tenantRateLimit", "serveOn", "usageAuditInterval"})) {
+    DataPlaneConfig& dp = c.dataPlane;
+    bind(*d, "dataPlane.bindAddress", dp.bindAddress);
+    auto str = [&](const char* key, std::string& out, bool allowEmpty) {
+      if (YAML::Node v = child(*d, key); v.IsDefined())
+        if (auto s = p.string(v, std::string("dataPlane.") + key, allowEmpty)) out = *s;
+    };
+    str("certFile", dp.certFile, false);
+    str("keyFile", dp.keyFile, false);
+    str("clientCAFile", dp.clientCAFile, true);
+    str("audience", dp.audience, false);
+    if (YAML::Node v = child(*d, "tokenCacheTTL"); v.IsDefined())
+      if (auto t = p.duration(v, "dataPlane.tokenCacheTTL")) {
+        if (*t < std::chrono::seconds(1) || *t > std::chrono::minutes(10))
+          p.fail(v, "dataPlane.tokenCacheTTL", "must be between 1s and 10m (a revoked token keeps working this long)");
+        else dp.tokenCacheTTL = *t;
+      }
+    if (YAML::Node v = child(*d, "usageAuditInterval"); v.IsDefined())
+      if (auto t = p.duration(v, "dataPlane.usageAuditInterval")) {
+        if (*t < std::chrono::seconds(1) || *t > std::chrono::hours(1))
+          p.fail(v, "dataPlane.usageAuditInterval", "must be between 1s and 1h");
+        else dp.usageAuditInterval = *t;
+      }
+    if (YAML::Node v = child(*d, "maxRequestBytes"); v.IsDefined())
+      if (auto n = p.integer(v, "dataPlane.maxRequestBytes", 1024, 1048576)) dp.maxRequestBytes = *n;
+    if (YAML::Node v = child(*d, "serveOn"); v.IsDefined())
+      if (auto s = p.enumValue(v, "dataPlane.serveOn", {"leader", "all"})) dp.serveOn = *s;
+    if (YAML::Node rl = child(*d, "tenantRateLimit"); isSet(rl) && p.mapping(rl, "dataPlane.tenantRateLimit")) {
+      p.onlyKeys(rl, "dataPlane.tenantRateLimit", {"qps", "burst"});
+      if (YAML::Node v = child(rl, "qps"); v.IsDefined())
+        if (auto n = p.integer(v, "dataPlane.tenantRateLimit.qps", 0, 1000000)) dp.tenantQps = *n;
+      if (YAML::Node v = child(rl, "burst"); v.IsDefined())
+        if (auto n = p.integer(v, "dataPlane.tenantRateLimit.burst", 1, 1000000)) dp.tenantBurst = *n;
+    }
+  }
   // Effective addresses (defaults included) must not share a port on overlapping hosts.
-  const std::vector<std::pair<std::string, std::string>> effective = {
+  std::vector<std::pair<std::string, std::string>> effective = {
       {"metrics.bindAddress", c.metricsBindAddress},
       {"health.bindAddress", c.healthBindAddress},
       {"webhook.bindAddress", c.webhook.bindAddress}};
+  if (!c.dataPlane.bindAddress.empty()) effective.emplace_back("dataPlane.bindAddress", c.dataPlane.bindAddress);
   for (size_t i = 0; i < effective.size(); ++i)
     for (size_t j = 0; j < i; ++j) {
       auto a = metrics::parseBindAddress(effective[i].second), b = metrics::parseBindAddress(effective[j].second);

@@ -30,6 +30,21 @@ struct WebhookConfig {
   std::string keyFile = "/etc/keygate/webhook/tls.key";   // PEM private key
 };
 
+// The crypto API (docs/crypto-api.md). Off unless bindAddress is set.
+struct DataPlaneConfig {
+  std::string bindAddress;                                 // "" = off; e.g. ":8443"
+  std::string certFile = "/etc/keygate/crypto/tls.crt";    // PEM chain; re-read when it changes
+  std::string keyFile = "/etc/keygate/crypto/tls.key";
+  std::string clientCAFile;                                // "" = no client certificates
+  std::string audience = "keygate.dev";                    // required in callers' tokens
+  Duration tokenCacheTTL = std::chrono::seconds(30);       // TokenReview verdict cache
+  int64_t maxRequestBytes = 65536;                         // plaintext/aad/data/digest limit
+  int64_t tenantQps = 2000;                                // per namespace; 0 = unlimited
+  int64_t tenantBurst = 4000;
+  std::string serveOn = "leader";                          // leader | all
+  Duration usageAuditInterval = std::chrono::seconds(60);  // KeyUsed aggregation period
+};
+
 // client-go's rules apply: leaseDuration > renewDeadline > retryPeriod.
 struct LeaderElectionConfig {
   bool enabled = true;
@@ -50,6 +65,7 @@ struct OperatorConfig {
   std::string metricsBindAddress = ":9090";        // metrics.bindAddress
   std::string healthBindAddress = ":8081";         // health.bindAddress
   WebhookConfig webhook;
+  DataPlaneConfig dataPlane;
   LeaderElectionConfig leaderElection;
   std::string operatorNamespace = "keygate-system";  // Secrets with token PINs, the Lease
   std::string stateDir = "/var/lib/keygate";         // absolute; SoftHSM token dirs etc.

@@ -13,6 +13,10 @@
 #include "cmd/subcommands.h"
 #include "metrics/metrics.h"
 #include "metrics/server.h"
+#include "dataplane/crypto_service.h"
+#include "dataplane/grpc_server.h"
+#include "dataplane/identity.h"
+#include "dataplane/key_directory.h"
 
 namespace keygate::cmd {
 namespace {
@@ -28,6 +32,8 @@ struct LocalFlags {
   bool once = false;
   int intervalSeconds = 2;
   std::string metricsAddr = "127.0.0.1:9090";
+  std::string serve;          // crypto API address (loopback), "" = off
+  std::string tokenAuthFile;  // static tokens for the crypto API
 };
 
 // Newest modification time under dir: the manifests changed when it moves.
@@ -83,6 +89,24 @@ int runLocal(const LocalFlags& f) {
     (*runner)->print(std::cout);
     return problems->empty() ? 0 : 1;
   };
+  if (!f.serve.empty() && f.once) {
+    std::cerr << "keygate local: --serve keeps serving; it cannot be combined with --once\n";
+    return 2;
+  }
+  std::unique_ptr<dataplane::StaticTokenAuthenticator> tokens;
+  if (!f.serve.empty()) {
+    if (f.tokenAuthFile.empty()) {
+      std::cerr << "keygate local: --serve needs --token-auth-file (CSV token,user,uid,\"groups\"; see "
+                   "examples/local-tokens.csv): callers are identified by their token, as in a cluster\n";
+      return 2;
+    }
+    auto t = dataplane::StaticTokenAuthenticator::load(f.tokenAuthFile);
+    if (!t.ok()) {
+      std::cerr << "keygate local: " << t.error().message << "\n";
+      return 2;
+    }
+    tokens = std::move(*t);
+  }
   int rc = cycle();
   if (f.once) return rc;
   // Metrics on localhost while watching (the same gauges as the operator, from the store).
@@ -103,6 +127,32 @@ int runLocal(const LocalFlags& f) {
     return 2;
   }
   std::cout << "keygate local: metrics on http://" << f.metricsAddr << "/metrics\n";
+  // The crypto API on loopback: the same service as the operator's, over the local store.
+  std::unique_ptr<dataplane::KeyDirectory> directory;
+  std::unique_ptr<dataplane::CryptoService> crypto;
+  std::unique_ptr<dataplane::GrpcServer> cryptoServer;
+  if (tokens) {
+    directory = std::make_unique<dataplane::KeyDirectory>((*runner)->keyReader(), (*runner)->bindingReader());
+    dataplane::CryptoServiceDeps deps;
+    deps.directory = directory.get();
+    deps.backend = [&](const std::string& name) { return (*runner)->backend(name); };
+    deps.audit = (*runner)->auditSink();
+    deps.observe = [&metrics](const dataplane::CallRecord& r) {
+      metrics.cryptoCall(r.ns, r.purpose, dataplane::operationName(r.operation), dataplane::grpcCodeName(r.code), r.reason,
+                         r.duration.count());
+    };
+    crypto = std::make_unique<dataplane::CryptoService>(std::move(deps), dataplane::CryptoServiceOptions{});
+    dataplane::GrpcServerOptions go;
+    go.address = f.serve;
+    auto s = dataplane::GrpcServer::start(go, *tokens, *crypto);
+    if (!s.ok()) {
+      std::cerr << "keygate local: --serve: " << s.error().message << "\n";
+      return 2;
+    }
+    cryptoServer = std::move(*s);
+    std::cout << "keygate local: crypto API on " << f.serve << " (plain text, loopback; tokens from " << f.tokenAuthFile
+              << ")\n";
+  }
   std::signal(SIGINT, [](int) { g_stop = 1; });
   std::signal(SIGTERM, [](int) { g_stop = 1; });
   auto seen = newest(f.dir);
@@ -124,7 +174,12 @@ int runLocal(const LocalFlags& f) {
         (*runner)->print(std::cout);
       }
     }
+    if (crypto && ticks % 50 == 0) crypto->flushUsage();  // KeyUsed records every 10 s
     std::cout << std::flush;
+  }
+  if (cryptoServer) {
+    cryptoServer->stop();
+    crypto->flushUsage();
   }
   (void)(*runner)->saveState();
   return 0;
@@ -143,6 +198,16 @@ void registerLocal(CLI::App& app) {
   sub->add_option("--module", flags->module, "PKCS#11 module (default: SoftHSM2 from the usual Debian paths)");
   sub->add_option("--metrics-bind-address", flags->metricsAddr, "Where /metrics is served while watching (not with --once)")
       ->capture_default_str();
+  sub->add_option("--serve", flags->serve,
+                  "Serve the crypto API on this loopback address (e.g. 127.0.0.1:8443) while watching")
+      ->check([](const std::string& v) {
+        return v.rfind("127.", 0) == 0 || v.rfind("localhost:", 0) == 0 || v.rfind("[::1]:", 0) == 0
+                   ? std::string()
+                   : std::string("--serve takes a loopback address (127.0.0.1:PORT): local mode serves plain text");
+      });
+  sub->add_option("--token-auth-file", flags->tokenAuthFile,
+                  "Callers of the crypto API: CSV token,user,uid,\"group1,group2\" (kube-apiserver's --token-auth-file format)")
+      ->check(CLI::ExistingFile);
   sub->callback([flags] {
     int rc = runLocal(*flags);
     if (rc != 0) throw CLI::RuntimeError(rc);

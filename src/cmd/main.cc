@@ -3,6 +3,7 @@
 #include <exception>
 #include <iostream>
 
+#include "cli/crypto_commands.h"
 #include "cmd/subcommands.h"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   keygate::cmd::registerCheck(app);
   keygate::cmd::registerLocal(app);
   keygate::cmd::registerOperator(app);
+  keygate::cli::registerCryptoCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,6 +29,10 @@
 #include "controllers/role_binding/reconciler.h"
 #include "controllers/indexes.h"
 #include "controllers/kube_secret_store.h"
+#include "dataplane/crypto_service.h"
+#include "dataplane/grpc_server.h"
+#include "dataplane/identity.h"
+#include "dataplane/key_directory.h"
 #include "kube/client_factory.h"
 #include "kube/event_recorder.h"
 #include "kube/informer.h"
@@ -250,6 +257,72 @@ int runOperator(const OperatorFlags& f) {
   auto webhookServer = webhook::Server::start(wso, admission);
   if (!webhookServer.ok()) return fail(webhookServer.error().message);
 
+  // The crypto API (off unless dataPlane.bindAddress is set).
+  std::atomic<bool> leading{false};
+  std::unique_ptr<dataplane::KeyDirectory> keyDirectory;
+  std::unique_ptr<dataplane::TokenReviewAuthenticator> authenticator;
+  std::unique_ptr<dataplane::CryptoService> cryptoService;
+  std::unique_ptr<dataplane::GrpcServer> cryptoServer;
+  if (!cfg.dataPlane.bindAddress.empty()) {
+    const DataPlaneConfig& dp = cfg.dataPlane;
+    keyDirectory = std::make_unique<dataplane::KeyDirectory>(keys->cache(), bindings->cache());
+    dataplane::TokenReviewAuthenticatorOptions ao;
+    ao.audience = dp.audience;
+    ao.cacheTtl = std::chrono::duration_cast<std::chrono::seconds>(dp.tokenCacheTTL);
+    ao.acceptCertificates = !dp.clientCAFile.empty();
+    authenticator = std::make_unique<dataplane::TokenReviewAuthenticator>(
+        [client](const Json& review) { return client->create(kube::resources::tokenReviews(), "", review); }, ao);
+    dataplane::CryptoServiceDeps cd;
+    cd.directory = keyDirectory.get();
+    cd.backend = [&backendSet](const std::string& name) { return backendSet.find(name); };
+    cd.audit = audit;
+    cd.observe = [&metrics](const dataplane::CallRecord& r) {
+      metrics.cryptoCall(r.ns, r.purpose, dataplane::operationName(r.operation), dataplane::grpcCodeName(r.code), r.reason,
+                         r.duration.count());
+    };
+    dataplane::CryptoServiceOptions cso;
+    cso.maxInputBytes = static_cast<size_t>(dp.maxRequestBytes);
+    cso.tenantQps = static_cast<double>(dp.tenantQps);
+    cso.tenantBurst = static_cast<int>(dp.tenantBurst);
+    cryptoService = std::make_unique<dataplane::CryptoService>(std::move(cd), cso);
+    auto addr = metrics::parseBindAddress(dp.bindAddress);
+    if (!addr.ok()) return fail("dataPlane.bindAddress: " + addr.error().message);
+    dataplane::GrpcServerOptions go;
+    go.address = (addr->host.empty() ? std::string("0.0.0.0") : addr->host) + ":" + std::to_string(addr->port);
+    go.certFile = dp.certFile;
+    go.keyFile = dp.keyFile;
+    go.clientCaFile = dp.clientCAFile;
+    go.maxMessageBytes = static_cast<size_t>(4 * dp.maxRequestBytes + 4096);
+    const bool leaderOnly = dp.serveOn == "leader" && cfg.leaderElection.enabled;
+    go.serving = [&, leaderOnly]() -> Status {
+      if (leaderOnly && !leading)
+        return makeError(ErrorCode::kUnavailable, "this replica is a standby (dataPlane.serveOn: leader); retry: the "
+                                                  "Service routes to the leader once its readiness probe passes");
+      if (!keys->hasSynced() || !bindings->hasSynced())
+        return makeError(ErrorCode::kUnavailable, "the key and binding caches are not synced yet; retry");
+      return okStatus();
+    };
+    auto started = dataplane::GrpcServer::start(go, *authenticator, *cryptoService);
+    if (!started.ok()) return fail("crypto API: " + started.error().message);
+    cryptoServer = std::move(*started);
+  }
+  // Allowed calls reach the audit trail aggregated: one KeyUsed record per caller, key
+  // version and operation per interval.
+  std::mutex usageMu;
+  std::condition_variable usageCv;
+  bool usageStop = false;
+  std::thread usageFlusher;
+  if (cryptoService) {
+    usageFlusher = std::thread([&] {
+      std::unique_lock<std::mutex> lock(usageMu);
+      while (!usageCv.wait_for(lock, cfg.dataPlane.usageAuditInterval, [&] { return usageStop; })) {
+        lock.unlock();
+        cryptoService->flushUsage();
+        lock.lock();
+      }
+    });
+  }
+
   // KeyActivationRequest and KeyRoleBinding controllers.
   auto queueHooks = [&metrics](controllers::ControllerOptions o, const std::string& name) {
     o.queue.metrics.onDepth = [&metrics, name](size_t d) { metrics.workqueueDepth(name, d); };
@@ -324,11 +397,13 @@ int runOperator(const OperatorFlags& f) {
     lo.callbacks.onStartedLeading = [&] {
       logger().info("became leader; starting controllers", {{"identity", identity}});
       metrics.leader(true);
+      leading = true;
       keyReconciler->setActiveSince(std::chrono::system_clock::now());
       startControllers();
     };
     lo.callbacks.onStoppedLeading = [&] {
       metrics.leader(false);
+      leading = false;
       if (shuttingDown) return;
       logger().error("lost the leader lease; stopping reconcilers", {{"identity", identity}});
       stopControllers(std::chrono::milliseconds(0));
@@ -341,6 +416,7 @@ int runOperator(const OperatorFlags& f) {
     elector->start();
   } else {
     metrics.leader(true);
+    leading = true;
     startControllers();
   }
   logger().info("operator started", {{"identity", identity},
@@ -356,6 +432,16 @@ int runOperator(const OperatorFlags& f) {
   if (elector) elector->stop();  // releases the Lease when leading
   for (auto* inf : {keys.get(), requests.get(), bindings.get()}) inf->stop();
   (*webhookServer)->stop();
+  if (cryptoServer) cryptoServer->stop(std::chrono::milliseconds(2000));
+  if (usageFlusher.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(usageMu);
+      usageStop = true;
+    }
+    usageCv.notify_all();
+    usageFlusher.join();
+    cryptoService->flushUsage();
+  }
   events->shutDown(std::chrono::seconds(2));
   logger().info("stopped", {{"drained", drained}});
   std::cout.flush();

@@ -24,6 +24,9 @@ std::string auditLine(const AuditRecord& r) {
                   ",\"affectedSystems\":" + arr(r.affectedSystems) + ",\"request\":" + str(r.request) +
                   ",\"result\":" + str(r.result);
   if (!r.message.empty()) l += ",\"message\":" + str(r.message);
+  if (!r.operation.empty()) l += ",\"operation\":" + str(r.operation);
+  if (!r.reason.empty()) l += ",\"reason\":" + str(r.reason);
+  if (r.count > 0) l += ",\"count\":" + std::to_string(r.count);
   return l + "}";
 }
 

@@ -29,6 +29,12 @@ struct AuditRecord {
   std::string request;
   std::string result = "Success";
   std::string message;
+  // Crypto API records (KeyUseDenied, KeyUsed): the operation ("Encrypt", …), why a use
+  // was refused (a short code: NoBinding, WrongPurpose, WrongState, OtherTenant, …) and,
+  // for the aggregated KeyUsed record, how many calls it stands for. Omitted when empty.
+  std::string operation;
+  std::string reason;
+  int64_t count = 0;
 };
 
 // The JSON line (no trailing newline), keys in the order api.md lists them.

@@ -25,6 +25,7 @@ Resource leases() { return {"coordination.k8s.io", "v1", "leases", "Lease", true
 Resource namespaces() { return {"", "v1", "namespaces", "Namespace", false}; }
 Resource roles() { return {"rbac.authorization.k8s.io", "v1", "roles", "Role", true}; }
 Resource roleBindings() { return {"rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true}; }
+Resource tokenReviews() { return {"authentication.k8s.io", "v1", "tokenreviews", "TokenReview", false}; }
 }  // namespace resources
 
 }  // namespace keygate::kube

@@ -30,6 +30,7 @@ Resource leases();
 Resource namespaces();
 Resource roles();
 Resource roleBindings();
+Resource tokenReviews();  // authentication.k8s.io/v1, cluster-scoped, create only
 }  // namespace resources
 
 }  // namespace keygate::kube

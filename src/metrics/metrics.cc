@@ -185,7 +185,19 @@ MetricsImpl::MetricsImpl(const std::string& buildVersion)
       buildInfo(BuildGauge()
                     .Name("keygate_build_info")
                     .Help("Always 1; the version label identifies the running build.")
-                    .Register(*registry)) {
+                    .Register(*registry)),
+      cryptoRequests(BuildCounter()
+                         .Name("keygate_crypto_requests_total")
+                         .Help("Crypto API calls by key namespace, key purpose, operation and gRPC status code.")
+                         .Register(*registry)),
+      cryptoDenied(BuildCounter()
+                       .Name("keygate_crypto_denied_total")
+                       .Help("Refused key uses (audited as KeyUseDenied) by namespace, operation and reason.")
+                       .Register(*registry)),
+      cryptoDuration(BuildHistogram()
+                         .Name("keygate_crypto_request_duration_seconds")
+                         .Help("Time to serve one crypto API call, authentication to answer.")
+                         .Register(*registry)) {
   if (!buildVersion.empty()) {
     buildInfoGauge = &buildInfo.Add({{"version", buildVersion}});
     buildInfoGauge->Set(1);
@@ -235,6 +247,25 @@ void Metrics::webhookRequest(const std::string& kind, const std::string& operati
             {"allowed", allowed ? "true" : "false"}})
       .Increment();
   impl_->webhookDuration.Observe(std::max(0.0, seconds));
+}
+
+void Metrics::cryptoCall(const std::string& ns, const std::string& purpose, const std::string& operation,
+                         const std::string& code, const std::string& denyReason, double seconds) {
+  static const std::initializer_list<std::string_view> kOps = {"Encrypt", "Decrypt", "GenerateDataKey", "ReEncrypt", "Sign",
+                                                               "Verify", "Mac", "VerifyMac", "GetPublicKey"};
+  const std::string op = oneOf(operation, kOps);
+  const std::string n = bounded(ns);
+  impl_->cryptoRequests
+      .Add({{"namespace", n},
+            {"purpose", purpose.empty() ? "unknown" : oneOf(purpose, {"Encrypt", "Sign", "Wrap", "MAC"})},
+            {"operation", op},
+            {"code", bounded(code)}})
+      .Increment();
+  if (!denyReason.empty()) impl_->cryptoDenied.Add({{"namespace", n}, {"operation", op}, {"reason", bounded(denyReason)}}).Increment();
+  // Crypto calls take tens of microseconds to milliseconds: finer buckets than the rest.
+  static const std::vector<double> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                               0.01,   0.025,   0.05,   0.1,   0.25,   1};
+  impl_->cryptoDuration.Add({{"operation", op}}, kBuckets).Observe(std::max(0.0, seconds));
 }
 
 void Metrics::kubeRequest(const std::string& verb, const std::string& resource, int code) {

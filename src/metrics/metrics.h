@@ -92,6 +92,12 @@ class Metrics {
   // Seconds from a key version's creation to its activation; observed when activation completes.
   void timeToActivation(double seconds);
   void buildInfo(const std::string& version);
+  // One crypto API call: keygate_crypto_requests_total{namespace,purpose,operation,code}
+  // (code: the gRPC status name, OK for success), keygate_crypto_request_duration_seconds
+  // {operation}, and for a refused use keygate_crypto_denied_total{namespace,operation,reason}.
+  // No key names or callers in labels (bounded cardinality); those are in the audit trail.
+  void cryptoCall(const std::string& ns, const std::string& purpose, const std::string& operation,
+                  const std::string& code, const std::string& denyReason, double seconds);
 
   // The whole exposition (registry + snapshot gauges) in the Prometheus text format, as a
   // scrape would see it. For `keygate local` and tests.

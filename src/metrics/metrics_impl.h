@@ -50,6 +50,9 @@ class MetricsImpl {
   prometheus::Family<prometheus::Counter>& auditEvents;
   prometheus::Histogram& timeToActivation;
   prometheus::Family<prometheus::Gauge>& buildInfo;
+  prometheus::Family<prometheus::Counter>& cryptoRequests;
+  prometheus::Family<prometheus::Counter>& cryptoDenied;
+  prometheus::Family<prometheus::Histogram>& cryptoDuration;
 
   std::mutex buildInfoMu;
   prometheus::Gauge* buildInfoGauge = nullptr;

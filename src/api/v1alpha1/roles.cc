@@ -32,10 +32,14 @@ bool selectorMatches(const KeyRoleBinding& b, const EncryptionKey* key) {
   return true;
 }
 
-RoleGrant holdsRole(const std::vector<KeyRoleBinding>& bindings, const UserInfo& user, Role role,
-                    const std::string& ns, const EncryptionKey* key, WallTime now) {
+namespace {
+
+template <typename Deref, typename Vec>
+RoleGrant holdsRoleIn(const Vec& bindings, Deref deref, const UserInfo& user, Role role, const std::string& ns,
+                      const EncryptionKey* key, WallTime now) {
   RoleGrant g;
-  for (const auto& b : bindings) {
+  for (const auto& item : bindings) {
+    const KeyRoleBinding& b = deref(item);
     if (b.metadata.namespace_ != ns || b.spec.role != role) continue;
     if (b.metadata.deletionTimestamp) continue;  // on its way out: grants nothing
     if (std::none_of(b.spec.subjects.begin(), b.spec.subjects.end(),
@@ -57,6 +61,21 @@ RoleGrant holdsRole(const std::vector<KeyRoleBinding>& bindings, const UserInfo&
   g.grantingGroups.erase(std::unique(g.grantingGroups.begin(), g.grantingGroups.end()), g.grantingGroups.end());
   g.granted = !g.grantingBindings.empty();
   return g;
+}
+
+}  // namespace
+
+RoleGrant holdsRole(const std::vector<KeyRoleBinding>& bindings, const UserInfo& user, Role role,
+                    const std::string& ns, const EncryptionKey* key, WallTime now) {
+  return holdsRoleIn(bindings, [](const KeyRoleBinding& b) -> const KeyRoleBinding& { return b; }, user, role, ns, key,
+                     now);
+}
+
+RoleGrant holdsRole(const std::vector<std::shared_ptr<const KeyRoleBinding>>& bindings, const UserInfo& user,
+                    Role role, const std::string& ns, const EncryptionKey* key, WallTime now) {
+  return holdsRoleIn(
+      bindings, [](const std::shared_ptr<const KeyRoleBinding>& b) -> const KeyRoleBinding& { return *b; }, user, role,
+      ns, key, now);
 }
 
 }  // namespace keygate::api::v1alpha1

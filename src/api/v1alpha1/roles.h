@@ -3,6 +3,7 @@
 // webhook (at request time, with the caller's userInfo) and the reconcilers (which re-check
 // an approver before counting the approval). No I/O: callers bring the bindings.
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,5 +46,8 @@ struct RoleGrant {
 // Does `user` hold `role` in `ns` (for `key`, when given) at `now`?
 RoleGrant holdsRole(const std::vector<KeyRoleBinding>& bindings, const UserInfo& user, Role role,
                     const std::string& ns, const EncryptionKey* key, WallTime now);
+// The same over shared bindings (the crypto API's decoded-once cache).
+RoleGrant holdsRole(const std::vector<std::shared_ptr<const KeyRoleBinding>>& bindings, const UserInfo& user,
+                    Role role, const std::string& ns, const EncryptionKey* key, WallTime now);
 
 }  // namespace keygate::api::v1alpha1

@@ -64,6 +64,12 @@ class Cryptoki {
   virtual CK_RV unwrapKey(CK_SESSION_HANDLE session, const CK_MECHANISM& mechanism,
                           CK_OBJECT_HANDLE unwrappingKey, std::span<const uint8_t> wrapped,
                           std::span<const CK_ATTRIBUTE> tmpl, CK_OBJECT_HANDLE* key) = 0;
+  // C_GenerateRandom into out (its size is the length asked for).
+  virtual CK_RV generateRandom(CK_SESSION_HANDLE session, std::span<uint8_t> out) {
+    (void)session;
+    (void)out;
+    return CKR_FUNCTION_NOT_SUPPORTED;
+  }
 };
 
 }  // namespace keygate::backends::pkcs11

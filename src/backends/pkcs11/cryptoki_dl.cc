@@ -255,4 +255,8 @@ CK_RV DlCryptoki::unwrapKey(CK_SESSION_HANDLE session, const CK_MECHANISM& mecha
                          tmpl.size(), key);
 }
 
+CK_RV DlCryptoki::generateRandom(CK_SESSION_HANDLE session, std::span<uint8_t> out) {
+  return f_->C_GenerateRandom(session, out.data(), out.size());
+}
+
 }  // namespace keygate::backends::pkcs11

@@ -16,6 +16,17 @@ void setAesGcm(Mechanism& m, const std::array<uint8_t, 12>& iv) {
   m.mech = CK_MECHANISM{CKM_AES_GCM, &m.gcm, sizeof(m.gcm)};
 }
 
+void setAesGcm(Mechanism& m, const std::array<uint8_t, 12>& iv, std::span<const uint8_t> aad) {
+  setAesGcm(m, iv);
+  m.gcm.pAAD = aad.empty() ? nullptr : const_cast<CK_BYTE_PTR>(aad.data());
+  m.gcm.ulAADLen = aad.size();
+}
+
+void setRsaPssOnSha256Digest(Mechanism& m) {
+  m.pss = CK_RSA_PKCS_PSS_PARAMS{CKM_SHA256, CKG_MGF1_SHA256, 32};
+  m.mech = CK_MECHANISM{CKM_RSA_PKCS_PSS, &m.pss, sizeof(m.pss)};
+}
+
 void setRsaOaepSha1(Mechanism& m) {
   m.oaep = CK_RSA_PKCS_OAEP_PARAMS{CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, nullptr, 0};
   m.mech = CK_MECHANISM{CKM_RSA_PKCS_OAEP, &m.oaep, sizeof(m.oaep)};
@@ -35,6 +46,8 @@ const char* mechanismName(CK_MECHANISM_TYPE type) {
     case CKM_RSA_PKCS_OAEP: return "CKM_RSA_PKCS_OAEP";
     case CKM_SHA256_RSA_PKCS_PSS: return "CKM_SHA256_RSA_PKCS_PSS";
     case CKM_SHA256_RSA_PKCS: return "CKM_SHA256_RSA_PKCS";
+    case CKM_RSA_PKCS_PSS: return "CKM_RSA_PKCS_PSS";
+    case CKM_RSA_PKCS: return "CKM_RSA_PKCS";
     case CKM_ECDSA: return "CKM_ECDSA";
     case CKM_SHA256_HMAC: return "CKM_SHA256_HMAC";
     case CKM_AES_KEY_GEN: return "CKM_AES_KEY_GEN";

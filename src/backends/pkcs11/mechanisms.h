@@ -3,6 +3,7 @@
 // RSA-OAEP only with SHA-1/MGF1-SHA1, AES key wrap with padding (RFC 5649).
 
 #include <array>
+#include <span>
 
 #include "backends/pkcs11/cryptoki.h"
 
@@ -25,6 +26,10 @@ struct Mechanism {
 void setPlain(Mechanism& m, CK_MECHANISM_TYPE type);
 // AES-GCM, 96-bit IV (copied from `iv`), 128-bit tag, no AAD.
 void setAesGcm(Mechanism& m, const std::array<uint8_t, 12>& iv);
+// AES-GCM with additional authenticated data (`aad` must outlive the operation).
+void setAesGcm(Mechanism& m, const std::array<uint8_t, 12>& iv, std::span<const uint8_t> aad);
+// CKM_RSA_PKCS_PSS over a SHA-256 digest (MGF1-SHA256, salt 32).
+void setRsaPssOnSha256Digest(Mechanism& m);
 void setRsaOaepSha1(Mechanism& m);
 void setRsaPssSha256(Mechanism& m);  // CKM_SHA256_RSA_PKCS_PSS, salt 32
 

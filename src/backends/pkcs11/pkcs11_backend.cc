@@ -112,23 +112,28 @@ Result<std::string> Pkcs11Backend::fingerprint(Session& s, const ObjectSet& objs
     if (!kcv || kcv->empty()) return std::string();
     return "kcv:" + hex(*kcv);
   }
+  ASSIGN_OR_RETURN(Bytes spki, publicKeySpki(s, objs));
+  if (spki.empty()) return std::string();
+  return sha256Fingerprint(spki);
+}
+
+Result<Bytes> Pkcs11Backend::publicKeySpki(Session& s, const ObjectSet& objs) {
   const ObjectRef* pub = objectOf(objs, CKO_PUBLIC_KEY);
-  if (pub == nullptr) return std::string();
+  if (pub == nullptr) return Bytes();
   ASSIGN_OR_RETURN(std::optional<CK_ULONG> keyType, readUlong(s.ck(), s.handle(), pub->handle, CKA_KEY_TYPE));
-  Result<Bytes> spki = makeError(ErrorCode::kInternal, "unsupported public key type");
   if (keyType == CKK_RSA) {
     ASSIGN_OR_RETURN(std::optional<Bytes> n, readBytes(s.ck(), s.handle(), pub->handle, CKA_MODULUS));
     ASSIGN_OR_RETURN(std::optional<Bytes> e, readBytes(s.ck(), s.handle(), pub->handle, CKA_PUBLIC_EXPONENT));
     if (!n || !e) return makeError(ErrorCode::kInternal, "RSA public key without modulus/exponent");
-    spki = rsaSpki(*n, *e);
-  } else if (keyType == CKK_EC) {
+    return rsaSpki(*n, *e);
+  }
+  if (keyType == CKK_EC) {
     ASSIGN_OR_RETURN(std::optional<Bytes> params, readBytes(s.ck(), s.handle(), pub->handle, CKA_EC_PARAMS));
     ASSIGN_OR_RETURN(std::optional<Bytes> point, readBytes(s.ck(), s.handle(), pub->handle, CKA_EC_POINT));
     if (!params || !point) return makeError(ErrorCode::kInternal, "EC public key without params/point");
-    spki = ecSpki(*params, *point);
+    return ecSpki(*params, *point);
   }
-  if (!spki.ok()) return spki.takeError();
-  return sha256Fingerprint(*spki);
+  return makeError(ErrorCode::kInternal, "unsupported public key type");
 }
 
 Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const GenerateOptions& options) {

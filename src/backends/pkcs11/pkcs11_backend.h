@@ -42,6 +42,18 @@ class Pkcs11Backend final : public KeyBackend {
   Result<KeyDescription> describe(const KeySpec& spec) override;
   Result<SelfTestResult> selfTest(const KeySpec& spec) override;
 
+  // Crypto operations (crypto_ops.cc): kCrypto sessions on cached handles.
+  Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n) override;
+  Result<ByteVec> aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad) override;
+  Result<ByteVec> aesGcmOpen(const KeySpec& spec, ByteView iv, ByteView sealed, ByteView aad) override;
+  Result<ByteVec> rsaOaepEncrypt(const KeySpec& spec, ByteView plaintext) override;
+  Result<ByteVec> rsaOaepDecrypt(const KeySpec& spec, ByteView ciphertext) override;
+  Result<ByteVec> signDigest(const KeySpec& spec, SigningScheme scheme, ByteView digest) override;
+  Result<bool> verifyDigest(const KeySpec& spec, SigningScheme scheme, ByteView digest, ByteView signature) override;
+  Result<ByteVec> hmacSha256(const KeySpec& spec, ByteView data) override;
+  Result<bool> verifyHmacSha256(const KeySpec& spec, ByteView data, ByteView mac) override;
+  Result<std::string> publicKeyPem(const KeySpec& spec) override;
+
   // The tenant's token (initialised on first use); for tests and `keygate local`.
   Result<std::shared_ptr<Token>> tokenFor(std::string_view tenantNamespace) { return tokens_.token(tenantNamespace); }
   TokenManager& tokens() { return tokens_; }
@@ -53,6 +65,12 @@ class Pkcs11Backend final : public KeyBackend {
   // lookup() that insists on the complete object set for spec's algorithm.
   Result<ObjectSet> requireObjects(Session& s, const KeySpec& spec, const Bytes& id);
   Result<std::string> fingerprint(Session& s, const ObjectSet& objects);
+  // SubjectPublicKeyInfo DER of the key pair's public object; empty for secret keys.
+  Result<Bytes> publicKeySpki(Session& s, const ObjectSet& objects);
+  // Runs op on a kCrypto session with the key version's complete object set; on a handle
+  // cache miss, finds the objects first under a shared section (see Token::Access).
+  template <typename T>
+  Result<T> withKeyObjects(const KeySpec& spec, const std::function<Result<T>(Session&, const ObjectSet&)>& op);
 
   std::shared_ptr<Cryptoki> ck_;
   Pkcs11BackendOptions options_;

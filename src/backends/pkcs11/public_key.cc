@@ -3,6 +3,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
@@ -90,6 +91,54 @@ std::string hex(const Bytes& b) {
     out += kHex[c & 15];
   }
   return out;
+}
+
+std::string spkiPem(const Bytes& der) {
+  std::string b64(4 * ((der.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), der.data(), static_cast<int>(der.size()));
+  b64.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  std::string pem = "-----BEGIN PUBLIC KEY-----\n";
+  for (size_t i = 0; i < b64.size(); i += 64) pem += b64.substr(i, 64) + "\n";
+  return pem + "-----END PUBLIC KEY-----\n";
+}
+
+Result<Bytes> ecdsaRawToDer(const Bytes& raw) {
+  if (raw.empty() || raw.size() % 2 != 0) return makeError(ErrorCode::kInternal, "token returned an odd-length ECDSA signature");
+  const int half = static_cast<int>(raw.size() / 2);
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  BIGNUM* r = BN_bin2bn(raw.data(), half, nullptr);
+  BIGNUM* s = BN_bin2bn(raw.data() + half, half, nullptr);
+  if (sig == nullptr || r == nullptr || s == nullptr || ECDSA_SIG_set0(sig, r, s) != 1) {
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(sig);
+    return makeError(ErrorCode::kInternal, "OpenSSL cannot hold the ECDSA signature");
+  }
+  int len = i2d_ECDSA_SIG(sig, nullptr);
+  Bytes der(len > 0 ? static_cast<size_t>(len) : 0);
+  unsigned char* p = der.data();
+  if (len <= 0 || i2d_ECDSA_SIG(sig, &p) != len) der.clear();
+  ECDSA_SIG_free(sig);
+  if (der.empty()) return makeError(ErrorCode::kInternal, "i2d_ECDSA_SIG failed");
+  return der;
+}
+
+Result<Bytes> ecdsaDerToRaw(std::span<const uint8_t> der, size_t fieldBytes) {
+  const unsigned char* p = der.data();
+  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+  if (sig == nullptr || p != der.data() + der.size()) {
+    ECDSA_SIG_free(sig);
+    return makeError(ErrorCode::kInvalidArgument, "the signature is not a DER ECDSA-Sig-Value");
+  }
+  const BIGNUM* r = nullptr;
+  const BIGNUM* s = nullptr;
+  ECDSA_SIG_get0(sig, &r, &s);
+  Bytes raw(2 * fieldBytes);
+  bool ok = BN_bn2binpad(r, raw.data(), static_cast<int>(fieldBytes)) > 0 &&
+            BN_bn2binpad(s, raw.data() + fieldBytes, static_cast<int>(fieldBytes)) > 0;
+  ECDSA_SIG_free(sig);
+  if (!ok) return makeError(ErrorCode::kInvalidArgument, "the ECDSA signature does not fit the key's curve");
+  return raw;
 }
 
 std::string sha256Fingerprint(const Bytes& der) {

@@ -14,5 +14,12 @@ Result<Bytes> rsaSpki(const Bytes& modulus, const Bytes& publicExponent);
 Result<Bytes> ecSpki(const Bytes& ecParams, const Bytes& ecPoint);
 std::string sha256Fingerprint(const Bytes& der);  // "sha256:<64 hex>"
 std::string hex(const Bytes& b);
+// "-----BEGIN PUBLIC KEY-----" PEM of a SubjectPublicKeyInfo DER.
+std::string spkiPem(const Bytes& der);
+
+// ECDSA signatures: PKCS#11 gives r || s (each `fieldBytes` long), everyone else DER.
+Result<Bytes> ecdsaRawToDer(const Bytes& raw);
+// InvalidArgument when `der` is not one ECDSA-Sig-Value whose r and s fit in fieldBytes.
+Result<Bytes> ecdsaDerToRaw(std::span<const uint8_t> der, size_t fieldBytes);
 
 }  // namespace keygate::backends::pkcs11

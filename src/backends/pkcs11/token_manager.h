@@ -91,7 +91,12 @@ class Token {
   // Back-to-back creates then run like a tight loop on one warm thread: no hand-off of the
   // lock from one worker to the next (a futex wake and a scheduling delay per key), and
   // the finished worker wakes while the next create already runs.
-  enum class Access { kShared, kExclusive };
+  //
+  // kCrypto is for crypto calls on objects whose handles are already cached (the crypto
+  // API's Encrypt, Sign, …): it takes no lock at all, so key creation never stalls
+  // encryption and encryption never delays a create. It must not find, create or destroy
+  // objects (those read or change the token's object set).
+  enum class Access { kShared, kExclusive, kCrypto };
   template <typename T>
   Result<T> withSession(const std::function<Result<T>(Session&)>& fn, Access access = Access::kShared);
 
@@ -206,6 +211,7 @@ Result<T> Token::withSession(const std::function<Result<T>(Session&)>& fn, Acces
     runExclusive([&] { out.emplace(runWithRetry<T>(fn)); });
     return std::move(*out);
   }
+  if (access == Access::kCrypto) return runWithRetry<T>(fn);
   std::shared_lock<std::shared_mutex> shared(objectsMu_);
   return runWithRetry<T>(fn);
 }

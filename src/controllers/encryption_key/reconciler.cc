@@ -1,5 +1,7 @@
 #include "controllers/encryption_key/reconciler.h"
 
+#include "controllers/backend_spec.h"
+
 #include <algorithm>
 
 #include "api/v1alpha1/codec.h"
@@ -35,16 +37,6 @@ backends::UsageState toBackendUsage(v1::UsageState s) {
     case v1::UsageState::kProcessOnly: return backends::UsageState::kProcessOnly;
     default: return backends::UsageState::kNone;
   }
-}
-
-Result<backends::KeySpec> backendSpec(const v1::EncryptionKey& key, int64_t version) {
-  backends::KeySpec spec;
-  spec.ref.tenantNamespace = key.metadata.namespace_;
-  spec.ref.keyUid = key.metadata.uid;
-  spec.ref.version = static_cast<int>(version);
-  ASSIGN_OR_RETURN(spec.purpose, backends::parsePurpose(v1::toString(key.spec.purpose)));
-  ASSIGN_OR_RETURN(spec.algorithm, backends::parseAlgorithm(v1::toString(key.spec.algorithm)));
-  return spec;
 }
 
 // Errors worth retrying with backoff; everything else is a permanent condition on the key.

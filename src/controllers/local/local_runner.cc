@@ -68,7 +68,7 @@ struct LocalRunner::Impl {
   backends::KeyBackend* backend = nullptr;
   std::ofstream auditFile;  // <stateDir>/audit.log: every run's records, appended
   std::shared_ptr<StreamAuditSink> audit;
-  std::unique_ptr<MemoryReader> keys, requests;
+  std::unique_ptr<MemoryReader> keys, requests, bindings;
   std::unique_ptr<EncryptionKeyReconciler> reconciler;
 
   explicit Impl(const Clock* c) : clock(c), store(c) {}
@@ -180,6 +180,7 @@ Result<std::unique_ptr<LocalRunner>> LocalRunner::create(LocalRunnerOptions opti
   impl->storeRef = std::shared_ptr<kube::MemoryClient>(&impl->store, [](kube::MemoryClient*) {});
   impl->keys = std::make_unique<MemoryReader>(impl->store, kKeys);
   impl->requests = std::make_unique<MemoryReader>(impl->store, kRequests);
+  impl->bindings = std::make_unique<MemoryReader>(impl->store, kBindings);
   impl->requests->addIndexer(kRequestsByKeyIndex, requestsByKey);
   EncryptionKeyReconcilerDeps deps;
   deps.keys = impl->keys.get();
@@ -395,5 +396,10 @@ Result<std::string> LocalRunner::describeKey(const std::string& ns, const std::s
   ASSIGN_OR_RETURN(backends::KeyDescription d, impl_->backend->describe(spec));
   return std::string(backends::backendKeyStateName(d.state));
 }
+
+const kube::ObjectReader& LocalRunner::keyReader() const { return *impl_->keys; }
+const kube::ObjectReader& LocalRunner::bindingReader() const { return *impl_->bindings; }
+backends::KeyBackend* LocalRunner::backend(const std::string& name) const { return impl_->backends.find(name); }
+AuditSinkPtr LocalRunner::auditSink() const { return impl_->audit; }
 
 }  // namespace keygate::controllers

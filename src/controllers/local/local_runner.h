@@ -14,6 +14,9 @@
 #include <vector>
 
 #include "api/v1alpha1/policy.h"
+#include "backends/key_backend.h"
+#include "controllers/audit.h"
+#include "kube/cache.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/result.h"
@@ -50,6 +53,13 @@ class LocalRunner {
   Status saveState() const;
   // Prints the table and the audit lines.
   void print(std::ostream& out) const;
+  // What `keygate local --serve` gives the crypto API: readers over the store (safe to use
+  // from other threads while reconciles run), the backend by name, the audit sink.
+  const kube::ObjectReader& keyReader() const;
+  const kube::ObjectReader& bindingReader() const;
+  backends::KeyBackend* backend(const std::string& name) const;
+  AuditSinkPtr auditSink() const;
+
   // Usage of a key's objects as the backend sees them ("none", "Encrypt+Decrypt"...), for tests.
   Result<std::string> describeKey(const std::string& ns, const std::string& name) const;
 

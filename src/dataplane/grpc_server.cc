@@ -1,0 +1,229 @@
+#include "dataplane/grpc_server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+#include "keygate/v1/crypto.grpc.pb.h"
+
+namespace keygate::dataplane {
+namespace {
+
+const log::Logger& logger() {
+  static const log::Logger l("dataplane.grpc");
+  return l;
+}
+
+grpc::Status toGrpc(const Error& e) {
+  return grpc::Status(static_cast<grpc::StatusCode>(grpcStatusCode(e.code)), e.message);
+}
+
+Result<std::string> readFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return makeError(ErrorCode::kInvalidArgument, what + " " + path + ": cannot read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The PEM file holds at least one certificate (or, for the key, one private key).
+Status checkPem(const std::string& path, const std::string& what, bool key) {
+  ASSIGN_OR_RETURN(std::string pem, readFile(path, what));
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  bool ok = false;
+  if (key) {
+    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+    ok = k != nullptr;
+    EVP_PKEY_free(k);
+  } else {
+    X509* c = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    ok = c != nullptr;
+    X509_free(c);
+  }
+  BIO_free(bio);
+  if (!ok) return makeError(ErrorCode::kInvalidArgument, what + " " + path + ": no PEM " + (key ? "private key" : "certificate"));
+  return okStatus();
+}
+
+bool loopback(const std::string& address) {
+  return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 || address.rfind("[::1]:", 0) == 0 ||
+         address.rfind("unix:", 0) == 0;
+}
+
+// Organizations (O) of the verified peer certificate, read from its PEM.
+std::vector<std::string> organizations(const std::string& pem) {
+  std::vector<std::string> out;
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!cert) return out;
+  X509_NAME* subject = X509_get_subject_name(cert);
+  for (int i = -1; (i = X509_NAME_get_index_by_NID(subject, NID_organizationName, i)) >= 0;) {
+    ASN1_STRING* s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+    unsigned char* utf8 = nullptr;
+    int n = ASN1_STRING_to_UTF8(&utf8, s);
+    if (n > 0) out.emplace_back(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
+    OPENSSL_free(utf8);
+  }
+  X509_free(cert);
+  return out;
+}
+
+std::string str(const grpc::string_ref& r) { return std::string(r.data(), r.size()); }
+
+Credentials credentialsOf(const grpc::ServerContext& ctx) {
+  Credentials c;
+  const auto& md = ctx.client_metadata();
+  auto it = md.find("authorization");
+  if (it != md.end()) {
+    std::string v = str(it->second);
+    if (v.size() > 7 && (v.rfind("Bearer ", 0) == 0 || v.rfind("bearer ", 0) == 0)) c.bearerToken = v.substr(7);
+  }
+  auto auth = ctx.auth_context();
+  if (auth && auth->IsPeerAuthenticated()) {
+    auto cn = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+    auto pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    if (!cn.empty()) {
+      c.certificateVerified = true;
+      c.certificateCommonName = str(cn.front());
+      if (!pem.empty()) c.certificateOrganizations = organizations(str(pem.front()));
+    }
+  }
+  return c;
+}
+
+class CryptoImpl final : public keygate::v1::Crypto::Service {
+ public:
+  CryptoImpl(Authenticator& a, CryptoService& s, std::function<Status()> serving)
+      : auth_(a), svc_(s), serving_(std::move(serving)) {}
+
+  template <typename Req, typename Resp, typename Fn>
+  grpc::Status handle(grpc::ServerContext* ctx, Operation op, const Req* req, Resp* resp, Fn fn) {
+    if (serving_) {
+      Status st = serving_();
+      if (!st.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, st.error().message);
+    }
+    Result<Caller> caller = auth_.authenticate(credentialsOf(*ctx));
+    if (!caller.ok()) {
+      svc_.observeUnauthenticated(op, caller.error());
+      return toGrpc(caller.error());
+    }
+    auto r = fn(*caller, *req);
+    if (!r.ok()) return toGrpc(r.error());
+    *resp = std::move(*r);
+    return grpc::Status::OK;
+  }
+
+#define KG_RPC(Method, OP, fn)                                                                             \
+  grpc::Status Method(grpc::ServerContext* ctx, const v1::Method##Request* req, v1::Method##Response* resp) override { \
+    return handle(ctx, OP, req, resp, [this](const Caller& c, const v1::Method##Request& r) { return svc_.fn(c, r); }); \
+  }
+  KG_RPC(Encrypt, Operation::kEncrypt, encrypt)
+  KG_RPC(Decrypt, Operation::kDecrypt, decrypt)
+  KG_RPC(GenerateDataKey, Operation::kGenerateDataKey, generateDataKey)
+  KG_RPC(ReEncrypt, Operation::kReEncrypt, reEncrypt)
+  KG_RPC(Sign, Operation::kSign, sign)
+  KG_RPC(Verify, Operation::kVerify, verify)
+  KG_RPC(Mac, Operation::kMac, mac)
+  KG_RPC(VerifyMac, Operation::kVerifyMac, verifyMac)
+  KG_RPC(GetPublicKey, Operation::kGetPublicKey, getPublicKey)
+#undef KG_RPC
+
+ private:
+  Authenticator& auth_;
+  CryptoService& svc_;
+  std::function<Status()> serving_;
+};
+
+}  // namespace
+
+int grpcStatusCode(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOk: return grpc::StatusCode::OK;
+    case ErrorCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
+    case ErrorCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
+    case ErrorCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
+    case ErrorCode::kConflict: return grpc::StatusCode::ABORTED;
+    case ErrorCode::kGone: return grpc::StatusCode::FAILED_PRECONDITION;
+    case ErrorCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
+    case ErrorCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
+    case ErrorCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
+    case ErrorCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case ErrorCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case ErrorCode::kCancelled: return grpc::StatusCode::CANCELLED;
+    case ErrorCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
+    case ErrorCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case ErrorCode::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
+  }
+  return grpc::StatusCode::UNKNOWN;
+}
+
+struct GrpcServer::Impl {
+  std::unique_ptr<CryptoImpl> service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  bool stopped = false;
+};
+
+GrpcServer::GrpcServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+GrpcServer::~GrpcServer() { stop(std::chrono::milliseconds(0)); }
+int GrpcServer::port() const { return impl_->port; }
+
+void GrpcServer::stop(std::chrono::milliseconds deadline) {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->server->Shutdown(std::chrono::system_clock::now() + deadline);
+  impl_->server->Wait();
+}
+
+Result<std::unique_ptr<GrpcServer>> GrpcServer::start(GrpcServerOptions o, Authenticator& authenticator,
+                                                      CryptoService& service) {
+  if (o.certFile.empty() != o.keyFile.empty())
+    return makeError(ErrorCode::kInvalidArgument, "crypto API TLS needs both a certificate and a key file");
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (o.certFile.empty()) {
+    if (!loopback(o.address))
+      return makeError(ErrorCode::kInvalidArgument, "crypto API on " + o.address +
+                                                        " without TLS: set a certificate and key (plain text is for loopback only)");
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    RETURN_IF_ERROR(checkPem(o.certFile, "crypto API certificate", false));
+    RETURN_IF_ERROR(checkPem(o.keyFile, "crypto API key", true));
+    if (!o.clientCaFile.empty()) RETURN_IF_ERROR(checkPem(o.clientCaFile, "crypto API client CA", false));
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        o.keyFile, o.certFile, o.clientCaFile, static_cast<unsigned>(o.certRefresh.count()));
+    grpc::experimental::TlsServerCredentialsOptions tls(provider);
+    tls.watch_identity_key_cert_pairs();
+    if (!o.clientCaFile.empty()) {
+      tls.watch_root_certs();
+      // A certificate is optional (token callers have none) but verified when presented.
+      tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    } else {
+      tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    }
+    creds = grpc::experimental::TlsServerCredentials(tls);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->service = std::make_unique<CryptoImpl>(authenticator, service, o.serving);
+  grpc::ServerBuilder b;
+  b.AddListeningPort(o.address, creds, &impl->port);
+  b.RegisterService(impl->service.get());
+  b.SetMaxReceiveMessageSize(static_cast<int>(o.maxMessageBytes));
+  b.SetMaxSendMessageSize(static_cast<int>(o.maxMessageBytes));
+  impl->server = b.BuildAndStart();
+  if (!impl->server || impl->port == 0)
+    return makeError(ErrorCode::kUnavailable, "crypto API: cannot listen on " + o.address);
+  logger().info("crypto API serving", {{"address", o.address},
+                                       {"port", impl->port},
+                                       {"tls", !o.certFile.empty()},
+                                       {"clientCertificates", !o.clientCaFile.empty()}});
+  return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(impl)));
+}
+
+}  // namespace keygate::dataplane
