@@ -166,3 +166,68 @@ TEST(QuickstartTest, WatchModeServesMetricsAndFollowsTheDirectory) {
 
 }  // namespace
 }  // namespace keygate
+
+namespace keygate {
+namespace {
+
+// The README's workload view: `keygate local --serve` and the client commands. The Active
+// key encrypts and decrypts, the PreActive key is refused, another tenant's ServiceAccount
+// is refused, and the refusals are in the audit log.
+TEST(QuickstartTest, ServeGivesWorkloadsTheCryptoApi) {
+  testing::TempDir dir;
+  const int port = testing::freePort(), metricsPort = testing::freePort();
+  const std::string addr = "127.0.0.1:" + std::to_string(port);
+  std::string logFile = dir.path() + "/local.log";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(logFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::string maddr = "127.0.0.1:" + std::to_string(metricsPort);
+    execl(KEYGATE_BINARY, KEYGATE_BINARY, "local", "-f", (testing::sourceDir() + "/examples/quickstart").c_str(),
+          "--state-dir", (dir.path() + "/state").c_str(), "--metrics-bind-address", maddr.c_str(), "--serve",
+          addr.c_str(), "--token-auth-file", (testing::sourceDir() + "/examples/local-tokens.csv").c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 300; ++i) {
+    auto log = kube::readFile(logFile);
+    if (log.ok() && log->find("crypto API on") != std::string::npos) break;
+    usleep(50'000);
+  }
+  const std::string in = dir.write("in.txt", "hello from the model server\n");
+  const std::string token = dir.write("token", "demo-model-server-token\n");
+  const std::string other = dir.write("other", "demo-other-tenant-token");
+  auto cli = [&](const std::string& args, const std::string& tokenFile) {
+    return std::string(KEYGATE_BINARY) + " " + args + " --insecure --server " + addr + " --token-file " + tokenFile;
+  };
+  // (a subshell: run() sends stderr to stdout, and the ciphertext must stay alone in its file)
+  auto [rc, out] = run("(" + cli("encrypt --key tenant-demo/model-weights", token) + " < " + in + " > " + dir.path() +
+                       "/ct 2> " + dir.path() + "/ct.err)");
+  ASSERT_EQ(rc, 0) << out << *kube::readFile(logFile);
+  EXPECT_NE(kube::readFile(dir.path() + "/ct.err")->find("encrypted with tenant-demo/model-weights@1"), std::string::npos);
+  auto [rc2, plain] = run(cli("decrypt --key tenant-demo/model-weights", token) + " < " + dir.path() + "/ct");
+  EXPECT_EQ(rc2, 0);
+  EXPECT_EQ(plain, "hello from the model server\n");
+  auto [rc3, refused] = run(cli("sign --key tenant-demo/audit-log-signing --algorithm ECDSA_SHA_256", token) + " < " + in);
+  EXPECT_EQ(rc3, 1);
+  EXPECT_NE(refused.find("FailedPrecondition: key tenant-demo/audit-log-signing is PreActive (version 1 is PreActive)"),
+            std::string::npos)
+      << refused;
+  auto [rc4, intruder] = run(cli("encrypt --key tenant-demo/model-weights", other) + " < " + in);
+  EXPECT_EQ(rc4, 1);
+  EXPECT_NE(intruder.find("PermissionDenied"), std::string::npos) << intruder;
+  EXPECT_NE(intruder.find("belongs to another tenant"), std::string::npos) << intruder;
+  kill(pid, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200 && waitpid(pid, &status, WNOHANG) == 0; ++i) usleep(50'000);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << *kube::readFile(logFile);
+  auto audit = kube::readFile(dir.path() + "/state/audit.log");
+  ASSERT_TRUE(audit.ok());
+  EXPECT_NE(audit->find(R"("event":"KeyUseDenied","namespace":"tenant-demo","key":"audit-log-signing")"), std::string::npos)
+      << *audit;
+  EXPECT_NE(audit->find(R"("reason":"OtherTenant")"), std::string::npos) << *audit;
+  EXPECT_NE(audit->find(R"("event":"KeyUsed","namespace":"tenant-demo","key":"model-weights")"), std::string::npos) << *audit;
+}
+
+}  // namespace
+}  // namespace keygate

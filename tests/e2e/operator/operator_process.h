@@ -181,11 +181,15 @@ struct StartedOperator {
   bool ready = false;
 };
 
-inline StartedOperator startOperatorWithWebhooks(testing::TestApiServer& server, kube::Client& admin, testing::TempDir& dir) {
+// `extraConfig` is appended to the config file (e.g. a dataPlane section; the serving
+// certificate is <dir>/state-tls/tls.crt, for 127.0.0.1).
+inline StartedOperator startOperatorWithWebhooks(testing::TestApiServer& server, kube::Client& admin, testing::TempDir& dir,
+                                                 const std::string& extraConfig = "") {
   StartedOperator op;
   applyDeployRbac(admin, dir.path());
   op.metricsPort = freePort(), op.healthPort = freePort(), op.webhookPort = freePort();
-  std::string cfg = dir.write("config.yaml", config(dir.path() + "/state", op.metricsPort, op.healthPort, op.webhookPort));
+  std::string cfg =
+      dir.write("config.yaml", config(dir.path() + "/state", op.metricsPort, op.healthPort, op.webhookPort) + extraConfig);
   std::string crt = dir.path() + "/state-tls/tls.crt";
   EXPECT_EQ(std::system(("base64 -w0 < " + crt + " > " + crt + ".b64").c_str()), 0);
   unsetenv("SOFTHSM2_CONF");

@@ -191,7 +191,7 @@ TEST(ConfigTest, BadFields) {
       {kBackend + "workers: two\n", "config.yaml:2: workers: expected an integer, got two"},
       {kBackend + "workers: 2.5\n", "config.yaml:2: workers: expected an integer, got 2.5"},
       {kBackend + "worker: 2\n",
-       "config.yaml:2: worker: unknown field (known: backends, policy, metrics, health, webhook, leaderElection, "
+       "config.yaml:2: worker: unknown field (known: backends, policy, metrics, health, webhook, dataPlane, leaderElection, "
        "operatorNamespace, stateDir, workers)"},
       {kBackend + "workers: 2\nworkers: 3\n", "config.yaml:3: workers: duplicate field"},
       // policy: reported by the api policy parser, same format.
@@ -281,6 +281,56 @@ TEST(ConfigTest, DocumentedExampleParses) {
   auto end = text.find("```", begin + 8);
   auto r = parseOperatorConfig(text.substr(begin + 8, end - begin - 8), "configuration.md");
   EXPECT_TRUE(r.ok()) << r.error().message;
+}
+
+}  // namespace
+}  // namespace keygate::cmd
+
+namespace keygate::cmd {
+namespace {
+
+// dataPlane: the crypto API (off by default), its limits and its clashes.
+TEST(ConfigTest, DataPlane) {
+  const std::string backend = "backends: [{name: softhsm, type: pkcs11, module: /m.so}]\n";
+  auto off = parseOperatorConfig(backend, "config.yaml");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_EQ(off->dataPlane.bindAddress, "");
+  EXPECT_EQ(off->dataPlane.audience, "keygate.dev");
+  auto on = parseOperatorConfig(backend +
+                                    "dataPlane:\n"
+                                    "  bindAddress: \":8443\"\n"
+                                    "  certFile: /c/tls.crt\n"
+                                    "  keyFile: /c/tls.key\n"
+                                    "  clientCAFile: /c/ca.crt\n"
+                                    "  tokenCacheTTL: 10s\n"
+                                    "  maxRequestBytes: 131072\n"
+                                    "  tenantRateLimit: {qps: 500, burst: 1000}\n"
+                                    "  serveOn: all\n"
+                                    "  usageAuditInterval: 5m\n",
+                                "config.yaml");
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  EXPECT_EQ(on->dataPlane.bindAddress, ":8443");
+  EXPECT_EQ(on->dataPlane.clientCAFile, "/c/ca.crt");
+  EXPECT_EQ(on->dataPlane.tokenCacheTTL, std::chrono::seconds(10));
+  EXPECT_EQ(on->dataPlane.maxRequestBytes, 131072);
+  EXPECT_EQ(on->dataPlane.tenantQps, 500);
+  EXPECT_EQ(on->dataPlane.tenantBurst, 1000);
+  EXPECT_EQ(on->dataPlane.serveOn, "all");
+  EXPECT_EQ(on->dataPlane.usageAuditInterval, std::chrono::minutes(5));
+  struct Case {
+    std::string yaml, error;
+  };
+  for (const auto& c : std::vector<Case>{
+           {"dataPlane: {bindAddress: \":9443\"}\n", "dataPlane.bindAddress: port 9443 is also used by webhook.bindAddress (default)"},
+           {"dataPlane: {serveOn: one}\n", "dataPlane.serveOn: unsupported value \"one\": supported values: \"leader\", \"all\""},
+           {"dataPlane: {tokenCacheTTL: 1h}\n", "dataPlane.tokenCacheTTL: must be between 1s and 10m"},
+           {"dataPlane: {maxRequestBytes: 10}\n", "dataPlane.maxRequestBytes: must be between 1024 and 1048576, got 10"},
+           {"dataPlane: {tenantRateLimit: {rate: 5}}\n", "dataPlane.tenantRateLimit.rate: unknown field"},
+           {"dataPlane: {port: 5}\n", "dataPlane.port: unknown field"}}) {
+    auto r = parseOperatorConfig(backend + c.yaml, "config.yaml");
+    ASSERT_FALSE(r.ok()) << c.yaml;
+    EXPECT_NE(r.error().message.find(c.error), std::string::npos) << c.yaml << "\n" << r.error().message;
+  }
 }
 
 }  // namespace
