@@ -77,7 +77,7 @@ std::vector<std::string> organizations(const std::string& pem) {
 
 std::string str(const grpc::string_ref& r) { return std::string(r.data(), r.size()); }
 
-Credentials credentialsOf(const grpc::ServerContext& ctx) {
+Credentials credentialsOf(const grpc::ServerContextBase& ctx) {
   Credentials c;
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
@@ -98,13 +98,16 @@ Credentials credentialsOf(const grpc::ServerContext& ctx) {
   return c;
 }
 
-class CryptoImpl final : public keygate::v1::Crypto::Service {
+// The callback API: each call runs inline on gRPC's own threads (a crypto call holds one for
+// tens of microseconds), without the sync server's hand-off to a thread pool that grows and
+// shrinks under load (thread creation per burst dominated bench/crypto_bench's profile).
+class CryptoImpl final : public keygate::v1::Crypto::CallbackService {
  public:
   CryptoImpl(Authenticator& a, CryptoService& s, std::function<Status()> serving)
       : auth_(a), svc_(s), serving_(std::move(serving)) {}
 
   template <typename Req, typename Resp, typename Fn>
-  grpc::Status handle(grpc::ServerContext* ctx, Operation op, const Req* req, Resp* resp, Fn fn) {
+  grpc::Status handle(grpc::CallbackServerContext* ctx, Operation op, const Req* req, Resp* resp, Fn fn) {
     if (serving_) {
       Status st = serving_();
       if (!st.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, st.error().message);
@@ -120,9 +123,13 @@ class CryptoImpl final : public keygate::v1::Crypto::Service {
     return grpc::Status::OK;
   }
 
-#define KG_RPC(Method, OP, fn)                                                                             \
-  grpc::Status Method(grpc::ServerContext* ctx, const v1::Method##Request* req, v1::Method##Response* resp) override { \
-    return handle(ctx, OP, req, resp, [this](const Caller& c, const v1::Method##Request& r) { return svc_.fn(c, r); }); \
+#define KG_RPC(Method, OP, fn)                                                                                 \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* ctx, const v1::Method##Request* req,             \
+                                   v1::Method##Response* resp) override {                                        \
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();                                                   \
+    reactor->Finish(                                                                                             \
+        handle(ctx, OP, req, resp, [this](const Caller& c, const v1::Method##Request& r) { return svc_.fn(c, r); })); \
+    return reactor;                                                                                              \
   }
   KG_RPC(Encrypt, Operation::kEncrypt, encrypt)
   KG_RPC(Decrypt, Operation::kDecrypt, decrypt)
