@@ -106,6 +106,19 @@ v1::SigningAlgorithm algorithmOf(const std::string& name) {
   return a;
 }
 
+// The key's default scheme decides which hash to send: read it from the public key's
+// algorithm. When that is refused (a PreActive key has no usable public key), fall back to
+// the server's default and SHA-256, so the Sign/Verify call itself reports why.
+v1::SigningAlgorithm defaultAlgorithm(dataplane::CryptoClient& client, const std::string& key) {
+  v1::GetPublicKeyRequest pk;
+  pk.set_key(key);
+  auto info = client.getPublicKey(pk);
+  if (!info.ok()) return v1::SIGNING_ALGORITHM_UNSPECIFIED;
+  if (info->algorithm() == "EC-P384") return v1::ECDSA_SHA_384;
+  if (info->algorithm() == "EC-P256") return v1::ECDSA_SHA_256;
+  return v1::RSASSA_PSS_SHA_256;
+}
+
 struct Common {
   ConnFlags conn;
   std::string key;
@@ -178,14 +191,7 @@ void registerCryptoCommands(CLI::App& app) {
       r.set_key(c->key);
       v1::SigningAlgorithm a = algorithmOf(*alg);
       auto client = connect("sign", c->conn);
-      if (a == v1::SIGNING_ALGORITHM_UNSPECIFIED) {
-        // The key's default scheme decides the hash: ask for the public key's algorithm.
-        v1::GetPublicKeyRequest pk;
-        pk.set_key(c->key);
-        auto info = client->getPublicKey(pk);
-        if (!info.ok()) die("sign", info.error());
-        a = info->algorithm() == "EC-P384" ? v1::ECDSA_SHA_384 : info->algorithm() == "EC-P256" ? v1::ECDSA_SHA_256 : v1::RSASSA_PSS_SHA_256;
-      }
+      if (a == v1::SIGNING_ALGORITHM_UNSPECIFIED) a = defaultAlgorithm(*client, c->key);
       r.set_algorithm(a);
       r.set_digest(digestOf(stdinData(), a == v1::ECDSA_SHA_384));
       auto resp = client->sign(r);
@@ -206,13 +212,7 @@ void registerCryptoCommands(CLI::App& app) {
       r.set_key(c->key);
       v1::SigningAlgorithm a = algorithmOf(*alg);
       auto client = connect("verify", c->conn);
-      if (a == v1::SIGNING_ALGORITHM_UNSPECIFIED) {
-        v1::GetPublicKeyRequest pk;
-        pk.set_key(c->key);
-        auto info = client->getPublicKey(pk);
-        if (!info.ok()) die("verify", info.error());
-        a = info->algorithm() == "EC-P384" ? v1::ECDSA_SHA_384 : info->algorithm() == "EC-P256" ? v1::ECDSA_SHA_256 : v1::RSASSA_PSS_SHA_256;
-      }
+      if (a == v1::SIGNING_ALGORITHM_UNSPECIFIED) a = defaultAlgorithm(*client, c->key);
       r.set_algorithm(a);
       r.set_signature(readFileOrDie("verify", *sigFile));
       r.set_digest(digestOf(stdinData(), a == v1::ECDSA_SHA_384));
