@@ -6,7 +6,10 @@ rest of the project tests for real.
 - The rendered config.yaml passes `keygate check --config` (the operator's own parser).
 - Every name the Deployment, Services, webhooks, ServiceMonitor, PDB and NetworkPolicy
   refer to is rendered (or is the user's existing object) and selects the right pods.
-- The helm-made webhook certificate verifies against the caBundle for the Service's DNS name.
+- The helm-made webhook certificate verifies against the caBundle for the Service's DNS name,
+  and the crypto API's against the CA ConfigMap clients mount, for the crypto Service's name.
+- dataPlane (the crypto API): port, Service, certificate and config come and go together;
+  serveOn follows replicaCount; the fields the chart owns cannot be set under config.
 - The PrometheusRule passes `promtool check rules` and `promtool test rules`
   (tests/chart/alerts_test.yaml); the Grafana dashboard's queries pass promtool too.
 - Bad values fail with a message that names the value.
@@ -171,11 +174,11 @@ class ChartTest(unittest.TestCase):
                 self.assertEqual(inside, [], f"{name}: mounted inside {m['mountPath']}")
         dm = {m["name"]: m for m in one(self.deploy, "Deployment")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
         cm = {m["name"]: m for m in one(render(), "Deployment")["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]}
-        for vol in ("config", "webhook-tls", "state", "tmp"):
+        for vol in ("config", "webhook-tls", "crypto-tls", "state", "tmp"):
             self.assertEqual(dm[vol], cm[vol], vol)
 
     def config_of(self, docs):
-        cm = one(docs, "ConfigMap")
+        cm = one(docs, "ConfigMap", "-config")
         return cm["data"]["config.yaml"]
 
     def keygate_check(self, config_text):
@@ -252,6 +255,15 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(cfg["webhook"]["bindAddress"], f":{ports['webhook']}")
         self.assertEqual(cfg["metrics"]["bindAddress"], f":{ports['metrics']}")
         self.assertEqual(cfg["health"]["bindAddress"], f":{ports['health']}")
+        if "crypto" in ports:
+            self.assertEqual(cfg["dataPlane"]["bindAddress"], f":{ports['crypto']}")
+            mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+            self.assertEqual(cfg["dataPlane"]["certFile"], mounts["crypto-tls"] + "/tls.crt")
+            self.assertEqual(cfg["dataPlane"]["keyFile"], mounts["crypto-tls"] + "/tls.key")
+            crypto = one(docs, "Service", "-crypto")
+            self.assertEqual(crypto["spec"]["ports"], [{"name": "crypto", "port": 443, "targetPort": "crypto", "appProtocol": "grpc"}])
+        else:
+            self.assertNotIn("dataPlane", cfg)
         for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
             for w in one(docs, kind)["webhooks"]:
                 ref = w["clientConfig"]["service"]
@@ -267,6 +279,8 @@ class ChartTest(unittest.TestCase):
         vols = {v["name"]: v for v in spec["volumes"]}
         self.assertIn(("PersistentVolumeClaim", vols["state"]["persistentVolumeClaim"]["claimName"]), objs)
         self.assertIn(("Secret", vols["webhook-tls"]["secret"]["secretName"]), objs)
+        self.assertIn(("Secret", vols["crypto-tls"]["secret"]["secretName"]), objs)
+        self.assertEqual(yaml.safe_load(self.config_of(docs))["dataPlane"]["serveOn"], "leader")
         self.assertEqual(one(docs, "Deployment")["spec"]["strategy"], {"type": "Recreate"})
         pvc = one(docs, "PersistentVolumeClaim")
         self.assertEqual(pvc["metadata"]["annotations"]["helm.sh/resource-policy"], "keep")
@@ -287,7 +301,12 @@ class ChartTest(unittest.TestCase):
         netpol = one(docs, "NetworkPolicy")
         self.assertTrue(selects(netpol["spec"]["podSelector"]["matchLabels"], labels))
         allowed = {p["port"] for rule in netpol["spec"]["ingress"] for p in rule["ports"]}
-        self.assertEqual(allowed, {9443, 9090, 8081})
+        self.assertEqual(allowed, {9443, 9090, 8081, 8443})
+        crypto_rule = [r for r in netpol["spec"]["ingress"] if [p["port"] for p in r["ports"]] == [8443]]
+        self.assertEqual(len(crypto_rule), 1)
+        self.assertEqual(crypto_rule[0]["from"], [{"namespaceSelector": {"matchLabels": {"keygate.dev/crypto-clients": "true"}}}])
+        # Two replicas: both serve the crypto API (a standby with serveOn=leader answers UNAVAILABLE).
+        self.assertEqual(yaml.safe_load(self.config_of(docs))["dataPlane"]["serveOn"], "all")
         sm = one(docs, "ServiceMonitor")
         matched = [s["metadata"]["name"] for s in docs
                    if s["kind"] == "Service" and selects(sm["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
@@ -302,7 +321,7 @@ class ChartTest(unittest.TestCase):
 
     def test_helm_made_certificate_verifies_for_the_service_name(self):
         docs = render(namespace="kms-prod", name="kg")
-        secret = one(docs, "Secret")
+        secret = one(docs, "Secret", "-webhook-tls")
         self.assertEqual(secret["type"], "kubernetes.io/tls")
         files = {}
         for k in ("ca.crt", "tls.crt", "tls.key"):
@@ -325,8 +344,8 @@ class ChartTest(unittest.TestCase):
         docs = render(values=[os.path.join(CHART, "ci", "certmanager-values.yaml")])
         objs, spec = self.check_references(docs, "keygate-system")
         self.assertFalse([d for d in docs if d["kind"] == "Secret"])
-        cert = one(docs, "Certificate")
-        issuer = one(docs, "Issuer")
+        cert = one(docs, "Certificate", "-webhook")
+        issuer = one(docs, "Issuer", "-selfsigned")
         self.assertEqual(cert["spec"]["issuerRef"]["name"], issuer["metadata"]["name"])
         self.assertIn("keygate-webhook.keygate-system.svc", cert["spec"]["dnsNames"])
         vols = {v["name"]: v for v in spec["volumes"]}
@@ -335,19 +354,128 @@ class ChartTest(unittest.TestCase):
             c = one(docs, kind)
             self.assertEqual(c["metadata"]["annotations"]["cert-manager.io/inject-ca-from"], "keygate-system/" + cert["metadata"]["name"])
             self.assertNotIn("caBundle", c["webhooks"][0]["clientConfig"])
+        # The crypto API: a self-signed CA (stable while the serving certificate rotates), a CA
+        # Issuer from its Secret, and the serving certificate for the crypto Service from that.
+        crypto = one(docs, "Certificate", "-crypto")
+        ca_cert = one(docs, "Certificate", "-crypto-ca")
+        ca_issuer = one(docs, "Issuer", "-crypto-ca")
+        self.assertTrue(ca_cert["spec"]["isCA"])
+        self.assertEqual(ca_cert["spec"]["issuerRef"]["name"], issuer["metadata"]["name"])
+        self.assertEqual(ca_issuer["spec"]["ca"]["secretName"], ca_cert["spec"]["secretName"])
+        self.assertEqual(crypto["spec"]["issuerRef"]["name"], ca_issuer["metadata"]["name"])
+        self.assertIn("keygate-crypto.keygate-system.svc", crypto["spec"]["dnsNames"])
+        self.assertEqual(vols["crypto-tls"]["secret"]["secretName"], crypto["spec"]["secretName"])
+        self.assertNotIn(crypto["spec"]["secretName"], (cert["spec"]["secretName"], ca_cert["spec"]["secretName"]))
+        self.assertFalse([d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-crypto-ca")])
         # With the user's issuer, no Issuer is made.
         docs = render("webhook.tls.mode=certManager", "webhook.tls.certManager.issuerRef.name=corp-ca",
                       "webhook.tls.certManager.issuerRef.kind=ClusterIssuer")
         self.assertFalse([d for d in docs if d["kind"] == "Issuer"])
         self.assertEqual(one(docs, "Certificate")["spec"]["issuerRef"], {"name": "corp-ca", "kind": "ClusterIssuer"})
+        docs = render("dataPlane.tls.mode=certManager", "dataPlane.tls.certManager.issuerRef.name=corp-ca",
+                      "dataPlane.tls.certManager.issuerRef.kind=ClusterIssuer")
+        self.assertFalse([d for d in docs if d["kind"] == "Issuer"])
+        self.assertEqual([c["metadata"]["name"] for c in docs if c["kind"] == "Certificate"], ["keygate-crypto"])
+        self.assertEqual(one(docs, "Certificate")["spec"]["issuerRef"], {"name": "corp-ca", "kind": "ClusterIssuer"})
 
     def test_existing_secret_mode(self):
         ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n...\n").decode()
         docs = render("webhook.tls.mode=secret", "webhook.tls.secret.name=corp-webhook-tls", f"webhook.tls.secret.caBundle={ca}")
-        self.assertFalse([d for d in docs if d["kind"] in ("Secret", "Certificate", "Issuer")])
+        self.assertFalse([d for d in docs if d["kind"] in ("Secret", "Certificate", "Issuer") and "-crypto" not in d["metadata"]["name"]])
         spec = one(docs, "Deployment")["spec"]["template"]["spec"]
         self.assertEqual({v["name"]: v for v in spec["volumes"]}["webhook-tls"]["secret"]["secretName"], "corp-webhook-tls")
         self.assertEqual(one(docs, "ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"], ca)
+        # The crypto API's: the user's Secret is mounted; its CA, when given, is published for clients.
+        pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+        for sets, published in ((["dataPlane.tls.secret.caBundle=" + base64.b64encode(pem.encode()).decode()], True), ([], False)):
+            docs = render("dataPlane.tls.mode=secret", "dataPlane.tls.secret.name=corp-crypto-tls", *sets)
+            self.assertFalse([d for d in docs if d["kind"] in ("Certificate", "Issuer") or
+                              (d["kind"] == "Secret" and "-crypto" in d["metadata"]["name"])])
+            spec = one(docs, "Deployment")["spec"]["template"]["spec"]
+            self.assertEqual({v["name"]: v for v in spec["volumes"]}["crypto-tls"]["secret"]["secretName"], "corp-crypto-tls")
+            cms = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "keygate-crypto-ca"]
+            self.assertEqual([cm["data"]["ca.crt"].strip() for cm in cms], [pem] if published else [])
+
+    # --- the crypto API (dataPlane) ---------------------------------------------------
+
+    def test_helm_made_crypto_certificate_verifies_against_the_published_ca(self):
+        docs = render(namespace="kms-prod", name="kg")
+        objs, spec = self.check_references(docs, "kms-prod")
+        secret = one(docs, "Secret", "-crypto-tls")
+        self.assertEqual(secret["type"], "kubernetes.io/tls")
+        self.assertEqual({v["name"]: v for v in spec["volumes"]}["crypto-tls"]["secret"]["secretName"], secret["metadata"]["name"])
+        # Clients mount the ConfigMap: it holds the same CA as the Secret the operator serves from.
+        ca_cm = objs[("ConfigMap", "kg-keygate-crypto-ca")]
+        self.assertEqual(ca_cm["data"]["ca.crt"].strip(), base64.b64decode(secret["data"]["ca.crt"]).decode().strip())
+        ca = self.write("crypto-ca.crt", ca_cm["data"]["ca.crt"])
+        crt = self.write("crypto-tls.crt", base64.b64decode(secret["data"]["tls.crt"]).decode())
+        key = self.write("crypto-tls.key", base64.b64decode(secret["data"]["tls.key"]).decode())
+        svc = one(docs, "Service", "-crypto")
+        self.assertEqual(svc["metadata"]["name"], "kg-keygate-crypto")
+        for host in ("kg-keygate-crypto.kms-prod.svc", "kg-keygate-crypto.kms-prod.svc.cluster.local"):
+            p = run(["openssl", "verify", "-CAfile", ca, "-verify_hostname", host, "-purpose", "sslserver", crt], check=False)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        for host in ("kg-keygate-webhook.kms-prod.svc", "kg-keygate-crypto.other.svc"):
+            p = run(["openssl", "verify", "-CAfile", ca, "-verify_hostname", host, crt], check=False)
+            self.assertNotEqual(p.returncode, 0, host)
+        # Not the webhook's CA: a client trusting the crypto CA does not trust the webhook.
+        webhook_ca = base64.b64decode(one(docs, "Secret", "-webhook-tls")["data"]["ca.crt"]).decode()
+        self.assertNotEqual(webhook_ca.strip(), ca_cm["data"]["ca.crt"].strip())
+        self.assertEqual(run(["openssl", "x509", "-in", crt, "-noout", "-pubkey"]).stdout,
+                         run(["openssl", "pkey", "-in", key, "-pubout"]).stdout)
+        # The crypto Service's targetPort names the container port the config binds.
+        container = spec["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        self.assertEqual([p["targetPort"] for p in svc["spec"]["ports"]], ["crypto"])
+        self.assertEqual(ports["crypto"], 8443)
+        self.assertEqual(yaml.safe_load(self.config_of(docs))["dataPlane"]["bindAddress"], ":8443")
+
+    def test_data_plane_disabled_renders_none_of_it(self):
+        docs = render("dataPlane.enabled=false", "networkPolicy.enabled=true")
+        self.check_references(docs, "keygate-system")
+        self.assertEqual([f"{d['kind']}/{d['metadata']['name']}" for d in docs if "crypto" in d["metadata"]["name"]], [])
+        spec = one(docs, "Deployment")["spec"]["template"]["spec"]
+        self.assertNotIn("crypto", [p["name"] for p in spec["containers"][0]["ports"]])
+        self.assertFalse([v for v in spec["volumes"] if v["name"].startswith("crypto")])
+        self.assertFalse([m for m in spec["containers"][0]["volumeMounts"] if m["name"].startswith("crypto")])
+        cfg = self.config_of(docs)
+        self.assertNotIn("dataPlane", yaml.safe_load(cfg))
+        allowed = {p["port"] for rule in one(docs, "NetworkPolicy")["spec"]["ingress"] for p in rule["ports"]}
+        self.assertEqual(allowed, {9443, 9090, 8081})
+        p = self.keygate_check(cfg)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        # ... and the crypto port may then equal nothing else's business.
+        render("dataPlane.enabled=false", "dataPlane.port=9090")
+
+    def test_data_plane_config(self):
+        serve_on = lambda *sets: yaml.safe_load(self.config_of(render(*sets)))["dataPlane"]["serveOn"]
+        self.assertEqual(serve_on(), "leader")
+        self.assertEqual(serve_on("replicaCount=2", "persistence.enabled=false"), "all")
+        self.assertEqual(serve_on("replicaCount=2", "persistence.enabled=false", "dataPlane.serveOn=leader"), "leader")
+        self.assertEqual(serve_on("dataPlane.serveOn=all"), "all")
+        # config.dataPlane's other keys pass through; the operator judges them.
+        docs = render(values=[os.path.join(CHART, "ci", "kmip-values.yaml")])
+        self.check_references(docs, "keygate-system")
+        cfg = yaml.safe_load(self.config_of(docs))
+        self.assertEqual(cfg["dataPlane"]["tokenCacheTTL"], "1m")
+        self.assertEqual(cfg["dataPlane"]["tenantRateLimit"], {"qps": 500, "burst": 1000})
+        self.assertEqual(cfg["dataPlane"]["serveOn"], "all")
+        # The client CA Secret is mounted where clientCAFile points, and nowhere else.
+        spec = one(docs, "Deployment")["spec"]["template"]["spec"]
+        mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        vols = {v["name"]: v for v in spec["volumes"]}
+        self.assertEqual(vols["crypto-client-ca"]["secret"]["secretName"], "keygate-crypto-clients")
+        self.assertEqual(cfg["dataPlane"]["clientCAFile"], mounts["crypto-client-ca"] + "/ca.crt")
+        cfg = yaml.safe_load(self.config_of(render("dataPlane.clientCA.secretName=corp", "dataPlane.clientCA.key=bundle.pem")))
+        self.assertEqual(cfg["dataPlane"]["clientCAFile"], "/etc/keygate/crypto-client-ca/bundle.pem")
+        self.assertNotIn("clientCAFile", yaml.safe_load(self.config_of(render()))["dataPlane"])
+        # A dataPlane value only the operator can judge: helm renders it, `keygate check` names it.
+        p = self.keygate_check(self.config_of(render("config.dataPlane.tokenCacheTTL=1h")))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("dataPlane.tokenCacheTTL", p.stdout + p.stderr)
+        a = one(render(), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        b = one(render("config.dataPlane.audience=other"), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        self.assertNotEqual(a, b)
 
     # --- bad values ------------------------------------------------------------------
 
@@ -359,12 +487,24 @@ class ChartTest(unittest.TestCase):
             (["webhook.tls.mode=selfSigned"], "webhook.tls.mode must be one of the following"),
             (["webhook.failurePolicy=fail"], "webhook.failurePolicy must be one of the following"),
             (["metrics.port=70000"], "metrics.port: Must be less than or equal to 65535"),
-            (["metrics.port=9443"], "webhook.port, metrics.port and health.port must differ"),
+            (["metrics.port=9443"], "webhook.port, metrics.port, health.port and dataPlane.port must differ (got 9443, 9443, 8081, 8443)"),
+            (["dataPlane.port=9090"], "webhook.port, metrics.port, health.port and dataPlane.port must differ (got 9443, 9090, 8081, 9090)"),
+            (["dataPlane.enabled=false", "metrics.port=9443"], "webhook.port, metrics.port and health.port must differ"),
             (["config.backends=null"], "config: backends is required"),
             (["config.backends[0].type=hsm"], "config.backends.0.type must be one of the following"),
             (["config.workers=0"], "config.workers: Must be greater than or equal to 1"),
             (["config.webhook.bindAddress=:1"], "config.webhook: set by the chart"),
             (["config.operatorNamespace=x"], "config.operatorNamespace: set by the chart"),
+            (["config.dataPlane.bindAddress=:8443"], "config.dataPlane.bindAddress: set by the chart (use dataPlane.port)"),
+            (["config.dataPlane.certFile=/x"], "config.dataPlane.certFile: set by the chart (use dataPlane.tls)"),
+            (["config.dataPlane.keyFile=/x"], "config.dataPlane.keyFile: set by the chart (use dataPlane.tls)"),
+            (["config.dataPlane.serveOn=all"], "config.dataPlane.serveOn: set by the chart (use dataPlane.serveOn)"),
+            (["config.dataPlane.clientCAFile=/x"], "config.dataPlane.clientCAFile: set by the chart (use dataPlane.clientCA)"),
+            (["dataPlane.enabled=false", "config.dataPlane.audience=x"], "config.dataPlane: the crypto API is off (dataPlane.enabled=false)"),
+            (["dataPlane.serveOn=both"], "dataPlane.serveOn must be one of the following"),
+            (["dataPlane.tls.mode=selfSigned"], "dataPlane.tls.mode must be one of the following"),
+            (["dataPlane.tls.mode=secret"], "dataPlane.tls.secret.name is required"),
+            (["dataPlane.port=0"], "dataPlane.port: Must be greater than or equal to 1"),
             (["replicaCount=2"], "2 replicas cannot share the ReadWriteOnce state volume"),
             (["replicaCount=2", "persistence.enabled=false", "config.leaderElection.enabled=false"],
              "replicaCount: 2 replicas need config.leaderElection.enabled=true"),

@@ -2,7 +2,7 @@
 """`kubectl apply --dry-run=server` of every manifest keygate ships, against the test API server.
 
 Every object of `kubectl kustomize deploy/` and of `helm template keygate charts/keygate -n keygate-system`
-(default values and each charts/keygate/ci/*.yaml) is POSTed as admin with
+(default values, each charts/keygate/ci/*.yaml, and the crypto API off) is POSTed as admin with
 `?dryRun=All&fieldValidation=Strict` to its API path and must answer 201. Kinds the test server does not
 serve (cert-manager, prometheus-operator, ...) are listed as skipped. Namespaces are dry-run first, then
 created for real so that namespaced objects have somewhere to go.
@@ -61,7 +61,11 @@ def sources():
     out.append(("helm (default values)", docs(run(base))))
     for f in sorted(glob.glob(os.path.join(CHART, "ci", "*.yaml"))):
         out.append(("helm -f ci/%s" % os.path.basename(f), docs(run(base + ["-f", f]))))
+    out.append((NO_DATA_PLANE, docs(run(base + ["--set", "dataPlane.enabled=false"]))))
     return out
+
+
+NO_DATA_PLANE = "helm --set dataPlane.enabled=false"
 
 
 # --- test API server ----------------------------------------------------------------------------
@@ -210,6 +214,31 @@ class NamedPorts(unittest.TestCase):
         for label, objs in ALL:
             with self.subTest(source=label):
                 self.assertEqual(named_port_problems(objs), [])
+
+    def test_crypto_service_reaches_the_crypto_port(self):
+        # Every source serves the crypto API on Service <name>-crypto:443 (gRPC) -> container port
+        # "crypto", except the chart with dataPlane.enabled=false, which renders none of it.
+        for label, objs in ALL:
+            with self.subTest(source=label):
+                services = [d for d in objs if d["kind"] == "Service" and d["metadata"]["name"].endswith("-crypto")]
+                ports = {p["name"]: p["containerPort"] for d in objs if d["kind"] == "Deployment"
+                         for c in d["spec"]["template"]["spec"]["containers"] for p in c.get("ports") or []}
+                if label == NO_DATA_PLANE:
+                    self.assertEqual(services, [])
+                    self.assertNotIn("crypto", ports)
+                    continue
+                self.assertEqual(len(services), 1)
+                self.assertEqual(services[0]["spec"]["ports"],
+                                 [{"name": "crypto", "port": 443, "targetPort": "crypto", "appProtocol": "grpc"}])
+                self.assertEqual(ports.get("crypto"), 8443)
+
+    def test_lint_finds_crypto_service_without_crypto_port(self):
+        d = deploy_object("Deployment")
+        container = d["spec"]["template"]["spec"]["containers"][0]
+        container["ports"] = [p for p in container["ports"] if p["name"] != "crypto"]
+        problems = named_port_problems([d, deploy_object("Service", "keygate-crypto")])
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn("Service keygate-crypto: targetPort 'crypto' is not a port of the pods it selects", problems[0])
 
 
 def deploy_object(kind, name=None):

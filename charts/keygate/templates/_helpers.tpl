@@ -36,6 +36,23 @@
 {{- end }}
 {{- end }}
 
+{{- define "keygate.cryptoService" -}}
+{{- printf "%s-crypto" (include "keygate.fullname" .) }}
+{{- end }}
+
+{{- define "keygate.cryptoSecret" -}}
+{{- if eq .Values.dataPlane.tls.mode "secret" }}
+{{- required "dataPlane.tls.secret.name is required with dataPlane.tls.mode=secret" .Values.dataPlane.tls.secret.name }}
+{{- else }}
+{{- printf "%s-crypto-tls" (include "keygate.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* dataPlane.serveOn, defaulted: every replica serves when there are several. */}}
+{{- define "keygate.serveOn" -}}
+{{- default (ternary "leader" "all" (eq (int .Values.replicaCount) 1)) .Values.dataPlane.serveOn }}
+{{- end }}
+
 {{- define "keygate.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "keygate.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
@@ -67,6 +84,16 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 {{- fail (printf "config.%s: set by the chart (use metrics.port, health.port, webhook.*, the release namespace and persistence.*); remove it from config" $k) }}
 {{- end }}
 {{- end }}
+{{- if hasKey .Values.config "dataPlane" }}
+{{- range $k, $v := dict "bindAddress" "dataPlane.port" "certFile" "dataPlane.tls" "keyFile" "dataPlane.tls" "serveOn" "dataPlane.serveOn" "clientCAFile" "dataPlane.clientCA" }}
+{{- if hasKey (default dict $.Values.config.dataPlane) $k }}
+{{- fail (printf "config.dataPlane.%s: set by the chart (use %s); remove it from config" $k $v) }}
+{{- end }}
+{{- end }}
+{{- if not .Values.dataPlane.enabled }}
+{{- fail "config.dataPlane: the crypto API is off (dataPlane.enabled=false); remove config.dataPlane or set dataPlane.enabled=true" }}
+{{- end }}
+{{- end }}
 {{- $cfg := deepCopy .Values.config }}
 {{- $le := default dict (get $cfg "leaderElection") }}
 {{- if not (hasKey $le "leaseName") }}{{ $_ := set $le "leaseName" (printf "%s-leader" (include "keygate.fullname" .)) }}{{ end }}
@@ -74,6 +101,17 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 {{- $_ := set $cfg "metrics" (dict "bindAddress" (printf ":%d" (int .Values.metrics.port))) }}
 {{- $_ := set $cfg "health" (dict "bindAddress" (printf ":%d" (int .Values.health.port))) }}
 {{- $_ := set $cfg "webhook" (dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key") }}
+{{- if .Values.dataPlane.enabled }}
+{{- $dp := default dict (get $cfg "dataPlane") }}
+{{- $_ := set $dp "bindAddress" (printf ":%d" (int .Values.dataPlane.port)) }}
+{{- $_ := set $dp "certFile" "/etc/keygate/crypto/tls.crt" }}
+{{- $_ := set $dp "keyFile" "/etc/keygate/crypto/tls.key" }}
+{{- $_ := set $dp "serveOn" (include "keygate.serveOn" .) }}
+{{- if .Values.dataPlane.clientCA.secretName }}
+{{- $_ := set $dp "clientCAFile" (printf "/etc/keygate/crypto-client-ca/%s" .Values.dataPlane.clientCA.key) }}
+{{- end }}
+{{- $_ := set $cfg "dataPlane" $dp }}
+{{- end }}
 {{- $_ := set $cfg "operatorNamespace" .Release.Namespace }}
 {{- $_ := set $cfg "stateDir" "/var/lib/keygate" }}
 {{- toYaml $cfg }}
@@ -81,7 +119,12 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 
 {{- define "keygate.validate" -}}
 {{- $ports := list (int .Values.webhook.port) (int .Values.metrics.port) (int .Values.health.port) }}
-{{- if ne (len (uniq $ports)) 3 }}
+{{- if .Values.dataPlane.enabled }}
+{{- $ports = append $ports (int .Values.dataPlane.port) }}
+{{- if ne (len (uniq $ports)) 4 }}
+{{- fail (printf "webhook.port, metrics.port, health.port and dataPlane.port must differ (got %d, %d, %d, %d)" (int .Values.webhook.port) (int .Values.metrics.port) (int .Values.health.port) (int .Values.dataPlane.port)) }}
+{{- end }}
+{{- else if ne (len (uniq $ports)) 3 }}
 {{- fail (printf "webhook.port, metrics.port and health.port must differ (got %d, %d, %d)" (int .Values.webhook.port) (int .Values.metrics.port) (int .Values.health.port)) }}
 {{- end }}
 {{- if gt (int .Values.replicaCount) 1 }}
