@@ -229,32 +229,35 @@ void CryptoService::finish(Call& call, const Caller& caller, const Status& st) {
   if (deps_.observe) deps_.observe(call.record);
 }
 
-void CryptoService::observeUnauthenticated(Operation op, const Error& e) {
-  CallRecord r;
-  r.operation = op;
-  r.code = e.code;
-  r.reason = e.code == ErrorCode::kUnauthenticated ? "Unauthenticated" : "";
-  if (deps_.observe) deps_.observe(r);
+void CryptoService::observeUnauthenticated(Operation op, const Error& e, const std::string& keyText) {
+  Call call{op, clock_.steadyNow(), {}, false};
+  call.record.operation = op;
+  KeyName name;
+  if (auto parsed = parseKeyName(keyText, true); parsed.ok()) name = *parsed;
+  if (e.code == ErrorCode::kUnauthenticated) {
+    Caller anonymous;
+    anonymous.user.username = "system:anonymous";
+    (void)deny(call, anonymous, name, name.version, e.code, "Unauthenticated", e.message);
+    return;
+  }
+  call.record.ns = name.ns;
+  call.record.code = e.code;
+  if (deps_.observe) deps_.observe(call.record);
 }
 
 Result<CryptoService::Use> CryptoService::authorize(Call& call, const Caller& caller, Operation op, const KeyName& name,
                                                      Need need) {
-  call.record.ns = name.ns;
   const std::string who = caller.user.username;
-  // 1. The tenant's rate limit (counted, not audited: it is load, not misuse).
-  if (!takeToken(name.ns)) {
-    return makeError(ErrorCode::kResourceExhausted, "namespace " + name.ns + " is over its crypto API rate limit (" +
-                                                        std::to_string(static_cast<int64_t>(options_.tenantQps)) +
-                                                        " calls/s); retry with backoff");
-  }
-  // 2. Tenant scope.
+  // Metrics label the namespace only once a key there was found: names in requests are the
+  // caller's input, and must not create label values (or rate limiters) at will.
+  // 1. Tenant scope.
   const std::string saNs = caller.serviceAccountNamespace();
   if (!saNs.empty() && saNs != name.ns) {
     return deny(call, caller, name, name.version, ErrorCode::kPermissionDenied, "OtherTenant",
                 who + " is a ServiceAccount of namespace " + saNs + " and may only use keys in " + saNs + "; " +
                     name.key() + " belongs to another tenant");
   }
-  // 3. A current KeyUser binding (before saying whether the key exists).
+  // A current KeyUser binding (before saying whether the key exists).
   auto key = deps_.directory->key(name.ns, name.name);
   auto bindings = deps_.directory->bindings(name.ns);
   av1::RoleGrant grant = av1::holdsRole(bindings, caller.user, av1::Role::kKeyUser, name.ns, key.get(), clock_.now());
@@ -273,12 +276,19 @@ Result<CryptoService::Use> CryptoService::authorize(Call& call, const Caller& ca
     }
     return deny(call, caller, name, name.version, ErrorCode::kPermissionDenied, reason, msg);
   }
-  // 4. The key, its purpose, the version's state.
+  // The key, its purpose, the version's state.
   if (!key) {
     return deny(call, caller, name, name.version, ErrorCode::kNotFound, "NotFound",
                 "EncryptionKey " + name.key() + " not found");
   }
+  call.record.ns = name.ns;
   call.record.purpose = std::string(av1::toString(key->spec.purpose));
+  // 2. The tenant's rate limit (counted, not audited: it is load, not misuse).
+  if (!takeToken(name.ns)) {
+    return makeError(ErrorCode::kResourceExhausted, "namespace " + name.ns + " is over its crypto API rate limit (" +
+                                                        std::to_string(static_cast<int64_t>(options_.tenantQps)) +
+                                                        " calls/s); retry with backoff");
+  }
   const av1::Purpose needed = purposeOf(op);
   if (needed != av1::Purpose::kUnspecified && key->spec.purpose != needed) {
     return deny(call, caller, name, name.version, ErrorCode::kFailedPrecondition, "WrongPurpose",
@@ -330,7 +340,7 @@ Result<CryptoService::Use> CryptoService::authorize(Call& call, const Caller& ca
                       ": it cannot " + operationName(op) + "; " + stateAdvice(vs));
     }
   }
-  // 5. The backend.
+  // The backend.
   use.backend = deps_.backend ? deps_.backend(key->spec.backend) : nullptr;
   if (use.backend == nullptr) {
     return makeError(ErrorCode::kUnavailable,

@@ -3,21 +3,22 @@
 // call. The gRPC transport (grpc_server.h) authenticates the caller and hands the request
 // messages (proto/keygate/v1/crypto.proto) to this class; tests call it directly too.
 //
-// Every call, in order:
-//  1. the tenant's rate limit (RESOURCE_EXHAUSTED);
-//  2. tenant scope: a ServiceAccount caller only reaches keys in its own namespace, whatever
+// Every call, in order (after the transport authenticated the caller):
+//  1. tenant scope: a ServiceAccount caller only reaches keys in its own namespace, whatever
 //     bindings name it (PERMISSION_DENIED, reason OtherTenant);
-//  3. a current KeyUser KeyRoleBinding in the key's namespace naming the caller (User,
+//  2. a current KeyUser KeyRoleBinding in the key's namespace naming the caller (User,
 //     Group or ServiceAccount), keySelector honoured (PERMISSION_DENIED: NoBinding,
 //     BindingOverdue); a caller with no binding in the namespace cannot learn whether a
 //     key exists;
-//  4. the key exists (NOT_FOUND), its purpose allows the operation (FAILED_PRECONDITION,
-//     WrongPurpose) and the version's state does (WrongState): Active protects and
-//     processes, Deactivated only processes (Decrypt, Verify, VerifyMac, GetPublicKey);
-//  5. the backend call, where the HSM's usage attributes check state and purpose again.
-// Refusals of steps 2-5 are audit records (event KeyUseDenied) and metrics; allowed calls
-// are metrics and one aggregated KeyUsed audit record per caller, key version and
-// operation per interval (flushUsage()).
+//  3. the key exists (NOT_FOUND);
+//  4. the namespace's rate limit (RESOURCE_EXHAUSTED; only namespaces with keys get a bucket);
+//  5. its purpose allows the operation (FAILED_PRECONDITION, WrongPurpose) and the version's
+//     state does (WrongState): Active protects and processes, Deactivated only processes
+//     (Decrypt, Verify, VerifyMac, GetPublicKey);
+//  6. the backend call, where the HSM's usage attributes check state and purpose again.
+// Refusals (and unauthenticated calls) are audit records (event KeyUseDenied) and metrics;
+// allowed calls are metrics and one aggregated KeyUsed audit record per caller, key version
+// and operation per interval (flushUsage()).
 
 #include <chrono>
 #include <functional>
@@ -93,9 +94,11 @@ class CryptoService {
   // last flush, with the count; the operator calls it every minute and at shutdown.
   void flushUsage();
 
-  // A call refused for an authentication failure (before any key is looked at): metrics
-  // only (an unauthenticated caller is not a key use; the transport logs it).
-  void observeUnauthenticated(Operation op, const Error& e);
+  // A call refused before any key was looked at because the caller is not authenticated (no
+  // or a rejected token, a wrong audience): audited as KeyUseDenied with reason
+  // Unauthenticated and initiator system:anonymous, and counted. `keyText` is the key the
+  // request named (recorded when it parses). A failed TokenReview (UNAVAILABLE) is counted only.
+  void observeUnauthenticated(Operation op, const Error& e, const std::string& keyText);
 
  private:
   struct Use;  // a resolved, authorized use of one key version

@@ -115,7 +115,7 @@ class CryptoImpl final : public keygate::v1::Crypto::CallbackService {
     }
     Result<Caller> caller = auth_.authenticate(credentialsOf(*ctx));
     if (!caller.ok()) {
-      svc_.observeUnauthenticated(op, caller.error());
+      svc_.observeUnauthenticated(op, caller.error(), req->key());
       return toGrpc(caller.error());
     }
     auto r = fn(*caller, *req);

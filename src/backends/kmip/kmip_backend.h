@@ -43,6 +43,14 @@ class KmipBackend final : public KeyBackend {
   Result<KeyDescription> describe(const KeySpec& spec) override;
   Result<SelfTestResult> selfTest(const KeySpec& spec) override;
 
+  // Crypto API operations the server can do (kmip_crypto.cc): AES-256-GCM Encrypt/Decrypt
+  // (KMIP 1.4 fields); IVs from OpenSSL's CSPRNG. Signing digests, RSA-OAEP, MAC and public
+  // keys are Unimplemented: KMIP 1.2 servers sign messages, not digests (PyKMIP 0.10 has no
+  // Digested Data), PyKMIP encrypts with symmetric keys only and cannot create HMAC keys.
+  Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n) override;
+  Result<ByteVec> aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad) override;
+  Result<ByteVec> aesGcmOpen(const KeySpec& spec, ByteView iv, ByteView sealed, ByteView aad) override;
+
   // The Object Group that marks a tenant's objects.
   static std::string objectGroup(const std::string& tenantNamespace) { return "keygate:" + tenantNamespace; }
   // Unique identifiers of every object named `name` in the tenant's group (tests use it to

@@ -20,14 +20,14 @@ const char* operationName(Operation op) {
   return "?";
 }
 
-Item requestMessage(Operation op, Item payload) {
+Item requestMessage(Operation op, Item payload, int protocolMinor) {
   payload.tag = tag::kRequestPayload;
   payload.type = ItemType::kStructure;
   return Item::structure(
       tag::kRequestMessage,
       {Item::structure(tag::kRequestHeader,
                        {Item::structure(tag::kProtocolVersion, {Item::integer(tag::kProtocolVersionMajor, 1),
-                                                                Item::integer(tag::kProtocolVersionMinor, 2)}),
+                                                                Item::integer(tag::kProtocolVersionMinor, protocolMinor)}),
                         Item::integer(tag::kBatchCount, 1)}),
        Item::structure(tag::kBatchItem, {Item::enumeration(tag::kOperation, static_cast<uint32_t>(op)), std::move(payload)})});
 }
@@ -66,7 +66,9 @@ Result<Item> responsePayload(const Item& response, Operation op) {
     std::string text = std::string("KMIP ") + operationName(op) + " failed";
     if (reason != nullptr) text += " (result reason " + std::to_string(r) + ")";
     if (message != nullptr && !message->bytes.empty()) text += ": " + message->bytes;
-    return makeError(status->number == 2 ? ErrorCode::kUnavailable : codeForReason(r), text);
+    Error e(status->number == 2 ? ErrorCode::kUnavailable : codeForReason(r), text);
+    e.reason = "KMIP_RESULT_REASON_" + std::to_string(r);  // for callers that branch on it
+    return e;
   }
   if (const Item* p = batch->find(tag::kResponsePayload); p != nullptr) return *p;
   return Item::structure(tag::kResponsePayload);
@@ -80,8 +82,8 @@ Result<std::string> KmipClient::exchangeOn(TransportPtr& conn, const std::string
   return r;
 }
 
-Result<Item> KmipClient::call(Operation op, Item payload, bool idempotent) {
-  const std::string request = encode(requestMessage(op, std::move(payload)));
+Result<Item> KmipClient::call(Operation op, Item payload, bool idempotent, int protocolMinor) {
+  const std::string request = encode(requestMessage(op, std::move(payload), protocolMinor));
   TransportPtr conn;
   {
     std::lock_guard<std::mutex> l(mu_);

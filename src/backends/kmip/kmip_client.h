@@ -26,8 +26,9 @@ class Transport {
 using TransportPtr = std::unique_ptr<Transport>;
 using TransportFactory = std::function<Result<TransportPtr>()>;
 
-// The Request Message for one operation (exposed for tests).
-Item requestMessage(Operation op, Item payload);
+// The Request Message for one operation (exposed for tests). Protocol 1.2 unless a call
+// needs a later field (AES-GCM's additional data and tag are KMIP 1.4).
+Item requestMessage(Operation op, Item payload, int protocolMinor = 2);
 
 // The Response Payload of a Response Message for `op` (an empty structure when the server
 // sent none). A failed operation becomes an Error whose code follows the Result Reason
@@ -44,7 +45,7 @@ class KmipClient {
   // Sends `payload` as one `op` request. A pooled connection that fails before any answer
   // (the server closed it while idle) is replaced and the request sent once more, unless
   // `idempotent` is false (Create: a retry could make a second object).
-  Result<Item> call(Operation op, Item payload, bool idempotent = true);
+  Result<Item> call(Operation op, Item payload, bool idempotent = true, int protocolMinor = 2);
 
  private:
   Result<std::string> exchangeOn(TransportPtr& conn, const std::string& request);

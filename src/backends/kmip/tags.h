@@ -54,6 +54,9 @@ inline constexpr uint32_t kData = 0x4200C2;
 inline constexpr uint32_t kSignatureData = 0x4200C3;
 inline constexpr uint32_t kValidityIndicator = 0x42009B;
 inline constexpr uint32_t kMacData = 0x4200C6;
+inline constexpr uint32_t kTagLength = 0x4200CE;                              // KMIP 1.4
+inline constexpr uint32_t kAuthenticatedEncryptionAdditionalData = 0x4200FE;  // KMIP 1.4
+inline constexpr uint32_t kAuthenticatedEncryptionTag = 0x4200FF;             // KMIP 1.4
 inline constexpr uint32_t kDigitalSignatureAlgorithm = 0x4200AE;
 }  // namespace tag
 
@@ -91,6 +94,7 @@ inline constexpr uint32_t kUninterpretedTextString = 1;
 // Recommended Curve
 inline constexpr uint32_t kP256 = 7, kP384 = 10;
 // Block Cipher Mode, Padding Method, Hashing Algorithm, Digital Signature Algorithm
+inline constexpr uint32_t kGcm = 9;
 inline constexpr uint32_t kCbc = 1, kPkcs5 = 3, kPss = 10, kSha256 = 6, kSha256WithRsa = 5, kEcdsaWithSha256 = 14;
 // Result Status / Validity Indicator
 inline constexpr uint32_t kSuccess = 0, kValid = 1;

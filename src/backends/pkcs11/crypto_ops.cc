@@ -67,6 +67,48 @@ Bytes prepareSignature(Mechanism& m, SigningScheme scheme, ByteView digest) {
   return {};
 }
 
+// One-shot C_EncryptInit + C_Encrypt (and the other three) with the use-error mapping.
+Result<ByteVec> runEncrypt(Session& s, const Mechanism& m, CK_OBJECT_HANDLE key, ByteView in, const KeySpec& spec) {
+  ByteVec out;
+  RETURN_IF_ERROR(check("C_EncryptInit", s.ck().encryptInit(s.handle(), m.get(), key), spec));
+  RETURN_IF_ERROR(check("C_Encrypt", s.ck().encrypt(s.handle(), in, &out), spec));
+  return out;
+}
+
+// A ciphertext (or tag) that does not authenticate is the caller's input problem, not the HSM's.
+Result<ByteVec> runDecrypt(Session& s, const Mechanism& m, CK_OBJECT_HANDLE key, ByteView in, const KeySpec& spec,
+                           const std::string& notAuthentic) {
+  ByteVec out;
+  RETURN_IF_ERROR(check("C_DecryptInit", s.ck().decryptInit(s.handle(), m.get(), key), spec));
+  CK_RV rv = s.ck().decrypt(s.handle(), in, &out);
+  if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_GENERAL_ERROR ||
+      rv == CKR_DATA_INVALID) {
+    if (!out.empty()) OPENSSL_cleanse(out.data(), out.size());
+    Error e(ErrorCode::kInvalidArgument, notAuthentic + " (" + ckrName(rv) + ")");
+    e.reason = "AUTHENTICATION_FAILED";
+    return e;
+  }
+  RETURN_IF_ERROR(check("C_Decrypt", rv, spec));
+  return out;
+}
+
+Result<ByteVec> runSign(Session& s, const Mechanism& m, CK_OBJECT_HANDLE key, ByteView in, const KeySpec& spec) {
+  ByteVec sig;
+  RETURN_IF_ERROR(check("C_SignInit", s.ck().signInit(s.handle(), m.get(), key), spec));
+  RETURN_IF_ERROR(check("C_Sign", s.ck().sign(s.handle(), in, &sig), spec));
+  return sig;
+}
+
+// false (not an error) when the signature or MAC does not match.
+Result<bool> runVerify(Session& s, const Mechanism& m, CK_OBJECT_HANDLE key, ByteView in, ByteView sig,
+                       const KeySpec& spec) {
+  RETURN_IF_ERROR(check("C_VerifyInit", s.ck().verifyInit(s.handle(), m.get(), key), spec));
+  CK_RV rv = s.ck().verify(s.handle(), in, sig);
+  if (rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE) return false;
+  RETURN_IF_ERROR(check("C_Verify", rv, spec));
+  return true;
+}
+
 bool isEcdsa(SigningScheme s) { return s == SigningScheme::kEcdsaSha256 || s == SigningScheme::kEcdsaSha384; }
 
 Status checkFits(const KeySpec& spec, Purpose purpose, const char* op) {
@@ -127,10 +169,7 @@ Result<ByteVec> Pkcs11Backend::aesGcmSeal(const KeySpec& spec, ByteView iv, Byte
   return withKeyObjects<ByteVec>(spec, [&](Session& s, const ObjectSet& objs) -> Result<ByteVec> {
     Mechanism m;
     setAesGcm(m, ivArr, aad);
-    ByteVec out;
-    RETURN_IF_ERROR(check("C_EncryptInit", s.ck().encryptInit(s.handle(), m.get(), handleOf(objs, CKO_SECRET_KEY)), spec));
-    RETURN_IF_ERROR(check("C_Encrypt", s.ck().encrypt(s.handle(), plaintext, &out), spec));
-    return out;
+    return runEncrypt(s, m, handleOf(objs, CKO_SECRET_KEY), plaintext, spec);
   });
 }
 
@@ -143,18 +182,7 @@ Result<ByteVec> Pkcs11Backend::aesGcmOpen(const KeySpec& spec, ByteView iv, Byte
   return withKeyObjects<ByteVec>(spec, [&](Session& s, const ObjectSet& objs) -> Result<ByteVec> {
     Mechanism m;
     setAesGcm(m, ivArr, aad);
-    ByteVec out;
-    RETURN_IF_ERROR(check("C_DecryptInit", s.ck().decryptInit(s.handle(), m.get(), handleOf(objs, CKO_SECRET_KEY)), spec));
-    CK_RV rv = s.ck().decrypt(s.handle(), sealed, &out);
-    if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_GENERAL_ERROR ||
-        rv == CKR_DATA_INVALID) {
-      OPENSSL_cleanse(out.data(), out.size());
-      Error e(ErrorCode::kInvalidArgument, "the ciphertext or the aad does not authenticate (" + ckrName(rv) + ")");
-      e.reason = "AUTHENTICATION_FAILED";
-      return e;
-    }
-    RETURN_IF_ERROR(check("C_Decrypt", rv, spec));
-    return out;
+    return runDecrypt(s, m, handleOf(objs, CKO_SECRET_KEY), sealed, spec, "the ciphertext or the aad does not authenticate");
   });
 }
 
@@ -163,10 +191,7 @@ Result<ByteVec> Pkcs11Backend::rsaOaepEncrypt(const KeySpec& spec, ByteView plai
   return withKeyObjects<ByteVec>(spec, [&](Session& s, const ObjectSet& objs) -> Result<ByteVec> {
     Mechanism m;
     setRsaOaepSha1(m);
-    ByteVec out;
-    RETURN_IF_ERROR(check("C_EncryptInit", s.ck().encryptInit(s.handle(), m.get(), handleOf(objs, CKO_PUBLIC_KEY)), spec));
-    RETURN_IF_ERROR(check("C_Encrypt", s.ck().encrypt(s.handle(), plaintext, &out), spec));
-    return out;
+    return runEncrypt(s, m, handleOf(objs, CKO_PUBLIC_KEY), plaintext, spec);
   });
 }
 
@@ -175,16 +200,8 @@ Result<ByteVec> Pkcs11Backend::rsaOaepDecrypt(const KeySpec& spec, ByteView ciph
   return withKeyObjects<ByteVec>(spec, [&](Session& s, const ObjectSet& objs) -> Result<ByteVec> {
     Mechanism m;
     setRsaOaepSha1(m);
-    ByteVec out;
-    RETURN_IF_ERROR(check("C_DecryptInit", s.ck().decryptInit(s.handle(), m.get(), handleOf(objs, CKO_PRIVATE_KEY)), spec));
-    CK_RV rv = s.ck().decrypt(s.handle(), ciphertext, &out);
-    if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE || rv == CKR_GENERAL_ERROR) {
-      Error e(ErrorCode::kInvalidArgument, "the RSA-OAEP ciphertext does not decrypt with this key (" + ckrName(rv) + ")");
-      e.reason = "AUTHENTICATION_FAILED";
-      return e;
-    }
-    RETURN_IF_ERROR(check("C_Decrypt", rv, spec));
-    return out;
+    return runDecrypt(s, m, handleOf(objs, CKO_PRIVATE_KEY), ciphertext, spec,
+                      "the RSA-OAEP ciphertext does not decrypt with this key");
   });
 }
 
@@ -193,9 +210,7 @@ Result<ByteVec> Pkcs11Backend::signDigest(const KeySpec& spec, SigningScheme sch
   return withKeyObjects<ByteVec>(spec, [&](Session& s, const ObjectSet& objs) -> Result<ByteVec> {
     Mechanism m;
     Bytes in = prepareSignature(m, scheme, digest);
-    ByteVec sig;
-    RETURN_IF_ERROR(check("C_SignInit", s.ck().signInit(s.handle(), m.get(), handleOf(objs, CKO_PRIVATE_KEY)), spec));
-    RETURN_IF_ERROR(check("C_Sign", s.ck().sign(s.handle(), in, &sig), spec));
+    ASSIGN_OR_RETURN(ByteVec sig, runSign(s, m, handleOf(objs, CKO_PRIVATE_KEY), in, spec));
     if (isEcdsa(scheme)) return ecdsaRawToDer(sig);
     return sig;
   });
@@ -212,11 +227,7 @@ Result<bool> Pkcs11Backend::verifyDigest(const KeySpec& spec, SigningScheme sche
   return withKeyObjects<bool>(spec, [&](Session& s, const ObjectSet& objs) -> Result<bool> {
     Mechanism m;
     Bytes in = prepareSignature(m, scheme, digest);
-    RETURN_IF_ERROR(check("C_VerifyInit", s.ck().verifyInit(s.handle(), m.get(), handleOf(objs, CKO_PUBLIC_KEY)), spec));
-    CK_RV rv = s.ck().verify(s.handle(), in, sig);
-    if (rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE) return false;
-    RETURN_IF_ERROR(check("C_Verify", rv, spec));
-    return true;
+    return runVerify(s, m, handleOf(objs, CKO_PUBLIC_KEY), in, sig, spec);
   });
 }
 
@@ -225,10 +236,7 @@ Result<ByteVec> Pkcs11Backend::hmacSha256(const KeySpec& spec, ByteView data) {
   return withKeyObjects<ByteVec>(spec, [&](Session& s, const ObjectSet& objs) -> Result<ByteVec> {
     Mechanism m;
     setPlain(m, CKM_SHA256_HMAC);
-    ByteVec mac;
-    RETURN_IF_ERROR(check("C_SignInit", s.ck().signInit(s.handle(), m.get(), handleOf(objs, CKO_SECRET_KEY)), spec));
-    RETURN_IF_ERROR(check("C_Sign", s.ck().sign(s.handle(), data, &mac), spec));
-    return mac;
+    return runSign(s, m, handleOf(objs, CKO_SECRET_KEY), data, spec);
   });
 }
 
@@ -237,11 +245,7 @@ Result<bool> Pkcs11Backend::verifyHmacSha256(const KeySpec& spec, ByteView data,
   return withKeyObjects<bool>(spec, [&](Session& s, const ObjectSet& objs) -> Result<bool> {
     Mechanism m;
     setPlain(m, CKM_SHA256_HMAC);
-    RETURN_IF_ERROR(check("C_VerifyInit", s.ck().verifyInit(s.handle(), m.get(), handleOf(objs, CKO_SECRET_KEY)), spec));
-    CK_RV rv = s.ck().verify(s.handle(), data, mac);
-    if (rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE) return false;
-    RETURN_IF_ERROR(check("C_Verify", rv, spec));
-    return true;
+    return runVerify(s, m, handleOf(objs, CKO_SECRET_KEY), data, mac, spec);
   });
 }
 

@@ -193,10 +193,11 @@ TEST_F(CryptoApiTest, RefusesMissingWrongAudienceUnboundOverdueAndOtherTenantCal
     std::string reason, messagePart;
   };
   std::vector<Case> cases = {
-      {"no token", "", "tenant-a/weights", ErrorCode::kUnauthenticated, "", "no credentials"},
-      {"garbage token", "not-a-token", "tenant-a/weights", ErrorCode::kUnauthenticated, "", "rejected the token"},
+      {"no token", "", "tenant-a/weights", ErrorCode::kUnauthenticated, "Unauthenticated", "no credentials"},
+      {"garbage token", "not-a-token", "tenant-a/weights", ErrorCode::kUnauthenticated, "Unauthenticated",
+       "rejected the token"},
       {"wrong audience", serviceAccountToken("tenant-a", "app", "other.dev"), "tenant-a/weights",
-       ErrorCode::kUnauthenticated, "", "audiences"},
+       ErrorCode::kUnauthenticated, "Unauthenticated", "audiences"},
       {"unbound ServiceAccount", serviceAccountToken("tenant-a", "nobody"), "tenant-a/weights",
        ErrorCode::kPermissionDenied, "NoBinding", "no current KeyUser KeyRoleBinding"},
       {"binding past reviewBy", serviceAccountToken("tenant-a", "stale"), "tenant-a/weights",
@@ -222,6 +223,11 @@ TEST_F(CryptoApiTest, RefusesMissingWrongAudienceUnboundOverdueAndOtherTenantCal
       EXPECT_TRUE(audited) << tc.name << " is not audited";
     }
   }
+  // Unauthenticated attempts are audited as the anonymous user.
+  int anonymous = 0;
+  for (const auto& a : audit("KeyUseDenied"))
+    anonymous += getString(a, "initiator") == "system:anonymous" && getString(a, "key") == "weights";
+  EXPECT_EQ(anonymous, 3);
   // The bound ServiceAccount works, proving the cases above fail for their own reason.
   EXPECT_TRUE(client(serviceAccountToken("tenant-a", "app"))->encrypt(encryptReq("tenant-a/weights", "x")).ok());
   // Denials are metrics too (bounded labels: the reason, not the caller).

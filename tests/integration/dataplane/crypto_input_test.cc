@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "integration/dataplane/crypto_fixture.h"
 #include "support/temp_dir.h"
@@ -117,6 +118,47 @@ TEST_F(CryptoApiTest, BadInputGetsClearErrorsAndTheServerKeepsServing) {
   EXPECT_EQ(after->plaintext(), "secret text");
 }
 
+// The namespace's rate limit answers RESOURCE_EXHAUSTED (and is per namespace); a key whose
+// backend this server does not have answers UNAVAILABLE.
+class CryptoApiLimitTest : public CryptoApiTest {
+ protected:
+  void SetUp() override {
+    CryptoServiceOptions o;
+    o.tenantQps = 1;
+    o.tenantBurst = 3;
+    start(o);
+  }
+};
+
+TEST_F(CryptoApiLimitTest, PerTenantRateLimitAndUnavailableBackend) {
+  addKey("tenant-a", "weights", "Encrypt", "AES-256", {{1, "Active"}});
+  addKey("tenant-b", "weights", "Encrypt", "AES-256", {{1, "Active"}});
+  bindKeyUser("tenant-a", "users", serviceAccount("tenant-a", "app"));
+  bindKeyUser("tenant-b", "users", serviceAccount("tenant-b", "app"));
+  auto a = client(serviceAccountToken("tenant-a", "app"));
+  auto b = client(serviceAccountToken("tenant-b", "app"));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(a->encrypt(enc("tenant-a/weights", "x")).ok()) << i;
+  auto limited = a->encrypt(enc("tenant-a/weights", "x"));
+  ASSERT_FALSE(limited.ok());
+  EXPECT_EQ(limited.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(limited.error().message.find("rate limit"), std::string::npos) << limited.error().message;
+  EXPECT_TRUE(b->encrypt(enc("tenant-b/weights", "x")).ok()) << "tenant-b has its own bucket";
+  // Unknown namespaces get no bucket: refused by authorization before the limiter.
+  EXPECT_EQ(a->encrypt(enc("made-up-ns/k", "x")).error().code, ErrorCode::kPermissionDenied);
+
+  // A key on a backend this server does not have.
+  Json k = {{"apiVersion", "keygate.dev/v1alpha1"},
+            {"kind", "EncryptionKey"},
+            {"metadata", {{"name", "remote"}, {"namespace", "tenant-b"}, {"uid", "uid-remote"}, {"resourceVersion", "7"}}},
+            {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "kmip-eu"}}},
+            {"status", {{"state", "Active"}, {"currentVersion", 1}, {"versions", {{{"version", 1}, {"state", "Active"}}}}}}};
+  keys_.upsert(std::make_shared<const Json>(k));
+  auto down = b->encrypt(enc("tenant-b/remote", "x"));
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(down.error().message.find("backend kmip-eu"), std::string::npos) << down.error().message;
+}
+
 // A caller without a ServiceAccount (a static pod): a client certificate from the configured
 // CA, CN = user name, O = groups; bound as a User subject.
 class CryptoApiCertificateTest : public CryptoApiTest {
@@ -154,6 +196,7 @@ TEST_F(CryptoApiCertificateTest, ClientCertificateFromTheConfiguredCa) {
   go.certFile = d + "/srv.crt";
   go.keyFile = d + "/srv.key";
   go.clientCaFile = d + "/ca.crt";
+  go.certRefresh = std::chrono::seconds(1);
   auto srv = GrpcServer::start(go, *authn_, *service_);
   ASSERT_TRUE(srv.ok()) << srv.error().toString();
   server_ = std::move(*srv);
@@ -182,6 +225,29 @@ TEST_F(CryptoApiCertificateTest, ClientCertificateFromTheConfiguredCa) {
   auto rogue = connectWith(d + "/rogue.crt", d + "/rogue.key")->encrypt(enc("tenant-a/kek", "dek"));
   ASSERT_FALSE(rogue.ok());
   EXPECT_EQ(rogue.error().code, ErrorCode::kUnavailable) << rogue.error().message;
+
+  // The serving certificate is re-read when it changes (a cert-manager renewal): a new
+  // certificate from a new CA is served without a restart.
+  ASSERT_EQ(sh("cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca2.key -out ca2.crt -days 1 -subj /CN=test-ca-2 && "
+               "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv2.key -out srv2.csr -subj /CN=127.0.0.1 && "
+               "openssl x509 -req -in srv2.csr -CA ca2.crt -CAkey ca2.key -CAcreateserial -days 1 -out srv2.crt -extfile san.ext && "
+               "cp srv2.key srv.key && cp srv2.crt srv.crt"), 0);
+  auto withCa = [&](const std::string& ca) {
+    CryptoClientOptions o;
+    o.target = "127.0.0.1:" + std::to_string(server_->port());
+    o.caFile = ca;
+    o.certFile = d + "/cli.crt";
+    o.keyFile = d + "/cli.key";
+    auto c = CryptoClient::connect(o);
+    return c.value()->encrypt(enc("tenant-a/kek", "dek"));
+  };
+  bool rotated = false;
+  for (int i = 0; i < 100 && !rotated; ++i) {
+    rotated = withCa(d + "/ca2.crt").ok();
+    if (!rotated) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(rotated) << "the renewed certificate was not served";
+  EXPECT_FALSE(withCa(d + "/ca.crt").ok()) << "the old certificate is still served";
 }
 
 }  // namespace
