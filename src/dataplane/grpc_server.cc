@@ -7,6 +7,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <arpa/inet.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -52,9 +54,16 @@ Status checkPem(const std::string& path, const std::string& what, bool key) {
   return okStatus();
 }
 
+// A loopback listen address: 127.0.0.0/8 as an IPv4 literal, [::1], localhost or a unix
+// socket. (A host name that merely starts with "127." is not loopback.)
 bool loopback(const std::string& address) {
-  return address.rfind("127.", 0) == 0 || address.rfind("localhost:", 0) == 0 || address.rfind("[::1]:", 0) == 0 ||
-         address.rfind("unix:", 0) == 0;
+  if (address.rfind("unix:", 0) == 0) return true;
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  const std::string host = address.substr(0, colon);
+  if (host == "localhost" || host == "[::1]") return true;
+  in_addr a{};
+  return inet_pton(AF_INET, host.c_str(), &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 // Organizations (O) of the verified peer certificate, read from its PEM.

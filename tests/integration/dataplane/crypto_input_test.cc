@@ -157,6 +157,16 @@ TEST_F(CryptoApiLimitTest, PerTenantRateLimitAndUnavailableBackend) {
   ASSERT_FALSE(down.ok());
   EXPECT_EQ(down.error().code, ErrorCode::kUnavailable);
   EXPECT_NE(down.error().message.find("backend kmip-eu"), std::string::npos) << down.error().message;
+
+  // Plain text only on loopback: bearer tokens never cross a network in clear.
+  for (const char* addr : {"0.0.0.0:0", "127.attacker.example:0", "10.0.0.1:0"}) {
+    GrpcServerOptions o;
+    o.address = addr;
+    auto s = GrpcServer::start(o, *authn_, *service_);
+    ASSERT_FALSE(s.ok()) << addr;
+    EXPECT_EQ(s.error().code, ErrorCode::kInvalidArgument) << addr;
+    EXPECT_NE(s.error().message.find("without TLS"), std::string::npos) << s.error().message;
+  }
 }
 
 // A caller without a ServiceAccount (a static pod): a client certificate from the configured
