@@ -120,6 +120,11 @@ SigningScheme defaultSigningScheme(Algorithm a);
 using ByteVec = std::vector<uint8_t>;
 using ByteView = std::span<const uint8_t>;
 
+struct GcmSealed {
+  ByteVec iv;      // 12 bytes, never reused under one key (drawn from the backend's RNG)
+  ByteVec sealed;  // ciphertext || 16-byte tag
+};
+
 struct WrappingKey {
   std::string algorithm;
   std::string publicKeyPem;
@@ -183,8 +188,9 @@ class KeyBackend {
 
   // n random bytes from the backend's RNG (IVs, data keys).
   virtual Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n);
-  // AES-256-GCM with a 96-bit iv and a 128-bit tag: returns ciphertext || tag.
-  virtual Result<ByteVec> aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad);
+  // AES-256-GCM with a fresh 96-bit IV from the backend's RNG (for PKCS#11 the HSM's
+  // C_GenerateRandom, in the same session as the encryption) and a 128-bit tag.
+  virtual Result<GcmSealed> aesGcmSeal(const KeySpec& spec, ByteView plaintext, ByteView aad);
   // Reverses aesGcmSeal; InvalidArgument when the tag does not authenticate.
   virtual Result<ByteVec> aesGcmOpen(const KeySpec& spec, ByteView iv, ByteView sealed, ByteView aad);
   // RSA-OAEP (SHA-1, MGF1-SHA1: what every PKCS#11 module offers) with the public key.

@@ -42,7 +42,7 @@ SigningScheme defaultSigningScheme(Algorithm a) {
 }
 
 Result<ByteVec> KeyBackend::randomBytes(const std::string&, size_t) { return unimplemented(*this, "random bytes"); }
-Result<ByteVec> KeyBackend::aesGcmSeal(const KeySpec&, ByteView, ByteView, ByteView) {
+Result<GcmSealed> KeyBackend::aesGcmSeal(const KeySpec&, ByteView, ByteView) {
   return unimplemented(*this, "AES-GCM encryption");
 }
 Result<ByteVec> KeyBackend::aesGcmOpen(const KeySpec&, ByteView, ByteView, ByteView) {

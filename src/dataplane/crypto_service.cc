@@ -395,16 +395,15 @@ Result<std::string> CryptoService::encryptWith(const Use& use, const std::string
     return str(out);
   }
   h.algorithm = CipherAlgorithm::kAes256Gcm;
-  auto iv = use.backend->randomBytes(use.spec.ref.tenantNamespace, kGcmIvSize);
-  if (!iv.ok()) return fromBackend(iv.error(), use.versionText());
   Bytes header = encodeHeader(h);
   std::string gcmAad(header.begin(), header.end());
   gcmAad += aad;
-  auto sealed = use.backend->aesGcmSeal(use.spec, *iv, view(plaintext), view(gcmAad));
+  auto sealed = use.backend->aesGcmSeal(use.spec, view(plaintext), view(gcmAad));
   if (!sealed.ok()) return fromBackend(sealed.error(), use.versionText());
+  if (sealed->iv.size() != kGcmIvSize) return makeError(ErrorCode::kInternal, "the backend returned a GCM IV that is not 12 bytes");
   std::string out(header.begin(), header.end());
-  out.append(iv->begin(), iv->end());
-  out.append(sealed->begin(), sealed->end());
+  out.append(sealed->iv.begin(), sealed->iv.end());
+  out.append(sealed->sealed.begin(), sealed->sealed.end());
   return out;
 }
 

@@ -48,7 +48,7 @@ class KmipBackend final : public KeyBackend {
   // keys are Unimplemented: KMIP 1.2 servers sign messages, not digests (PyKMIP 0.10 has no
   // Digested Data), PyKMIP encrypts with symmetric keys only and cannot create HMAC keys.
   Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n) override;
-  Result<ByteVec> aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad) override;
+  Result<GcmSealed> aesGcmSeal(const KeySpec& spec, ByteView plaintext, ByteView aad) override;
   Result<ByteVec> aesGcmOpen(const KeySpec& spec, ByteView iv, ByteView sealed, ByteView aad) override;
 
   // The Object Group that marks a tenant's objects.

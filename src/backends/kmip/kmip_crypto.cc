@@ -51,9 +51,10 @@ Result<ByteVec> KmipBackend::randomBytes(const std::string&, size_t n) {
   return out;
 }
 
-Result<ByteVec> KmipBackend::aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad) {
+Result<GcmSealed> KmipBackend::aesGcmSeal(const KeySpec& spec, ByteView plaintext, ByteView aad) {
   RETURN_IF_ERROR(checkPurpose(spec, Purpose::kEncrypt, Algorithm::kAes256, "AES-GCM encryption"));
   ASSIGN_OR_RETURN(Objects o, objects(spec.ref, false));
+  ASSIGN_OR_RETURN(ByteVec iv, randomBytes(spec.ref.tenantNamespace, 12));
   std::vector<Item> req{uid(o.secretOrPrivate), gcmParameters(), Item::byteString(tag::kData, str(plaintext)),
                         Item::byteString(tag::kIvCounterNonce, str(iv))};
   if (!aad.empty()) req.push_back(Item::byteString(tag::kAuthenticatedEncryptionAdditionalData, str(aad)));
@@ -64,7 +65,7 @@ Result<ByteVec> KmipBackend::aesGcmSeal(const KeySpec& spec, ByteView iv, ByteVi
   if (t->bytes.size() != 16) return makeError(ErrorCode::kInternal, "the KMIP server returned a GCM tag that is not 16 bytes");
   ByteVec out(ct->bytes.begin(), ct->bytes.end());
   out.insert(out.end(), t->bytes.begin(), t->bytes.end());
-  return out;
+  return GcmSealed{std::move(iv), std::move(out)};
 }
 
 Result<ByteVec> KmipBackend::aesGcmOpen(const KeySpec& spec, ByteView iv, ByteView sealed, ByteView aad) {

@@ -161,15 +161,16 @@ Result<ByteVec> Pkcs11Backend::randomBytes(const std::string& tenantNamespace, s
   }, Token::Access::kCrypto);
 }
 
-Result<ByteVec> Pkcs11Backend::aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad) {
+Result<GcmSealed> Pkcs11Backend::aesGcmSeal(const KeySpec& spec, ByteView plaintext, ByteView aad) {
   RETURN_IF_ERROR(checkFits(spec, Purpose::kEncrypt, "AES-GCM encryption"));
-  if (iv.size() != 12) return makeError(ErrorCode::kInvalidArgument, "AES-GCM needs a 96-bit IV");
-  std::array<uint8_t, 12> ivArr{};
-  std::copy(iv.begin(), iv.end(), ivArr.begin());
-  return withKeyObjects<ByteVec>(spec, [&](Session& s, const ObjectSet& objs) -> Result<ByteVec> {
+  return withKeyObjects<GcmSealed>(spec, [&](Session& s, const ObjectSet& objs) -> Result<GcmSealed> {
+    // The IV from the HSM's RNG, in the session that encrypts (one pool round trip, not two).
+    std::array<uint8_t, 12> iv{};
+    RETURN_IF_ERROR(ckCheck("C_GenerateRandom", s.ck().generateRandom(s.handle(), iv), s.token().label()));
     Mechanism m;
-    setAesGcm(m, ivArr, aad);
-    return runEncrypt(s, m, handleOf(objs, CKO_SECRET_KEY), plaintext, spec);
+    setAesGcm(m, iv, aad);
+    ASSIGN_OR_RETURN(ByteVec sealed, runEncrypt(s, m, handleOf(objs, CKO_SECRET_KEY), plaintext, spec));
+    return GcmSealed{ByteVec(iv.begin(), iv.end()), std::move(sealed)};
   });
 }
 

@@ -44,7 +44,7 @@ class Pkcs11Backend final : public KeyBackend {
 
   // Crypto operations (crypto_ops.cc): kCrypto sessions on cached handles.
   Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n) override;
-  Result<ByteVec> aesGcmSeal(const KeySpec& spec, ByteView iv, ByteView plaintext, ByteView aad) override;
+  Result<GcmSealed> aesGcmSeal(const KeySpec& spec, ByteView plaintext, ByteView aad) override;
   Result<ByteVec> aesGcmOpen(const KeySpec& spec, ByteView iv, ByteView sealed, ByteView aad) override;
   Result<ByteVec> rsaOaepEncrypt(const KeySpec& spec, ByteView plaintext) override;
   Result<ByteVec> rsaOaepDecrypt(const KeySpec& spec, ByteView ciphertext) override;

@@ -5,6 +5,10 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "integration/dataplane/crypto_fixture.h"
 
 namespace keygate::dataplane::testing {
@@ -340,6 +344,48 @@ TEST_F(CryptoApiTest, RotationIsTransparentToCallers) {
   ASSERT_TRUE(moved.ok()) << moved.error().toString();
   EXPECT_EQ(moved->source_key_version(), "tenant-a/weights@1");
   EXPECT_EQ(moved->key_version(), "tenant-a/weights@2");
+}
+
+// Crypto calls take no token lock: while a key is being created (an exclusive section on
+// the tenant's token, held here on purpose), encryption with an existing key still works.
+TEST_F(CryptoApiTest, EncryptionIsNotStalledByKeyCreationOnTheSameToken) {
+  addKey("tenant-a", "weights", "Encrypt", "AES-256", {{1, "Active"}});
+  bindKeyUser("tenant-a", "users", serviceAccount("tenant-a", "app"));
+  auto c = client(serviceAccountToken("tenant-a", "app"));
+  ASSERT_TRUE(c->encrypt(encryptReq("tenant-a/weights", "warm")).ok());  // handles cached
+  auto token = backend_->tokenFor("tenant-a");
+  ASSERT_TRUE(token.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool inside = false, release = false;
+  std::thread creator([&] {
+    (void)(*token)->withSession<bool>(
+        [&](backends::pkcs11::Session&) -> Result<bool> {
+          std::unique_lock<std::mutex> lock(mu);
+          inside = true;
+          cv.notify_all();
+          cv.wait(lock, [&] { return release; });
+          return true;
+        },
+        backends::pkcs11::Token::Access::kExclusive);
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return inside; });
+  }
+  // The creating section is held: encryption and decryption still complete.
+  auto ct = c->encrypt(encryptReq("tenant-a/weights", "during creation"));
+  bool stillHeld;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stillHeld = !release;
+    release = true;
+  }
+  cv.notify_all();
+  creator.join();
+  ASSERT_TRUE(ct.ok()) << ct.error().toString();
+  EXPECT_TRUE(stillHeld);
+  EXPECT_EQ(c->decrypt(decryptReq("tenant-a/weights", ct->ciphertext()))->plaintext(), "during creation");
 }
 
 // ---- the HSM is the second check -----------------------------------------------------------
