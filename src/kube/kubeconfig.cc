@@ -1,5 +1,7 @@
 #include "kube/kubeconfig.h"
 
+#include "common/file.h"
+
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
@@ -64,13 +66,7 @@ Result<std::string> pemFrom(const YAML::Node& n, const std::string& field, const
 
 }  // namespace
 
-Result<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return makeError(ErrorCode::kNotFound, "cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+Result<std::string> readFile(const std::string& path) { return readWholeFile(path); }
 
 Result<ClientConfig> parseKubeconfig(const std::string& text, const std::string& contextName, const std::string& baseDir,
                                      const std::string& src) {

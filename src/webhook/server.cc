@@ -4,6 +4,8 @@
 
 #include "webhook/server.h"
 
+#include "common/file.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/bio.h>
@@ -35,13 +37,7 @@ const log::Logger& logger() {
   return l;
 }
 
-Result<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return makeError(ErrorCode::kInvalidArgument, "cannot read " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+Result<std::string> readFile(const std::string& path) { return readWholeFile(path, ErrorCode::kInvalidArgument); }
 
 // Parses the pair with OpenSSL and checks that the key belongs to the leaf certificate.
 Status checkPair(const std::string& certPem, const std::string& keyPem, const std::string& certFile,
