@@ -138,7 +138,7 @@ int runLocal(const LocalFlags& f) {
     deps.backend = [&](const std::string& name) { return (*runner)->backend(name); };
     deps.audit = (*runner)->auditSink();
     deps.observe = [&metrics](const dataplane::CallRecord& r) {
-      metrics.cryptoCall(r.ns, r.purpose, dataplane::operationName(r.operation), dataplane::grpcCodeName(r.code), r.reason,
+      metrics.cryptoCall(r.ns, r.purpose, dataplane::operationName(r.operation), grpcCodeName(r.code), r.reason,
                          r.duration.count());
     };
     crypto = std::make_unique<dataplane::CryptoService>(std::move(deps), dataplane::CryptoServiceOptions{});

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   keygate::cmd::registerCheck(app);
   keygate::cmd::registerLocal(app);
   keygate::cmd::registerOperator(app);
+  keygate::cmd::registerKmsPlugin(app);
   keygate::cli::registerCryptoCommands(app);
   try {
     app.parse(argc, argv);

@@ -277,7 +277,7 @@ int runOperator(const OperatorFlags& f) {
     cd.backend = [&backendSet](const std::string& name) { return backendSet.find(name); };
     cd.audit = audit;
     cd.observe = [&metrics](const dataplane::CallRecord& r) {
-      metrics.cryptoCall(r.ns, r.purpose, dataplane::operationName(r.operation), dataplane::grpcCodeName(r.code), r.reason,
+      metrics.cryptoCall(r.ns, r.purpose, dataplane::operationName(r.operation), grpcCodeName(r.code), r.reason,
                          r.duration.count());
     };
     dataplane::CryptoServiceOptions cso;

@@ -8,6 +8,7 @@ void registerVersion(CLI::App& app);
 void registerCheck(CLI::App& app);
 void registerLocal(CLI::App& app);
 void registerOperator(CLI::App& app);
+void registerKmsPlugin(CLI::App& app);
 int run(CLI::App& app);
 
 }  // namespace keygate::cmd

@@ -19,6 +19,7 @@ struct CryptoClientOptions {
   std::string serverName;      // TLS name to verify, "" = the target's host
   std::string certFile;        // client certificate (optional; re-read when it changes)
   std::string keyFile;
+  std::chrono::seconds certReloadInterval{60};  // how often certFile/keyFile/caFile are checked
   std::string token;           // bearer token
   std::string tokenFile;       // or a file holding it (a projected token, re-read on change)
   std::chrono::milliseconds timeout{10000};
@@ -45,8 +46,5 @@ class CryptoClient {
   explicit CryptoClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// ErrorCode for a gRPC status code number.
-ErrorCode errorCodeFromGrpc(int grpcCode);
 
 }  // namespace keygate::dataplane

@@ -137,27 +137,6 @@ const char* operationName(Operation op) {
   return "Unknown";
 }
 
-const char* grpcCodeName(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kOk: return "OK";
-    case ErrorCode::kInvalidArgument: return "INVALID_ARGUMENT";
-    case ErrorCode::kNotFound: return "NOT_FOUND";
-    case ErrorCode::kAlreadyExists: return "ALREADY_EXISTS";
-    case ErrorCode::kConflict: return "ABORTED";
-    case ErrorCode::kGone:
-    case ErrorCode::kFailedPrecondition: return "FAILED_PRECONDITION";
-    case ErrorCode::kUnauthenticated: return "UNAUTHENTICATED";
-    case ErrorCode::kPermissionDenied: return "PERMISSION_DENIED";
-    case ErrorCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
-    case ErrorCode::kDeadlineExceeded: return "DEADLINE_EXCEEDED";
-    case ErrorCode::kCancelled: return "CANCELLED";
-    case ErrorCode::kUnavailable: return "UNAVAILABLE";
-    case ErrorCode::kInternal: return "INTERNAL";
-    case ErrorCode::kUnimplemented: return "UNIMPLEMENTED";
-  }
-  return "UNKNOWN";
-}
-
 struct CryptoService::Use {
   std::shared_ptr<const av1::EncryptionKey> key;
   KeyName name;
@@ -165,6 +144,7 @@ struct CryptoService::Use {
   backends::KeySpec spec;
   backends::KeyBackend* backend = nullptr;
   std::string versionText() const { return name.withVersion(version); }
+  std::string versionId() const { return keyVersionId(spec.ref.keyUid, version); }
 };
 
 struct CryptoService::Call {
@@ -409,7 +389,7 @@ Result<std::string> CryptoService::encryptWith(const Use& use, const std::string
 
 Result<std::string> CryptoService::decryptWith(Call& call, const Caller& caller, Operation op, const std::string& keyText,
                                                const std::string& ciphertext, const std::string& aad,
-                                               std::string* keyVersion) {
+                                               std::string* keyVersion, std::string* keyVersionIdOut) {
   ASSIGN_OR_RETURN(KeyName name, parseKeyName(keyText, true));
   RETURN_IF_ERROR(checkSize("ciphertext", ciphertext.size(), true, options_.maxInputBytes + 1024));
   RETURN_IF_ERROR(checkSize("aad", aad.size(), false, options_.maxInputBytes));
@@ -421,6 +401,7 @@ Result<std::string> CryptoService::decryptWith(Call& call, const Caller& caller,
   name.version = ct.header.keyVersion;
   ASSIGN_OR_RETURN(Use use, authorize(call, caller, op, name, Need::kProcess));
   *keyVersion = use.versionText();
+  *keyVersionIdOut = use.versionId();
   const bool rsaKey = use.spec.algorithm == backends::Algorithm::kRsa3072 || use.spec.algorithm == backends::Algorithm::kRsa4096;
   if (rsaKey != (ct.header.algorithm == CipherAlgorithm::kRsaOaepSha1)) {
     return makeError(ErrorCode::kInvalidArgument, std::string("the ciphertext's algorithm does not match key ") +
@@ -456,6 +437,7 @@ Result<v1::EncryptResponse> CryptoService::encrypt(const Caller& caller, const v
     v1::EncryptResponse resp;
     resp.set_ciphertext(std::move(ct));
     resp.set_key_version(use.versionText());
+    resp.set_key_version_id(use.versionId());
     return resp;
   }();
   finish(call, caller, r.ok() ? okStatus() : Status(r.error()));
@@ -465,11 +447,13 @@ Result<v1::EncryptResponse> CryptoService::encrypt(const Caller& caller, const v
 Result<v1::DecryptResponse> CryptoService::decrypt(const Caller& caller, const v1::DecryptRequest& req) {
   KG_CALL(Operation::kDecrypt);
   auto r = [&]() -> Result<v1::DecryptResponse> {
-    std::string kv;
-    ASSIGN_OR_RETURN(std::string pt, decryptWith(call, caller, Operation::kDecrypt, req.key(), req.ciphertext(), req.aad(), &kv));
+    std::string kv, kvId;
+    ASSIGN_OR_RETURN(std::string pt,
+                     decryptWith(call, caller, Operation::kDecrypt, req.key(), req.ciphertext(), req.aad(), &kv, &kvId));
     v1::DecryptResponse resp;
     resp.set_plaintext(std::move(pt));
     resp.set_key_version(kv);
+    resp.set_key_version_id(kvId);
     return resp;
   }();
   finish(call, caller, r.ok() ? okStatus() : Status(r.error()));
@@ -499,6 +483,7 @@ Result<v1::GenerateDataKeyResponse> CryptoService::generateDataKey(const Caller&
     resp.set_plaintext(std::move(plain));
     resp.set_ciphertext(std::move(*ct));
     resp.set_key_version(use.versionText());
+    resp.set_key_version_id(use.versionId());
     return resp;
   }();
   finish(call, caller, r.ok() ? okStatus() : Status(r.error()));
@@ -509,8 +494,9 @@ Result<v1::ReEncryptResponse> CryptoService::reEncrypt(const Caller& caller, con
   KG_CALL(Operation::kReEncrypt);
   auto r = [&]() -> Result<v1::ReEncryptResponse> {
     std::string sourceVersion;
+    std::string sourceVersionId;
     ASSIGN_OR_RETURN(std::string pt, decryptWith(call, caller, Operation::kReEncrypt, req.key(), req.ciphertext(), req.aad(),
-                                                 &sourceVersion));
+                                                 &sourceVersion, &sourceVersionId));
     std::string destText = req.destination_key();
     if (destText.empty()) destText = req.key().substr(0, req.key().find('@'));
     auto dest = parseKeyName(destText, false);
@@ -530,6 +516,7 @@ Result<v1::ReEncryptResponse> CryptoService::reEncrypt(const Caller& caller, con
     resp.set_ciphertext(std::move(*ct));
     resp.set_source_key_version(sourceVersion);
     resp.set_key_version(use->versionText());
+    resp.set_key_version_id(use->versionId());
     return resp;
   }();
   finish(call, caller, r.ok() ? okStatus() : Status(r.error()));

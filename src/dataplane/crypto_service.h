@@ -30,6 +30,7 @@
 
 #include "backends/key_backend.h"
 #include "common/clock.h"
+#include "common/grpc_codes.h"
 #include "common/result.h"
 #include "controllers/audit.h"
 #include "dataplane/identity.h"
@@ -42,8 +43,6 @@ namespace keygate::dataplane {
 
 enum class Operation { kEncrypt, kDecrypt, kGenerateDataKey, kReEncrypt, kSign, kVerify, kMac, kVerifyMac, kGetPublicKey };
 const char* operationName(Operation op);
-// The gRPC status name of an ErrorCode ("OK", "PERMISSION_DENIED", …), for metrics.
-const char* grpcCodeName(ErrorCode code);
 
 // One finished call, for metrics (bounded labels: no key names, no callers).
 struct CallRecord {
@@ -108,7 +107,8 @@ class CryptoService {
   Result<Use> authorize(Call& call, const Caller& caller, Operation op, const KeyName& name, Need need);
   Result<std::string> encryptWith(const Use& use, const std::string& plaintext, const std::string& aad);
   Result<std::string> decryptWith(Call& call, const Caller& caller, Operation op, const std::string& keyText,
-                                  const std::string& ciphertext, const std::string& aad, std::string* keyVersion);
+                                  const std::string& ciphertext, const std::string& aad, std::string* keyVersion,
+                                  std::string* keyVersionIdOut);
   Status checkSize(const std::string& what, size_t n, bool required, size_t max) const;
   Error deny(Call& call, const Caller& caller, const KeyName& name, int64_t version, ErrorCode code,
              const std::string& reason, const std::string& message);

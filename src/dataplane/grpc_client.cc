@@ -1,24 +1,22 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 
+#include "common/file.h"
+#include "common/grpc_codes.h"
 #include "dataplane/crypto_client.h"
 #include "keygate/v1/crypto.grpc.pb.h"
 
 namespace keygate::dataplane {
 namespace {
 
-Result<std::string> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return makeError(ErrorCode::kInvalidArgument, path + ": cannot read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+Result<std::string> readFile(const std::string& path) { return readWholeFile(path, ErrorCode::kInvalidArgument); }
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -26,25 +24,6 @@ std::string trim(std::string s) {
 }
 
 }  // namespace
-
-ErrorCode errorCodeFromGrpc(int c) {
-  switch (static_cast<grpc::StatusCode>(c)) {
-    case grpc::StatusCode::OK: return ErrorCode::kOk;
-    case grpc::StatusCode::CANCELLED: return ErrorCode::kCancelled;
-    case grpc::StatusCode::INVALID_ARGUMENT: return ErrorCode::kInvalidArgument;
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return ErrorCode::kDeadlineExceeded;
-    case grpc::StatusCode::NOT_FOUND: return ErrorCode::kNotFound;
-    case grpc::StatusCode::ALREADY_EXISTS: return ErrorCode::kAlreadyExists;
-    case grpc::StatusCode::PERMISSION_DENIED: return ErrorCode::kPermissionDenied;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return ErrorCode::kResourceExhausted;
-    case grpc::StatusCode::FAILED_PRECONDITION: return ErrorCode::kFailedPrecondition;
-    case grpc::StatusCode::ABORTED: return ErrorCode::kConflict;
-    case grpc::StatusCode::UNIMPLEMENTED: return ErrorCode::kUnimplemented;
-    case grpc::StatusCode::UNAVAILABLE: return ErrorCode::kUnavailable;
-    case grpc::StatusCode::UNAUTHENTICATED: return ErrorCode::kUnauthenticated;
-    default: return ErrorCode::kInternal;
-  }
-}
 
 struct CryptoClient::Impl {
   CryptoClientOptions options;
@@ -87,6 +66,26 @@ Result<std::unique_ptr<CryptoClient>> CryptoClient::connect(CryptoClientOptions 
   args.SetMaxSendMessageSize(4 * 65536 + 4096);
   if (o.insecure) {
     creds = grpc::InsecureChannelCredentials();
+  } else if (!o.certFile.empty() || !o.keyFile.empty()) {
+    if (o.certFile.empty() || o.keyFile.empty())
+      return makeError(ErrorCode::kInvalidArgument, "a client certificate needs both --cert-file and --key-file");
+    // Read once here so a missing or unreadable file is a clear error now, not a failed
+    // handshake later; then gRPC's file watcher re-reads all three files when they change
+    // (cert-manager or kubeadm renewing the client certificate of a long-running plugin).
+    RETURN_IF_ERROR(readFile(o.certFile));
+    RETURN_IF_ERROR(readFile(o.keyFile));
+    if (!o.caFile.empty()) RETURN_IF_ERROR(readFile(o.caFile));
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        o.keyFile, o.certFile, o.caFile, static_cast<unsigned>(std::max<int64_t>(1, o.certReloadInterval.count())));
+    grpc::experimental::TlsChannelCredentialsOptions tls;
+    tls.set_certificate_provider(provider);
+    tls.watch_identity_key_cert_pairs();
+    if (!o.caFile.empty()) tls.watch_root_certs();
+    tls.set_verify_server_certs(true);
+    tls.set_certificate_verifier(std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+    tls.set_check_call_host(true);
+    creds = grpc::experimental::TlsCredentials(tls);
+    if (!o.serverName.empty()) args.SetSslTargetNameOverride(o.serverName);
   } else {
     grpc::SslCredentialsOptions ssl;
     if (!o.caFile.empty()) {

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/file.h"
+#include "common/grpc_codes.h"
 #include "common/log.h"
 #include "keygate/v1/crypto.grpc.pb.h"
 
@@ -28,11 +30,9 @@ grpc::Status toGrpc(const Error& e) {
 }
 
 Result<std::string> readFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return makeError(ErrorCode::kInvalidArgument, what + " " + path + ": cannot read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto r = readWholeFile(path, ErrorCode::kInvalidArgument);
+  if (!r.ok()) return makeError(ErrorCode::kInvalidArgument, what + " " + path + ": cannot read");
+  return r;
 }
 
 // The PEM file holds at least one certificate (or, for the key, one private key).
@@ -159,27 +159,6 @@ class CryptoImpl final : public keygate::v1::Crypto::CallbackService {
 };
 
 }  // namespace
-
-int grpcStatusCode(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kOk: return grpc::StatusCode::OK;
-    case ErrorCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case ErrorCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case ErrorCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
-    case ErrorCode::kConflict: return grpc::StatusCode::ABORTED;
-    case ErrorCode::kGone: return grpc::StatusCode::FAILED_PRECONDITION;
-    case ErrorCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
-    case ErrorCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
-    case ErrorCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case ErrorCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case ErrorCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case ErrorCode::kCancelled: return grpc::StatusCode::CANCELLED;
-    case ErrorCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case ErrorCode::kInternal: return grpc::StatusCode::INTERNAL;
-    case ErrorCode::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
-  }
-  return grpc::StatusCode::UNKNOWN;
-}
 
 struct GrpcServer::Impl {
   std::unique_ptr<CryptoImpl> service;

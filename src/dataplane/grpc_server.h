@@ -52,7 +52,4 @@ class GrpcServer {
   std::unique_ptr<Impl> impl_;
 };
 
-// gRPC status code number (grpc::StatusCode) for an ErrorCode.
-int grpcStatusCode(ErrorCode code);
-
 }  // namespace keygate::dataplane

@@ -1,5 +1,7 @@
 #include "dataplane/key_name.h"
 
+#include <openssl/sha.h>
+
 #include <charconv>
 
 namespace keygate::dataplane {
@@ -57,6 +59,21 @@ Result<KeyName> parseKeyName(std::string_view text, bool allowVersion) {
     k.version = n;
   }
   return k;
+}
+
+std::string keyVersionId(std::string_view keyUid, int64_t version) {
+  std::string input = std::string("keygate.dev/key-version") + '\0';
+  input.append(keyUid);
+  input += "@" + std::to_string(version);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
 }
 
 }  // namespace keygate::dataplane

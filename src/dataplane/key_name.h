@@ -23,4 +23,8 @@ struct KeyName {
 // version a positive integer, "@VERSION" only when allowVersion.
 Result<KeyName> parseKeyName(std::string_view text, bool allowVersion);
 
+// The stable id of one key version (the API's key_version_id): 32 lower-case hex digits of
+// SHA-256("keygate.dev/key-version\0" UID "@" VERSION). Never reused (uids are not), not secret.
+std::string keyVersionId(std::string_view keyUid, int64_t version);
+
 }  // namespace keygate::dataplane

@@ -197,7 +197,28 @@ MetricsImpl::MetricsImpl(const std::string& buildVersion)
       cryptoDuration(BuildHistogram()
                          .Name("keygate_crypto_request_duration_seconds")
                          .Help("Time to serve one crypto API call, authentication to answer.")
-                         .Register(*registry)) {
+                         .Register(*registry)),
+      kmsLatency(BuildHistogram()
+                     .Name("keygate_kms_operations_latency_seconds")
+                     .Help("KMS v2 plugin calls from kube-apiserver by method and gRPC status code (as "
+                           "apiserver_envelope_encryption_kms_operations_latency_seconds sees them).")
+                     .Register(*registry)),
+      kmsHealthy(BuildGauge()
+                     .Name("keygate_kms_healthy")
+                     .Help("1 while the KMS v2 plugin's last encrypt+decrypt round trip through the crypto API passed.")
+                     .Register(*registry)),
+      kmsLastHealthy(BuildGauge()
+                         .Name("keygate_kms_health_check_last_success_timestamp_seconds")
+                         .Help("Unix time of the KMS v2 plugin's last passed round trip.")
+                         .Register(*registry)),
+      kmsKeyIdChanges(BuildCounter()
+                          .Name("keygate_kms_key_id_changes_total")
+                          .Help("Times the KMS v2 plugin's key_id changed (rotation to a new Active version).")
+                          .Register(*registry)),
+      kmsKeyIdInfo(BuildGauge()
+                       .Name("keygate_kms_key_id_info")
+                       .Help("Always 1; the labels name the KMS v2 plugin's current key_id and key version.")
+                       .Register(*registry)) {
   if (!buildVersion.empty()) {
     buildInfoGauge = &buildInfo.Add({{"version", buildVersion}});
     buildInfoGauge->Set(1);
@@ -266,6 +287,32 @@ void Metrics::cryptoCall(const std::string& ns, const std::string& purpose, cons
   static const std::vector<double> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                0.01,   0.025,   0.05,   0.1,   0.25,   1};
   impl_->cryptoDuration.Add({{"operation", op}}, kBuckets).Observe(std::max(0.0, seconds));
+}
+
+void Metrics::kmsCall(const std::string& method, const std::string& code, double seconds) {
+  // KMS round trips cross the crypto API and the HSM: 100 µs to seconds.
+  static const std::vector<double> kBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                               0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5};
+  impl_->kmsLatency.Add({{"method_name", oneOf(method, {"Status", "Encrypt", "Decrypt"})}, {"grpc_status_code", bounded(code)}},
+                        kBuckets)
+      .Observe(std::max(0.0, seconds));
+}
+
+void Metrics::kmsHealth(bool healthy) {
+  impl_->kmsHealthy.Add({}).Set(healthy ? 1 : 0);
+  auto& last = impl_->kmsLastHealthy.Add({});
+  if (healthy) last.SetToCurrentTime();
+}
+
+void Metrics::kmsKeyId(const std::string& keyId, const std::string& version) {
+  std::lock_guard<std::mutex> lock(impl_->kmsKeyIdMu);
+  auto& changes = impl_->kmsKeyIdChanges.Add({});
+  if (impl_->kmsKeyIdGauge) {
+    impl_->kmsKeyIdInfo.Remove(impl_->kmsKeyIdGauge);
+    changes.Increment();
+  }
+  impl_->kmsKeyIdGauge = &impl_->kmsKeyIdInfo.Add({{"key_id", bounded(keyId)}, {"key_version", bounded(version)}});
+  impl_->kmsKeyIdGauge->Set(1);
 }
 
 void Metrics::kubeRequest(const std::string& verb, const std::string& resource, int code) {

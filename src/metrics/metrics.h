@@ -99,6 +99,15 @@ class Metrics {
   void cryptoCall(const std::string& ns, const std::string& purpose, const std::string& operation,
                   const std::string& code, const std::string& denyReason, double seconds);
 
+  // The KMS v2 plugin (`keygate kms-plugin`): one call from kube-apiserver
+  // (keygate_kms_operations_latency_seconds{method_name,grpc_status_code}); its health
+  // (keygate_kms_healthy, keygate_kms_health_check_last_success_timestamp_seconds); its
+  // key_id (keygate_kms_key_id_info{key_id,key_version} = 1 for the current one only;
+  // keygate_kms_key_id_changes_total counts switches after the first).
+  void kmsCall(const std::string& method, const std::string& code, double seconds);
+  void kmsHealth(bool healthy);
+  void kmsKeyId(const std::string& keyId, const std::string& version);
+
   // The whole exposition (registry + snapshot gauges) in the Prometheus text format, as a
   // scrape would see it. For `keygate local` and tests.
   std::string scrapeText() const;

@@ -53,6 +53,15 @@ class MetricsImpl {
   prometheus::Family<prometheus::Counter>& cryptoRequests;
   prometheus::Family<prometheus::Counter>& cryptoDenied;
   prometheus::Family<prometheus::Histogram>& cryptoDuration;
+  prometheus::Family<prometheus::Histogram>& kmsLatency;
+  // Families without children until the plugin reports (the operator exposes none of them).
+  prometheus::Family<prometheus::Gauge>& kmsHealthy;
+  prometheus::Family<prometheus::Gauge>& kmsLastHealthy;
+  prometheus::Family<prometheus::Counter>& kmsKeyIdChanges;
+  prometheus::Family<prometheus::Gauge>& kmsKeyIdInfo;
+
+  std::mutex kmsKeyIdMu;
+  prometheus::Gauge* kmsKeyIdGauge = nullptr;
 
   std::mutex buildInfoMu;
   prometheus::Gauge* buildInfoGauge = nullptr;

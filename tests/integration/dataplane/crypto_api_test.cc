@@ -54,6 +54,9 @@ TEST_F(CryptoApiTest, BoundServiceAccountEncryptsDecryptsMakesDataKeysSignsAndMa
   auto pt = c->decrypt(decryptReq("tenant-a/weights", ct->ciphertext(), "ctx-1"));
   ASSERT_TRUE(pt.ok()) << pt.error().toString();
   EXPECT_EQ(pt->plaintext(), "model weights");
+  // The version's stable id: the same from Encrypt and Decrypt, derived from the key's uid.
+  EXPECT_EQ(ct->key_version_id(), keyVersionId(uidOf("tenant-a", "weights"), 1));
+  EXPECT_EQ(pt->key_version_id(), ct->key_version_id());
   // Two encryptions of the same text differ (a fresh IV from the HSM each time).
   auto ct2 = c->encrypt(encryptReq("tenant-a/weights", "model weights", "ctx-1"));
   ASSERT_TRUE(ct2.ok());
@@ -344,6 +347,9 @@ TEST_F(CryptoApiTest, RotationIsTransparentToCallers) {
   ASSERT_TRUE(moved.ok()) << moved.error().toString();
   EXPECT_EQ(moved->source_key_version(), "tenant-a/weights@1");
   EXPECT_EQ(moved->key_version(), "tenant-a/weights@2");
+  EXPECT_EQ(moved->key_version_id(), v2ct->key_version_id());
+  EXPECT_NE(v2ct->key_version_id(), v1ct->key_version_id());
+  EXPECT_EQ(old->key_version_id(), v1ct->key_version_id());
 }
 
 // Crypto calls take no token lock: while a key is being created (an exclusive section on

@@ -47,6 +47,18 @@ TEST(KeyName, ParsesAndRefusesWithTheRule) {
   }
 }
 
+TEST(KeyName, VersionIdIsStableDistinctAndHex) {
+  const std::string a = keyVersionId("0b7c8a52-1a8e-4a5b-9d0e-3f1f2a4b5c6d", 1);
+  EXPECT_EQ(a, keyVersionId("0b7c8a52-1a8e-4a5b-9d0e-3f1f2a4b5c6d", 1));
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos) << a;
+  // Another version, another key with the same name (new uid), and no ambiguity between
+  // uid "x1" version 2 and uid "x" version 12.
+  EXPECT_NE(a, keyVersionId("0b7c8a52-1a8e-4a5b-9d0e-3f1f2a4b5c6d", 2));
+  EXPECT_NE(a, keyVersionId("6a1d0c3e-0000-4000-8000-000000000000", 1));
+  EXPECT_NE(keyVersionId("x1", 2), keyVersionId("x", 12));
+}
+
 TEST(Ciphertext, HeaderRoundTripsAndBadInputIsRefused) {
   auto h = encodeHeader({CipherAlgorithm::kAes256Gcm, 0x01020304});
   ASSERT_EQ(h.size(), kCiphertextHeaderSize);
