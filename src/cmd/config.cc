@@ -363,7 +363,7 @@ void parseLeaderElection(Parser& p, const YAML::Node& n, LeaderElectionConfig& l
 OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view file) {
   OperatorConfig c;
   p.onlyKeys(root, "", {"backends", "policy", "metrics", "health", "webhook", "dataPlane", "leaderElection",
-                        "operatorNamespace", "stateDir", "workers"});
+                        "operatorNamespace", "stateDir", "secretStore", "workers"});
   c.backends = parseBackends(p, root);
 
   std::vector<std::string> backendNames;
@@ -460,6 +460,16 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
     }
   if (YAML::Node v = child(root, "stateDir"); v.IsDefined())
     if (auto s = p.absolutePath(v, "stateDir")) c.stateDir = *s;
+  if (YAML::Node ss = child(root, "secretStore"); isSet(ss)) {
+    p.onlyKeys(ss, "secretStore", {"type", "dir"});
+    if (YAML::Node t = child(ss, "type"); t.IsDefined())
+      if (auto s = p.enumValue(t, "secretStore.type", {"kubernetes", "file"})) c.secretStoreType = *s;
+    if (YAML::Node d = child(ss, "dir"); d.IsDefined()) {
+      if (auto s = p.absolutePath(d, "secretStore.dir")) c.secretStoreDir = *s;
+      if (c.secretStoreType != "file") p.fail(d, "secretStore.dir", "only for type: file");
+    }
+  }
+  if (c.secretStoreType == "file" && c.secretStoreDir.empty()) c.secretStoreDir = c.stateDir + "/secrets";
   if (YAML::Node v = child(root, "workers"); v.IsDefined())
     if (auto n = p.integer(v, "workers", 1, kMaxWorkers)) c.workers = static_cast<int>(*n);
   if (YAML::Node le = child(root, "leaderElection"); isSet(le)) parseLeaderElection(p, le, c.leaderElection);

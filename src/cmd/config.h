@@ -69,6 +69,13 @@ struct OperatorConfig {
   LeaderElectionConfig leaderElection;
   std::string operatorNamespace = "keygate-system";  // Secrets with token PINs, the Lease
   std::string stateDir = "/var/lib/keygate";         // absolute; SoftHSM token dirs etc.
+  // secretStore: where token PINs and the approval signing key live. "kubernetes" (default):
+  // the Secret keygate-backend-credentials in operatorNamespace. "file": 0600 files under
+  // secretStoreDir (default <stateDir>/secrets) on the state volume, so the operator reads no
+  // Secret at all: required when kube-apiserver encrypts Secrets with a Keygate key through
+  // `keygate kms-plugin` (docs/kms-plugin.md, "Cold start").
+  std::string secretStoreType = "kubernetes";
+  std::string secretStoreDir;                        // absolute; "" = <stateDir>/secrets
   int workers = 4;                                   // reconcile workers per controller, 1..64
 };
 

@@ -14,6 +14,7 @@
 #include <iostream>
 
 #include "api/v1alpha1/codec.h"
+#include "backends/file_secret_store.h"
 #include "backends/registry.h"
 #include "cmd/config.h"
 #include "cmd/snapshot.h"
@@ -173,7 +174,19 @@ int runOperator(const OperatorFlags& f) {
       std::ofstream(conf) << "directories.tokendir = " << cfg.stateDir << "/softhsm2/tokens\nobjectstore.backend = file\nlog.level = ERROR\n";
     ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);
   }
-  auto secrets = std::make_shared<controllers::KubeSecretStore>(client, cfg.operatorNamespace);
+  // Token PINs and the approval signing key: a Secret, or files on the state volume when
+  // kube-apiserver encrypts Secrets through Keygate (no Secret read on the cold-start path).
+  backends::SecretStorePtr secrets;
+  std::string secretsWhere;
+  if (cfg.secretStoreType == "file") {
+    auto fs = backends::FileSecretStore::open(cfg.secretStoreDir);
+    if (!fs.ok()) return fail("secretStore: " + fs.error().message);
+    secrets = std::move(*fs);
+    secretsWhere = cfg.secretStoreDir;
+  } else {
+    secrets = std::make_shared<controllers::KubeSecretStore>(client, cfg.operatorNamespace);
+    secretsWhere = cfg.operatorNamespace + "/keygate-backend-credentials";
+  }
   auto registry = backends::BackendRegistry::withBuiltins();
   controllers::BackendSet backendSet;
   for (const auto& bc : cfg.backends) {
@@ -211,7 +224,7 @@ int runOperator(const OperatorFlags& f) {
       if (auto st = secrets->put("approval-signing-key", backends::SecretValue(*generated)); !st.ok())
         return fail("approval signing key: " + st.error().message);
       signingKey = std::move(*generated);
-      logger().info("generated the approval signing key", {{"secret", cfg.operatorNamespace + "/keygate-backend-credentials"}});
+      logger().info("generated the approval signing key", {{"secretStore", secretsWhere}});
     }
   }
   auto signer = std::make_shared<const api::v1alpha1::ApprovalSigner>(signingKey);

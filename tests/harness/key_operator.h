@@ -54,6 +54,8 @@ class KeyOperator {
   // benchmark watch progress without opening a second watch on the API server.
   void addKeyHandlers(kube::EventHandlers h) { keys_->addHandlers(std::move(h)); }
   const kube::Cache& keyCache() const { return keys_->cache(); }
+  // approvalWorkflow only: the KeyRoleBinding informer's cache (the crypto API reads it).
+  const kube::Cache& bindingCache() const { return bindings_->cache(); }
   controllers::Controller& controller() { return *controller_; }
   // approvalWorkflow only (null otherwise).
   std::shared_ptr<const api::v1alpha1::ApprovalSigner> signer() const { return signer_; }

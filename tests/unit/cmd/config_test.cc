@@ -110,6 +110,28 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(r->policy.preActiveTTL.defaultValue, std::chrono::hours(168));
 }
 
+// secretStore: the Secret by default; files on the state volume for a cluster whose Secrets
+// kube-apiserver encrypts through Keygate's KMS plugin.
+TEST(ConfigTest, SecretStore) {
+  auto d = parseOperatorConfig(kBackend, "config.yaml");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->secretStoreType, "kubernetes");
+  EXPECT_EQ(d->secretStoreDir, "");
+  auto f = parseOperatorConfig(kBackend + "stateDir: /data\nsecretStore: {type: file}\n", "config.yaml");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->secretStoreType, "file");
+  EXPECT_EQ(f->secretStoreDir, "/data/secrets");
+  auto g = parseOperatorConfig(kBackend + "secretStore: {type: file, dir: /var/lib/keygate/creds}\n", "config.yaml");
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  EXPECT_EQ(g->secretStoreDir, "/var/lib/keygate/creds");
+  EXPECT_EQ(errorsOf(kBackend + "secretStore: {type: vault}\n"),
+            std::vector<std::string>{"config.yaml:2: secretStore.type: unsupported value \"vault\": supported values: "
+                                     "\"kubernetes\", \"file\""});
+  EXPECT_EQ(errorsOf(kBackend + "secretStore: {dir: /x}\n"),
+            std::vector<std::string>{"config.yaml:2: secretStore.dir: only for type: file"});
+  EXPECT_EQ(errorsOf(kBackend + "secretStore: {type: file, dir: rel}\n").size(), 1u);
+}
+
 // Every bad field gives exactly one `file:line: field: reason` line.
 TEST(ConfigTest, BadFields) {
   struct Case {
@@ -192,7 +214,7 @@ TEST(ConfigTest, BadFields) {
       {kBackend + "workers: 2.5\n", "config.yaml:2: workers: expected an integer, got 2.5"},
       {kBackend + "worker: 2\n",
        "config.yaml:2: worker: unknown field (known: backends, policy, metrics, health, webhook, dataPlane, leaderElection, "
-       "operatorNamespace, stateDir, workers)"},
+       "operatorNamespace, stateDir, secretStore, workers)"},
       {kBackend + "workers: 2\nworkers: 3\n", "config.yaml:3: workers: duplicate field"},
       // policy: reported by the api policy parser, same format.
       {kBackend + "policy:\n  minApprovals: {default: 0}\n",
