@@ -140,6 +140,9 @@ int runOperator(const OperatorFlags& f) {
   if (!metricsServer.ok()) return fail(metricsServer.error().message);
   auto health = metrics::HealthServer::start(cfg.healthBindAddress);
   if (!health.ok()) return fail(health.error().message);
+  // Not ready until start-up is done (API server checked, secret store and backends open,
+  // servers listening): a /readyz with no checks yet would answer 200.
+  (*health)->addReadinessCheck("startup", [] { return Status(makeError(ErrorCode::kUnavailable, "starting")); });
 
   // The API server.
   Result<kube::ClientConfig> kc = (!f.kubeconfig.empty() || std::getenv("KUBECONFIG"))
@@ -385,6 +388,7 @@ int runOperator(const OperatorFlags& f) {
   };
 
   (*health)->addReadinessCheck("webhook", [&]() -> Status { return okStatus(); });
+  (*health)->removeReadinessCheck("startup");
   (*health)->addReadinessCheck("informers-synced", [&]() -> Status {
     if (keys->hasSynced() && requests->hasSynced() && bindings->hasSynced()) return okStatus();
     return makeError(ErrorCode::kUnavailable, "informer caches not synced yet");

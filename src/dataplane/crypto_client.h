@@ -19,7 +19,9 @@ struct CryptoClientOptions {
   std::string serverName;      // TLS name to verify, "" = the target's host
   std::string certFile;        // client certificate (optional; re-read when it changes)
   std::string keyFile;
-  std::chrono::seconds certReloadInterval{60};  // how often certFile/keyFile/caFile are checked
+  // How often certFile/keyFile/caFile are looked at; when they changed, the next call uses a
+  // new connection (a new TLS handshake) with the renewed certificate.
+  std::chrono::seconds certReloadInterval{60};
   std::string token;           // bearer token
   std::string tokenFile;       // or a file holding it (a projected token, re-read on change)
   std::chrono::milliseconds timeout{10000};

@@ -1,12 +1,13 @@
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_certificate_verifier.h>
-#include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
 
-#include <algorithm>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "common/file.h"
 #include "common/grpc_codes.h"
@@ -23,12 +24,93 @@ std::string trim(std::string s) {
   return s;
 }
 
+// Modification time and size of each credential file: a change means a renewed certificate.
+std::string fileStamp(const std::vector<std::string>& paths) {
+  std::string out;
+  for (const auto& p : paths) {
+    struct stat st {};
+    if (p.empty() || ::stat(p.c_str(), &st) != 0) {
+      out += "-;";
+      continue;
+    }
+    out += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "/" + std::to_string(st.st_size) + ";";
+  }
+  return out;
+}
+
+// The private key belongs to the certificate (a renewal can be caught with one file written).
+Status checkPair(const std::string& certPem, const std::string& keyPem, const std::string& certFile) {
+  BIO* cb = BIO_new_mem_buf(certPem.data(), static_cast<int>(certPem.size()));
+  X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
+  BIO_free(cb);
+  BIO* kb = BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+  BIO_free(kb);
+  const bool ok = cert && key && X509_check_private_key(cert, key) == 1;
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  ERR_clear_error();
+  if (!ok)
+    return makeError(ErrorCode::kInvalidArgument,
+                     "client certificate " + certFile + " and its key file are not a PEM certificate and its private key");
+  return okStatus();
+}
+
 }  // namespace
 
 struct CryptoClient::Impl {
   CryptoClientOptions options;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::Crypto::Stub> stub;
+  grpc::ChannelArguments args;
+
+  std::mutex mu;
+  std::shared_ptr<v1::Crypto::Stub> stub;  // shared: in-flight calls keep the old channel alive
+  std::string stamp;                       // of the credential files the channel was built from
+  std::chrono::steady_clock::time_point nextCheck;
+
+  // The channel's credentials, read from the files now. A client certificate is presented at
+  // the TLS handshake, so a renewed one needs a new channel (see currentStub).
+  Result<std::shared_ptr<grpc::ChannelCredentials>> credentials() const {
+    const auto& o = options;
+    if (o.insecure) return grpc::InsecureChannelCredentials();
+    grpc::SslCredentialsOptions ssl;
+    if (!o.caFile.empty()) {
+      ASSIGN_OR_RETURN(ssl.pem_root_certs, readFile(o.caFile));
+    }
+    if (!o.certFile.empty() || !o.keyFile.empty()) {
+      if (o.certFile.empty() || o.keyFile.empty())
+        return makeError(ErrorCode::kInvalidArgument, "a client certificate needs both --cert-file and --key-file");
+      ASSIGN_OR_RETURN(ssl.pem_cert_chain, readFile(o.certFile));
+      ASSIGN_OR_RETURN(ssl.pem_private_key, readFile(o.keyFile));
+      RETURN_IF_ERROR(checkPair(ssl.pem_cert_chain, ssl.pem_private_key, o.certFile));
+    }
+    return grpc::SslCredentials(ssl);
+  }
+
+  Status rebuild() {
+    std::string now = fileStamp({options.caFile, options.certFile, options.keyFile});
+    ASSIGN_OR_RETURN(auto creds, credentials());
+    auto channel = grpc::CreateCustomChannel(options.target, creds, args);
+    stub = std::shared_ptr<v1::Crypto::Stub>(v1::Crypto::NewStub(channel));
+    stamp = std::move(now);
+    return okStatus();
+  }
+
+  // The stub for the next call. With a client certificate, the files are looked at every
+  // certReloadInterval; when they changed (cert-manager or kubeadm renewed them) the next
+  // call goes over a new channel and so a new handshake with the new certificate, instead of
+  // the old identity living on in a long-lived connection. A renewal caught half-written
+  // keeps the current channel and is tried again at the next check.
+  std::shared_ptr<v1::Crypto::Stub> currentStub() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!options.certFile.empty() && std::chrono::steady_clock::now() >= nextCheck) {
+      nextCheck = std::chrono::steady_clock::now() + options.certReloadInterval;
+      if (fileStamp({options.caFile, options.certFile, options.keyFile}) != stamp) {
+        auto old = stub;
+        if (!rebuild().ok()) stub = old;
+      }
+    }
+    return stub;
+  }
 
   // The bearer token for this call: the file is re-read each time (projected tokens rotate).
   Result<std::string> token() const {
@@ -45,7 +127,8 @@ struct CryptoClient::Impl {
     ASSIGN_OR_RETURN(std::string t, token());
     if (!t.empty()) ctx.AddMetadata("authorization", "Bearer " + t);
     Resp resp;
-    grpc::Status st = fn(&ctx, req, &resp);
+    auto s = currentStub();
+    grpc::Status st = fn(*s, &ctx, req, &resp);
     if (!st.ok()) {
       Error e(errorCodeFromGrpc(st.error_code()), st.error_message());
       e.reason = "GRPC_" + std::to_string(static_cast<int>(st.error_code()));
@@ -60,58 +143,23 @@ CryptoClient::~CryptoClient() = default;
 
 Result<std::unique_ptr<CryptoClient>> CryptoClient::connect(CryptoClientOptions o) {
   if (o.target.empty()) return makeError(ErrorCode::kInvalidArgument, "crypto API address is empty (--server HOST:PORT)");
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(4 * 65536 + 4096);
-  args.SetMaxSendMessageSize(4 * 65536 + 4096);
-  if (o.insecure) {
-    creds = grpc::InsecureChannelCredentials();
-  } else if (!o.certFile.empty() || !o.keyFile.empty()) {
-    if (o.certFile.empty() || o.keyFile.empty())
-      return makeError(ErrorCode::kInvalidArgument, "a client certificate needs both --cert-file and --key-file");
-    // Read once here so a missing or unreadable file is a clear error now, not a failed
-    // handshake later; then gRPC's file watcher re-reads all three files when they change
-    // (cert-manager or kubeadm renewing the client certificate of a long-running plugin).
-    RETURN_IF_ERROR(readFile(o.certFile));
-    RETURN_IF_ERROR(readFile(o.keyFile));
-    if (!o.caFile.empty()) RETURN_IF_ERROR(readFile(o.caFile));
-    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-        o.keyFile, o.certFile, o.caFile, static_cast<unsigned>(std::max<int64_t>(1, o.certReloadInterval.count())));
-    grpc::experimental::TlsChannelCredentialsOptions tls;
-    tls.set_certificate_provider(provider);
-    tls.watch_identity_key_cert_pairs();
-    if (!o.caFile.empty()) tls.watch_root_certs();
-    tls.set_verify_server_certs(true);
-    tls.set_certificate_verifier(std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
-    tls.set_check_call_host(true);
-    creds = grpc::experimental::TlsCredentials(tls);
-    if (!o.serverName.empty()) args.SetSslTargetNameOverride(o.serverName);
-  } else {
-    grpc::SslCredentialsOptions ssl;
-    if (!o.caFile.empty()) {
-      ASSIGN_OR_RETURN(ssl.pem_root_certs, readFile(o.caFile));
-    }
-    if (!o.certFile.empty() || !o.keyFile.empty()) {
-      if (o.certFile.empty() || o.keyFile.empty())
-        return makeError(ErrorCode::kInvalidArgument, "a client certificate needs both --cert-file and --key-file");
-      ASSIGN_OR_RETURN(ssl.pem_cert_chain, readFile(o.certFile));
-      ASSIGN_OR_RETURN(ssl.pem_private_key, readFile(o.keyFile));
-    }
-    creds = grpc::SslCredentials(ssl);
-    if (!o.serverName.empty()) args.SetSslTargetNameOverride(o.serverName);
-  }
+  if (o.certReloadInterval.count() < 1) o.certReloadInterval = std::chrono::seconds(1);
   auto impl = std::make_unique<Impl>();
+  impl->args.SetMaxReceiveMessageSize(4 * 65536 + 4096);
+  impl->args.SetMaxSendMessageSize(4 * 65536 + 4096);
+  if (!o.insecure && !o.serverName.empty()) impl->args.SetSslTargetNameOverride(o.serverName);
   impl->options = std::move(o);
-  impl->channel = grpc::CreateCustomChannel(impl->options.target, creds, args);
-  impl->stub = v1::Crypto::NewStub(impl->channel);
+  impl->nextCheck = std::chrono::steady_clock::now() + impl->options.certReloadInterval;
+  // Unreadable files are a clear error now, not a failed handshake later.
+  RETURN_IF_ERROR(impl->rebuild());
   return std::unique_ptr<CryptoClient>(new CryptoClient(std::move(impl)));
 }
 
 #define KG_CLIENT(method, Rpc)                                                                            \
   Result<v1::Rpc##Response> CryptoClient::method(const v1::Rpc##Request& r) {                           \
     return impl_->call<v1::Rpc##Request, v1::Rpc##Response>(                                            \
-        r, [this](grpc::ClientContext* c, const v1::Rpc##Request& q, v1::Rpc##Response* p) {             \
-          return impl_->stub->Rpc(c, q, p);                                                              \
+        r, [](v1::Crypto::Stub& s, grpc::ClientContext* c, const v1::Rpc##Request& q, v1::Rpc##Response* p) { \
+          return s.Rpc(c, q, p);                                                                         \
         });                                                                                              \
   }
 KG_CLIENT(encrypt, Encrypt)

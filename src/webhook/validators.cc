@@ -1,6 +1,8 @@
 #include "webhook/validators.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 #include "api/v1alpha1/codec.h"
 #include "api/v1alpha1/validation.h"
@@ -196,6 +198,21 @@ AdmissionResponse validateKeyCreate(const AdmissionRequest& req, const Admission
   return AdmissionResponse::allow(req.uid);
 }
 
+// A key that kube-apiserver encrypts Secrets with (affectedSystems names kube-apiserver, as
+// docs/kms-plugin.md sets it up): destroying it makes every Secret still sealed under it
+// unreadable. Not refused (the pending window and cancellation exist), but said where the
+// person asking sees it: kubectl prints admission warnings.
+static std::optional<std::string> kmsDestructionWarning(const av1::EncryptionKey& k, const std::string& name) {
+  for (const auto& s : k.spec.affectedSystems)
+    if (s == "kube-apiserver")
+      return "EncryptionKey " + name +
+             " encrypts kube-apiserver's Secrets (affectedSystems: kube-apiserver): once destroyed, every Secret "
+             "still sealed under it is unreadable for good. Rotate first, then rewrite every Secret "
+             "(kubectl get secrets -A -o json | kubectl replace -f -) before the pending window ends; "
+             "set spec.scheduleDestruction: false to cancel (docs/kms-plugin.md)";
+  return std::nullopt;
+}
+
 AdmissionResponse validateKeyUpdate(const AdmissionRequest& req, const AdmissionContext& ctx) {
   auto oldK = av1::decodeEncryptionKey(req.oldObject);
   if (!oldK.ok()) return undecodable(req, "oldObject", oldK.error());
@@ -228,7 +245,10 @@ AdmissionResponse validateKeyUpdate(const AdmissionRequest& req, const Admission
       (o.origin == av1::Origin::kExternal || n.origin == av1::Origin::kExternal))
     errs.push_back({"spec.origin", "field is immutable"});
   if (!errs.empty()) return invalid(req, "EncryptionKey " + objectName(req), errs);
-  return AdmissionResponse::allow(req.uid);
+  AdmissionResponse ok = AdmissionResponse::allow(req.uid);
+  if (n.scheduleDestruction && !o.scheduleDestruction)
+    if (auto w = kmsDestructionWarning(*newK, objectName(req))) ok.warnings.push_back(*w);
+  return ok;
 }
 
 AdmissionResponse validateKeyDelete(const AdmissionRequest& req) {
@@ -238,7 +258,10 @@ AdmissionResponse validateKeyDelete(const AdmissionRequest& req) {
   FieldErrors errs = av1::validateDelete(*k);
   if (!errs.empty())
     return forbidden(req, "cannot delete EncryptionKey " + objectName(req) + ": " + av1::joinErrors(errs));
-  return AdmissionResponse::allow(req.uid);
+  AdmissionResponse ok = AdmissionResponse::allow(req.uid);
+  if (k->spec.destruction.policy == av1::DestructionPolicy::kDestroy)
+    if (auto w = kmsDestructionWarning(*k, objectName(req))) ok.warnings.push_back(*w);
+  return ok;
 }
 
 // ---- KeyRoleBinding ------------------------------------------------------------------------

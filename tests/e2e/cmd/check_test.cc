@@ -49,6 +49,14 @@ TEST(CheckE2E, GoodExamplesAreClean) {
   EXPECT_EQ(r.err, "");
 }
 
+// The KMS v2 set-up of docs/kms-plugin.md: the keygate objects pass, the Pod and the
+// EncryptionConfiguration beside them are skipped (not keygate kinds).
+TEST(CheckE2E, KmsExamplesAreClean) {
+  CheckRun r = keygateCheck("-f examples/kms");
+  EXPECT_EQ(r.exitCode, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "keygate check: 4 objects in 5 files (2 non-keygate skipped): no problems\n");
+}
+
 // Every bad example fails with exactly these lines (schema, CEL, SoD, cross-object, duplicates).
 TEST(CheckE2E, BadExamplesExactLines) {
   CheckRun r = keygateCheck("-f examples/bad");

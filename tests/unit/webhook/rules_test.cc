@@ -420,6 +420,37 @@ TEST_F(RulesTest, KeyAdministratorOnlyFields) {
   EXPECT_TRUE(validate(review("EncryptionKey", "UPDATE", encode(newK), encode(oldK), who("bob"))).allowed);
 }
 
+// Scheduling the destruction of the key kube-apiserver encrypts Secrets with (or deleting it
+// with destruction policy Destroy) is allowed but warned about: kubectl prints the warning.
+TEST_F(RulesTest, DestroyingTheClustersKmsKeyWarns) {
+  auto oldK = modelWeights();
+  oldK.spec.deactivate = true;
+  auto newK = oldK;
+  newK.spec.scheduleDestruction = true;
+  auto plain = validate(review("EncryptionKey", "UPDATE", encode(newK), encode(oldK), who("frank")));
+  EXPECT_TRUE(plain.allowed) << plain.message;
+  EXPECT_TRUE(plain.warnings.empty());
+
+  oldK.spec.affectedSystems = {"etcd", "kube-apiserver"};
+  newK.spec.affectedSystems = oldK.spec.affectedSystems;
+  auto v = validate(review("EncryptionKey", "UPDATE", encode(newK), encode(oldK), who("frank")));
+  EXPECT_TRUE(v.allowed) << v.message;
+  ASSERT_EQ(v.warnings.size(), 1u);
+  EXPECT_THAT(v.warnings[0], HasSubstr("encrypts kube-apiserver's Secrets"));
+  EXPECT_THAT(v.warnings[0], HasSubstr("kubectl get secrets -A -o json | kubectl replace -f -"));
+  // Already scheduled: no repeat on unrelated edits.
+  auto again = newK;
+  again.metadata.labels["x"] = "y";
+  EXPECT_TRUE(validate(review("EncryptionKey", "UPDATE", encode(again), encode(newK), who("frank"))).warnings.empty());
+  // Delete with policy Destroy warns; with Retain it does not.
+  oldK.spec.destruction.policy = DestructionPolicy::kDestroy;
+  auto del = validate(review("EncryptionKey", "DELETE", Json(), encode(oldK), who("frank")));
+  EXPECT_TRUE(del.allowed) << del.message;
+  ASSERT_EQ(del.warnings.size(), 1u);
+  oldK.spec.destruction.policy = DestructionPolicy::kRetain;
+  EXPECT_TRUE(validate(review("EncryptionKey", "DELETE", Json(), encode(oldK), who("frank"))).warnings.empty());
+}
+
 // Immutable key fields and the creator annotation.
 TEST_F(RulesTest, KeyImmutableFields) {
   auto oldK = modelWeights();
