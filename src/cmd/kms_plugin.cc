@@ -91,6 +91,7 @@ int runKmsPlugin(const KmsPluginFlags& f) {
   metrics::Metrics metrics(KEYGATE_VERSION);
   kms::PluginObserver obs;
   obs.health = [&metrics](bool healthy, const std::string&, const std::string&) { metrics.kmsHealth(healthy); };
+  obs.passed = [&metrics] { metrics.kmsRoundTripPassed(); };
   obs.keyIdChanged = [&metrics](const std::string&, const std::string& to, const std::string& version) {
     metrics.kmsKeyId(to, version);
   };
@@ -110,6 +111,11 @@ int runKmsPlugin(const KmsPluginFlags& f) {
     auto h = metrics::HealthServer::start(f.healthAddr);
     if (!h.ok()) return fail(h.error().message);
     health = std::move(*h);
+    // Ready only while a round trip passed (from the first /readyz on).
+    health->addReadinessCheck("kms-round-trip", [&plugin]() -> Status {
+      if (plugin.healthy()) return okStatus();
+      return makeError(ErrorCode::kUnavailable, plugin.status().healthz());
+    });
   }
 
   kms::KmsServerOptions so;
@@ -121,12 +127,6 @@ int runKmsPlugin(const KmsPluginFlags& f) {
   if (!server.ok()) return fail(server.error().message);
   // Health after the socket exists: the first probe's answer is there for the first Status.
   plugin.start();
-  if (health) {
-    health->addReadinessCheck("kms-round-trip", [&plugin]() -> Status {
-      if (plugin.healthy()) return okStatus();
-      return makeError(ErrorCode::kUnavailable, plugin.status().healthz());
-    });
-  }
   logger().info("kms-plugin started", {{"key", f.key},
                                        {"socket", (*server)->socketPath()},
                                        {"server", f.server},

@@ -1,4 +1,5 @@
 #include <grpcpp/grpcpp.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -11,6 +12,7 @@
 
 #include "common/file.h"
 #include "common/grpc_codes.h"
+#include "common/log.h"
 #include "dataplane/crypto_client.h"
 #include "keygate/v1/crypto.grpc.pb.h"
 
@@ -18,6 +20,11 @@ namespace keygate::dataplane {
 namespace {
 
 Result<std::string> readFile(const std::string& path) { return readWholeFile(path, ErrorCode::kInvalidArgument); }
+
+const log::Logger& logger() {
+  static const log::Logger l("crypto.client");
+  return l;
+}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -65,6 +72,7 @@ struct CryptoClient::Impl {
   std::mutex mu;
   std::shared_ptr<v1::Crypto::Stub> stub;  // shared: in-flight calls keep the old channel alive
   std::string stamp;                       // of the credential files the channel was built from
+  std::string failedStamp;                 // files that did not make a channel (not retried until they change)
   std::chrono::steady_clock::time_point nextCheck;
 
   // The channel's credentials, read from the files now. A client certificate is presented at
@@ -81,9 +89,16 @@ struct CryptoClient::Impl {
         return makeError(ErrorCode::kInvalidArgument, "a client certificate needs both --cert-file and --key-file");
       ASSIGN_OR_RETURN(ssl.pem_cert_chain, readFile(o.certFile));
       ASSIGN_OR_RETURN(ssl.pem_private_key, readFile(o.keyFile));
-      RETURN_IF_ERROR(checkPair(ssl.pem_cert_chain, ssl.pem_private_key, o.certFile));
+      Status pair = checkPair(ssl.pem_cert_chain, ssl.pem_private_key, o.certFile);
+      if (!pair.ok()) {
+        OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());
+        return pair.takeError();
+      }
     }
-    return grpc::SslCredentials(ssl);
+    auto creds = grpc::SslCredentials(ssl);
+    // gRPC keeps its own copy; ours goes.
+    if (!ssl.pem_private_key.empty()) OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());
+    return creds;
   }
 
   Status rebuild() {
@@ -102,11 +117,19 @@ struct CryptoClient::Impl {
   // keeps the current channel and is tried again at the next check.
   std::shared_ptr<v1::Crypto::Stub> currentStub() {
     std::lock_guard<std::mutex> lock(mu);
-    if (!options.certFile.empty() && std::chrono::steady_clock::now() >= nextCheck) {
+    const bool files = !options.insecure && (!options.certFile.empty() || !options.caFile.empty());
+    if (files && std::chrono::steady_clock::now() >= nextCheck) {
       nextCheck = std::chrono::steady_clock::now() + options.certReloadInterval;
-      if (fileStamp({options.caFile, options.certFile, options.keyFile}) != stamp) {
+      std::string now = fileStamp({options.caFile, options.certFile, options.keyFile});
+      if (now != stamp && now != failedStamp) {
         auto old = stub;
-        if (!rebuild().ok()) stub = old;
+        Status st = rebuild();
+        if (!st.ok()) {
+          // Said once per change of the files; the last good connection keeps serving.
+          stub = old;
+          failedStamp = now;
+          logger().warn("renewed credentials not used", {{"error", st.error().message}});
+        }
       }
     }
     return stub;

@@ -1,5 +1,6 @@
 #include "dataplane/key_name.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <charconv>
@@ -65,10 +66,17 @@ std::string keyVersionId(std::string_view keyUid, int64_t version) {
   std::string input = std::string("keygate.dev/key-version") + '\0';
   input.append(keyUid);
   input += "@" + std::to_string(version);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  // One fetched SHA-256 for the process: the one-shot SHA256() fetches the algorithm (under
+  // OpenSSL 3's global locks) on every call, and this runs on every crypto API answer.
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!md || EVP_Digest(input.data(), input.size(), digest, &len, md, nullptr) != 1 || len < 16) {
+    SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  }
   static const char* hex = "0123456789abcdef";
   std::string out;
+  out.reserve(32);
   for (int i = 0; i < 16; ++i) {
     out += hex[digest[i] >> 4];
     out += hex[digest[i] & 15];

@@ -2,7 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -82,10 +84,24 @@ Result<std::string> unixSocketPath(const std::string& listen) {
   return path;
 }
 
+// True when something accepts connections on the socket (another plugin still serving).
+static bool listening(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return live;
+}
+
 struct KmsServer::Impl {
   std::unique_ptr<KmsImpl> service;
   std::unique_ptr<grpc::Server> server;
   std::string path;
+  dev_t dev = 0;  // the socket file this server made: stop() removes only that one
+  ino_t ino = 0;
   bool stopped = false;
 };
 
@@ -98,7 +114,10 @@ void KmsServer::stop(std::chrono::milliseconds deadline) {
   impl_->stopped = true;
   impl_->server->Shutdown(std::chrono::system_clock::now() + deadline);
   impl_->server->Wait();
-  ::unlink(impl_->path.c_str());
+  // Not a socket a newer plugin (an overlapping static-pod restart) put in its place.
+  struct stat st {};
+  if (::lstat(impl_->path.c_str(), &st) == 0 && st.st_dev == impl_->dev && st.st_ino == impl_->ino)
+    ::unlink(impl_->path.c_str());
 }
 
 Result<std::unique_ptr<KmsServer>> KmsServer::start(KmsServerOptions o, Plugin& plugin) {
@@ -108,9 +127,12 @@ Result<std::unique_ptr<KmsServer>> KmsServer::start(KmsServerOptions o, Plugin& 
   if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
     return makeError(ErrorCode::kInvalidArgument, "socket directory " + dir + " does not exist");
   if (::lstat(path.c_str(), &st) == 0) {
-    // A socket left by an earlier run is replaced; anything else is somebody's file.
+    // A socket left by an earlier run is replaced; a live one, or anything else, is not ours.
     if (!S_ISSOCK(st.st_mode))
       return makeError(ErrorCode::kInvalidArgument, path + " exists and is not a socket; refusing to replace it");
+    if (listening(path))
+      return makeError(ErrorCode::kUnavailable, "another process is serving on " + path +
+                                                    " (a second kms-plugin?); refusing to take its socket");
     if (::unlink(path.c_str()) != 0)
       return makeError(ErrorCode::kInvalidArgument, "cannot remove the old socket " + path + ": " + std::strerror(errno));
   }
@@ -126,15 +148,21 @@ Result<std::unique_ptr<KmsServer>> KmsServer::start(KmsServerOptions o, Plugin& 
   grpc::ResourceQuota quota("keygate-kms");
   quota.SetMaxThreads(o.maxThreads);
   b.SetResourceQuota(quota);
+  // Keep the sync server's threads across bursts: by default it lets all but two pollers exit
+  // when idle and creates threads again on the next burst (kube-apiserver's start-up Decrypts).
+  b.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  b.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, o.maxThreads);
   // The socket is born 0600: no window in which another user could connect.
   mode_t old = ::umask(0177);
   impl->server = b.BuildAndStart();
   ::umask(old);
   if (!impl->server) return makeError(ErrorCode::kUnavailable, "KMS plugin: cannot listen on " + o.listen);
-  if (::chmod(path.c_str(), 0600) != 0) {
+  if (::chmod(path.c_str(), 0600) != 0 || ::lstat(path.c_str(), &st) != 0) {
     impl->server->Shutdown();
     return makeError(ErrorCode::kUnavailable, "cannot set mode 0600 on " + path + ": " + std::strerror(errno));
   }
+  impl->dev = st.st_dev;
+  impl->ino = st.st_ino;
   logger().info("KMS v2 plugin serving", {{"socket", path}});
   return std::unique_ptr<KmsServer>(new KmsServer(std::move(impl)));
 }

@@ -96,9 +96,7 @@ void Plugin::proberLoop() {
         auto next = lastProbe + std::chrono::duration_cast<Duration>(every);
         // A wake-up from a failed call probes early, but never more than once a second.
         auto earliest = lastProbe + std::chrono::seconds(1);
-        wake_.wait_until(lock, std::chrono::steady_clock::time_point(next), [&] {
-          return stopping_ || (probeNow_ && std::chrono::steady_clock::now() >= earliest);
-        });
+        wake_.wait_until(lock, std::chrono::steady_clock::time_point(next), [&] { return stopping_ || probeNow_; });
         if (stopping_) return;
         if (probeNow_ && std::chrono::steady_clock::now() < earliest) {
           wake_.wait_until(lock, earliest, [&] { return stopping_; });
@@ -113,6 +111,7 @@ void Plugin::proberLoop() {
 }
 
 Status Plugin::probe() {
+  std::lock_guard<std::mutex> serial(probeMu_);
   std::string seed(32, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(seed.data()), static_cast<int>(seed.size())) != 1) {
     Error e(ErrorCode::kInternal, "no random bytes from OpenSSL for the health probe");
@@ -124,7 +123,9 @@ Status Plugin::probe() {
   er.set_plaintext(seed);
   er.set_aad(kAad);
   auto enc = upstream_.encrypt(er);
+  wipe(*er.mutable_plaintext());
   if (!enc.ok()) {
+    wipe(seed);
     Error e = upstreamError(enc.error(), "health probe: encrypt with " + options_.key);
     failed(e, "health probe");
     return e;
@@ -135,12 +136,14 @@ Status Plugin::probe() {
   dr.set_aad(kAad);
   auto dec = upstream_.decrypt(dr);
   if (!dec.ok()) {
+    wipe(seed);
     Error e = upstreamError(dec.error(), "health probe: decrypt with " + enc->key_version());
     failed(e, "health probe");
     return e;
   }
   bool same = dec->plaintext() == seed;
   wipe(seed);
+  wipe(*dec->mutable_plaintext());
   if (!same) {
     Error e(ErrorCode::kInternal, "health probe: decrypt with " + enc->key_version() + " did not give back what was encrypted");
     failed(e, "health probe");
@@ -166,6 +169,7 @@ void Plugin::succeeded(const std::string& keyId, const std::string& version) {
     reason_.clear();
   }
   learn(keyId, version);
+  if (observer_.passed) observer_.passed();
   if (changedHealth) {
     logger().info("healthy", {{"key", options_.key}, {"keyId", keyId}, {"version", version}});
     if (observer_.health) observer_.health(true, "", keyId);
@@ -188,7 +192,9 @@ void Plugin::failed(const Error& e, const std::string& what) {
   }
 }
 
-// Records a key_version_id seen for this key; the newest version seen becomes the current one.
+// A passed round trip names the current Active version: Status's key_id. Only probes move it
+// (one at a time, under probeMu_), so an Encrypt that raced a rotation can never move it back;
+// the observer is told under probeMu_ too, so metrics follow in the same order.
 void Plugin::learn(const std::string& keyId, const std::string& version) {
   std::string from;
   bool changed = false;
@@ -261,7 +267,16 @@ Result<v2::EncryptResponse> Plugin::encrypt(const v2::EncryptRequest& req) {
   if (r->ciphertext().size() > kMaxCiphertext)
     return makeError(ErrorCode::kInternal, "ciphertext of " + std::to_string(r->ciphertext().size()) +
                                                " bytes exceeds KMS v2's 1 kB (key " + r->key_version() + ")");
-  learn(r->key_version_id(), r->key_version());
+  {
+    // A version Status does not name yet (a rotation since the last probe): remember it for
+    // Decrypt, and have the prober confirm it now so Status follows within a second.
+    std::lock_guard<std::mutex> lock(mu_);
+    known_.emplace(r->key_version_id(), r->key_version());
+    if (r->key_version_id() != keyId_) {
+      probeNow_ = true;
+      wake_.notify_all();
+    }
+  }
   v2::EncryptResponse out;
   out.set_ciphertext(std::move(*r->mutable_ciphertext()));
   out.set_key_id(r->key_version_id());

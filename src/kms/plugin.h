@@ -12,7 +12,10 @@
 //    one probe interval (and at once when kube-apiserver's own calls see it).
 //  - key_id is the crypto API's key_version_id of the current Active version: stable across
 //    restarts, never reused (it hashes the key's uid), not secret, 32 hex digits.
-//  - Encrypt returns the same key_id as Status; ciphertext and key_id under 1 kB; one
+//  - Encrypt returns the key_id of the version that encrypted, which is Status's key_id except
+//    in the moment after a rotation: the prober is then woken so Status follows within about
+//    a second (kube-apiserver re-polls Status and makes a new DEK seed); ciphertext and key_id
+//    under 1 kB; one
 //    annotation (kVersionAnnotation: "NAMESPACE/NAME@VERSION") whose key is a fully qualified
 //    domain name as kube-apiserver requires.
 //  - Decrypt refuses a key_id that is not a version of this key and accepts every version the
@@ -66,6 +69,8 @@ struct PluginObserver {
   std::function<void(bool healthy, const std::string& reason, const std::string& keyId)> health;
   // key_id changed (rotation): old, new, the new version "NAMESPACE/NAME@VERSION".
   std::function<void(const std::string& from, const std::string& to, const std::string& version)> keyIdChanged;
+  // Every passed round trip (for the last-success timestamp).
+  std::function<void()> passed;
 };
 
 class Plugin {
@@ -105,6 +110,7 @@ class Plugin {
   const PluginObserver observer_;
   const Clock& clock_;
 
+  std::mutex probeMu_;  // one probe at a time (the prober, tests, start-up)
   mutable std::mutex mu_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -300,8 +300,10 @@ void Metrics::kmsCall(const std::string& method, const std::string& code, double
 
 void Metrics::kmsHealth(bool healthy) {
   impl_->kmsHealthy.Add({}).Set(healthy ? 1 : 0);
-  auto& last = impl_->kmsLastHealthy.Add({});
-  if (healthy) last.SetToCurrentTime();
+}
+
+void Metrics::kmsRoundTripPassed() {
+  impl_->kmsLastHealthy.Add({}).SetToCurrentTime();
 }
 
 void Metrics::kmsKeyId(const std::string& keyId, const std::string& version) {

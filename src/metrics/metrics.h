@@ -106,6 +106,7 @@ class Metrics {
   // keygate_kms_key_id_changes_total counts switches after the first).
   void kmsCall(const std::string& method, const std::string& code, double seconds);
   void kmsHealth(bool healthy);
+  void kmsRoundTripPassed();  // sets keygate_kms_health_check_last_success_timestamp_seconds to now
   void kmsKeyId(const std::string& keyId, const std::string& version);
 
   // The whole exposition (registry + snapshot gauges) in the Prometheus text format, as a

@@ -206,10 +206,10 @@ static std::optional<std::string> kmsDestructionWarning(const av1::EncryptionKey
   for (const auto& s : k.spec.affectedSystems)
     if (s == "kube-apiserver")
       return "EncryptionKey " + name +
-             " encrypts kube-apiserver's Secrets (affectedSystems: kube-apiserver): once destroyed, every Secret "
-             "still sealed under it is unreadable for good. Rotate first, then rewrite every Secret "
-             "(kubectl get secrets -A -o json | kubectl replace -f -) before the pending window ends; "
-             "set spec.scheduleDestruction: false to cancel (docs/kms-plugin.md)";
+             " encrypts kube-apiserver's Secrets (affectedSystems: kube-apiserver): destruction takes every "
+             "version, and every Secret still sealed under any of them becomes unreadable for good. Before the "
+             "pending window ends, move kube-apiserver to a new key and rewrite every Secret "
+             "(kubectl get secrets -A -o json | kubectl replace -f -), see docs/kms-plugin.md \"Retiring the key\"";
   return std::nullopt;
 }
 

@@ -5,7 +5,9 @@
 // the way kube-apiserver checks it before it would store or use it:
 //  - Status: version "v2" (or "v2beta1"), healthz "ok", key_id non-empty and ≤ 1 kB;
 //  - Encrypt: ciphertext non-empty and ≤ 1 kB, key_id non-empty and ≤ 1 kB, annotation keys
-//    fully qualified domain names, keys+values ≤ 32 kB in all.
+//    fully qualified domain names, keys+values ≤ 32 kB in all; and, once Status was asked,
+//    the key_id Status last gave (kube-apiserver makes a DEK seed for a Status key_id and
+//    refuses an Encrypt answer under another one).
 // Header-only; links keygate_proto_grpc and OpenSSL::Crypto.
 #include <grpcpp/grpcpp.h>
 #include <openssl/rand.h>
@@ -55,6 +57,7 @@ class KmsApiServerClient {
       return makeError(ErrorCode::kFailedPrecondition, "got unexpected KMS API version " + r.version());
     if (r.healthz() != "ok") return makeError(ErrorCode::kUnavailable, "got unexpected healthz status: " + r.healthz());
     RETURN_IF_ERROR(validKeyId(r.key_id()));
+    statusKeyId_ = r.key_id();
     return r.key_id();
   }
 
@@ -81,6 +84,8 @@ class KmsApiServerClient {
       out.annotations[k] = v;
     }
     if (total > 32 * 1024) return makeError(ErrorCode::kInternal, "total size of annotations exceeds 32 kB");
+    if (!statusKeyId_.empty() && resp.key_id() != statusKeyId_)
+      return makeError(ErrorCode::kInternal, "Encrypt returned key_id " + resp.key_id() + ", Status said " + statusKeyId_);
     out.ciphertext = resp.ciphertext();
     out.keyId = resp.key_id();
     return out;
@@ -151,6 +156,7 @@ class KmsApiServerClient {
   }
 
   std::chrono::milliseconds timeout_;
+  std::string statusKeyId_;  // from the last healthy Status
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v2::KeyManagementService::Stub> stub_;
 };

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "../dataplane/crypto_fixture.h"
+#include "harness/key_operator.h"
 #include "kms/grpc_server.h"
 #include "kms/plugin.h"
 #include "support/kms_apiserver_client.h"
@@ -164,6 +165,31 @@ TEST_F(KmsPluginTest, RotationSwitchesKeyIdOnlyWhenTheNewVersionIsActive) {
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument) << refused.error().message;
 }
 
+// An Encrypt that sees a version Status does not name yet (a rotation since the last probe)
+// wakes the prober at once: Status follows within about a second, not a probe interval; and
+// only probes move Status's key_id, so it never goes back.
+TEST_F(KmsPluginTest, EncryptThatSeesARotationWakesTheProber) {
+  plugin_->start();  // interval 3600 s: only a wake-up can probe again
+  ASSERT_TRUE(keygate::testing::waitUntil([&] { return plugin_->healthy(); }));
+  const std::string v1Id = plugin_->keyId();
+  ASSERT_NO_FATAL_FAILURE(addKey("kms-system", "etcd-kek", "Encrypt", "AES-256", {{1, "Active"}, {2, "PreActive"}}, "Active"));
+  setVersionState("kms-system", "etcd-kek", 2, "Active");
+  setVersionState("kms-system", "etcd-kek", 1, "Deactivated", "Active");
+  v2::EncryptRequest req;
+  req.set_plaintext(KmsApiServerClient::seed());
+  req.set_uid("u-1");
+  auto r = plugin_->encrypt(req);
+  ASSERT_TRUE(r.ok()) << r.error().toString();
+  EXPECT_NE(r->key_id(), v1Id);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(keygate::testing::waitUntil([&] { return plugin_->keyId() == r->key_id(); }, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  auto st = apiserver_->status();
+  ASSERT_TRUE(st.ok()) << st.error().toString();
+  EXPECT_EQ(*st, r->key_id());
+  plugin_->stop();
+}
+
 TEST_F(KmsPluginTest, ForeignKeyIdGarbageAndOversizedRequestsGetCleanErrors) {
   ASSERT_TRUE(plugin_->probe().ok());
   auto sealed = apiserver_->encrypt(KmsApiServerClient::seed());
@@ -192,9 +218,10 @@ TEST_F(KmsPluginTest, ForeignKeyIdGarbageAndOversizedRequestsGetCleanErrors) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << r.error().message;
 
-  // Garbage, empty and truncated ciphertexts; an empty key_id.
-  for (const std::string& ct : {std::string("garbage"), std::string(), sealed->ciphertext.substr(0, 20),
-                                std::string(sealed->ciphertext).replace(30, 1, "\x01")}) {
+  // Garbage, empty, truncated and tampered ciphertexts; an empty key_id.
+  std::string tampered = sealed->ciphertext;
+  tampered[30] = static_cast<char>(tampered[30] ^ 0x01);
+  for (const std::string& ct : {std::string("garbage"), std::string(), sealed->ciphertext.substr(0, 20), tampered}) {
     r = apiserver_->decrypt(KmsSealed{ct, sealed->keyId, {}});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << r.error().message;
@@ -229,7 +256,7 @@ TEST_F(KmsPluginTest, HealthGoesOffWhenTheBindingIsRevokedOrTheKeyCompromisedAnd
   bindings_.remove("kms-system/apiserver");
   EXPECT_FALSE(plugin_->probe().ok());
   auto st = apiserver_->statusRaw();
-  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(st.ok()) << st.error().toString();
   EXPECT_NE(st->healthz().find("PERMISSION_DENIED"), std::string::npos) << st->healthz();
   EXPECT_FALSE(apiserver_->status().ok());
   auto enc = apiserver_->encrypt(KmsApiServerClient::seed());
@@ -245,6 +272,7 @@ TEST_F(KmsPluginTest, HealthGoesOffWhenTheBindingIsRevokedOrTheKeyCompromisedAnd
   setVersionState("kms-system", "etcd-kek", 1, "Compromised", "Compromised");
   EXPECT_FALSE(plugin_->probe().ok());
   st = apiserver_->statusRaw();
+  ASSERT_TRUE(st.ok()) << st.error().toString();
   EXPECT_NE(st->healthz().find("Compromised"), std::string::npos) << st->healthz();
   enc = apiserver_->encrypt(KmsApiServerClient::seed());
   ASSERT_FALSE(enc.ok());
@@ -296,10 +324,10 @@ TEST_F(KmsPluginTest, BackgroundProberNoticesARevokedBindingWithoutTraffic) {
   auto* c = upstream_.get();
   up.encrypt = [c](const v1::EncryptRequest& r) { return c->encrypt(r); };
   up.decrypt = [c](const v1::DecryptRequest& r) { return c->decrypt(r); };
-  std::atomic<int> offs{0};
+  auto offs = std::make_shared<std::atomic<int>>(0);  // outlives this frame if an ASSERT returns early
   kms::PluginObserver obs;
-  obs.health = [&](bool healthy, const std::string&, const std::string&) {
-    if (!healthy) ++offs;
+  obs.health = [offs](bool healthy, const std::string&, const std::string&) {
+    if (!healthy) ++*offs;
   };
   plugin_ = std::make_unique<kms::Plugin>(po, up, obs);
   plugin_->start();
@@ -313,7 +341,7 @@ TEST_F(KmsPluginTest, BackgroundProberNoticesARevokedBindingWithoutTraffic) {
   ASSERT_TRUE(waitFor(true));
   bindings_.remove("kms-system/apiserver");
   ASSERT_TRUE(waitFor(false)) << "the prober did not notice the revoked binding";
-  EXPECT_GE(offs.load(), 1);
+  EXPECT_GE(offs->load(), 1);
   bindKeyUser("kms-system", "apiserver", serviceAccount("kms-system", "kms-plugin"));
   ASSERT_TRUE(waitFor(true));
   plugin_->stop();

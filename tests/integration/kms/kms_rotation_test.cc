@@ -118,7 +118,12 @@ TEST_F(KmsRotationTest, KeyIdSwitchesOnlyWhenTheApprovedRotatedVersionIsActive) 
     return v && v->is_array() && v->size() == 2;
   });
   ASSERT_EQ(getString(key["status"]["versions"][1], "state"), "PreActive") << key.dump();
-  std::this_thread::sleep_for(300ms);  // let the informers catch up, then look again
+  // The crypto API reads the operator's informer cache: wait until it holds version 2 too.
+  ASSERT_TRUE(keygate::testing::waitUntil([&] {
+    auto k = op_->keyCache().get("tenant-a/etcd-kek");
+    const Json* v = k ? findPath(*k, "status.versions") : nullptr;
+    return v && v->is_array() && v->size() == 2;
+  }));
   ASSERT_TRUE(plugin_->probe().ok());
   EXPECT_EQ(*apiserver_->status(), v1Id);
   auto stillV1 = apiserver_->encrypt(KmsApiServerClient::seed());

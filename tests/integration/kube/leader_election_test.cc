@@ -179,6 +179,8 @@ TEST_F(LeaderElectionIT, StandbyTakesOverWhenLeaderStopsRenewing) {
   EXPECT_GE(takeover, kLeaseDuration - kRetry - 100ms);
   EXPECT_LE(takeover, kLeaseDuration + 2 * kMaxCandidateWait + 1s);
   EXPECT_GT(ta.stopped.load(), 0) << "the old leader's onStoppedLeading ran";
+  // isLeader() turns true just before onStartedLeading runs on the elector's thread.
+  ASSERT_TRUE(waitFor([&] { return tb.started.load() != 0; }, 2s));
   EXPECT_LE(ta.stopped.load(), tb.started.load()) << "the old leader stopped before the new one started";
   Json l = lease(name);
   EXPECT_EQ(l["spec"]["holderIdentity"], "pod-b");
@@ -244,6 +246,9 @@ TEST_F(LeaderElectionIT, CleanReleaseHandsOverImmediately) {
   ASSERT_TRUE(waitFor([&] { return b->isLeader(); }, 5s));
   auto handover = SteadyClock::now() - stopped;
   EXPECT_LT(handover, kMaxCandidateWait + 500ms) << "the standby waited for expiry instead of taking the release";
+  // isLeader() turns true just before onStartedLeading runs on the elector's thread (a CI run
+  // read tb.started as 0 here).
+  ASSERT_TRUE(waitFor([&] { return tb.started.load() != 0; }, 2s));
   EXPECT_LE(ta.stopped.load(), tb.started.load());
   Json l = lease(name);
   EXPECT_EQ(l["spec"]["holderIdentity"], "pod-b");
