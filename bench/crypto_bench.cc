@@ -24,6 +24,7 @@
 #include <openssl/sha.h>
 
 #include "backends/pkcs11/mechanisms.h"
+#include "bench_measure.h"
 #include "controllers/audit.h"
 #include "dataplane/crypto_client.h"
 #include "dataplane/crypto_service.h"
@@ -40,45 +41,8 @@ using BenchClock = std::chrono::steady_clock;
 
 namespace {
 
-struct Figures {
-  double opsPerSec = 0, p50us = 0, p99us = 0;
-  uint64_t errors = 0;
-};
-
-Figures measure(int threads, double seconds, const std::function<std::function<bool()>(int)>& makeWorker) {
-  std::vector<std::vector<double>> lat(threads);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> errors{0};
-  std::vector<std::thread> ts;
-  std::vector<std::function<bool()>> workers;
-  for (int t = 0; t < threads; ++t) workers.push_back(makeWorker(t));
-  for (auto& w : workers) w();  // warm-up call each (connections, caches)
-  auto start = BenchClock::now();
-  for (int t = 0; t < threads; ++t)
-    ts.emplace_back([&, t] {
-      lat[t].reserve(200000);
-      while (!stop.load(std::memory_order_relaxed)) {
-        auto a = BenchClock::now();
-        if (!workers[t]()) errors++;
-        lat[t].push_back(std::chrono::duration<double, std::micro>(BenchClock::now() - a).count());
-      }
-    });
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : ts) t.join();
-  double elapsed = std::chrono::duration<double>(BenchClock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
-  Figures f;
-  f.opsPerSec = all.size() / elapsed;
-  if (!all.empty()) {
-    f.p50us = all[all.size() / 2];
-    f.p99us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
-  f.errors = errors;
-  return f;
-}
+using bench::Figures;
+using bench::measure;
 
 // n clients (one channel each), one call in flight per client, driven by one thread.
 template <typename Req, typename Resp, typename Prepare>
@@ -127,13 +91,7 @@ Figures measureAsync(const std::vector<std::unique_ptr<v1::Crypto::Stub>>& stubs
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
-  std::sort(lat.begin(), lat.end());
-  f.opsPerSec = lat.size() / seconds;
-  if (!lat.empty()) {
-    f.p50us = lat[lat.size() / 2];
-    f.p99us = lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
-  }
-  return f;
+  return bench::summarize(std::move(lat), seconds, f.errors);
 }
 
 std::string sha256(const std::string& s) {
@@ -179,7 +137,7 @@ int main(int argc, char** argv) {
       if (ecObjs)
         for (const auto& o : *ecObjs)
           if (o.objectClass == CKO_PRIVATE_KEY) ecH = o.handle;
-      f = measure(1, seconds, [&](int) { return [&] { return op(s, aesH, ecH); }; });
+      f = measure(1, seconds, [&](int) { return op(s, aesH, ecH); });
       return true;
     });
     return f;
@@ -326,10 +284,7 @@ int main(int argc, char** argv) {
   for (int n : {16}) {
     std::vector<std::shared_ptr<dataplane::CryptoClient>> clients;
     for (int t = 0; t < n; ++t) clients.push_back(clientFor(t));
-    Figures f = measure(n, seconds, [&](int t) {
-      auto c = clients[t];
-      return std::function<bool()>([&encReq, c] { return c->encrypt(encReq).ok(); });
-    });
+    Figures f = measure(n, seconds, [&](int t) { return clients[t]->encrypt(encReq).ok(); });
     row("Encrypt (blocking clients)", std::to_string(n).c_str(), f, rawEncrypt.opsPerSec);
   }
   std::printf("\nTokenReviews sent: %llu for %d distinct tokens (cached %lld s; a verdict is never kept past the token's exp)\n",

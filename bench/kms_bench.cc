@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_measure.h"
 #include "controllers/audit.h"
 #include "dataplane/crypto_client.h"
 #include "dataplane/crypto_service.h"
@@ -34,48 +35,10 @@
 #include "support/temp_dir.h"
 
 using namespace keygate;
-using BenchClock = std::chrono::steady_clock;
+using bench::Figures;
+using bench::measure;
 
 namespace {
-
-struct Figures {
-  double opsPerSec = 0, p50us = 0, p99us = 0;
-  uint64_t errors = 0;
-};
-
-// `threads` callers in closed loops for `seconds` (after one warm-up call each).
-Figures measure(int threads, double seconds, const std::function<bool(int)>& call) {
-  std::vector<std::vector<double>> lat(threads);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> errors{0};
-  for (int t = 0; t < threads; ++t) (void)call(t);
-  std::vector<std::thread> ts;
-  auto start = BenchClock::now();
-  for (int t = 0; t < threads; ++t)
-    ts.emplace_back([&, t] {
-      lat[t].reserve(100000);
-      while (!stop.load(std::memory_order_relaxed)) {
-        auto a = BenchClock::now();
-        if (!call(t)) errors++;
-        lat[t].push_back(std::chrono::duration<double, std::micro>(BenchClock::now() - a).count());
-      }
-    });
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : ts) t.join();
-  double elapsed = std::chrono::duration<double>(BenchClock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
-  Figures f;
-  f.opsPerSec = all.size() / elapsed;
-  if (!all.empty()) {
-    f.p50us = all[all.size() / 2];
-    f.p99us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
-  f.errors = errors;
-  return f;
-}
 
 int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 

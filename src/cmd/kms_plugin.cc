@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "cmd/daemon.h"
 #include "cmd/subcommands.h"
 #include "common/grpc_codes.h"
 #include "common/log.h"
@@ -51,16 +52,8 @@ int fail(const std::string& msg, int code = 2) {
 }
 
 int runKmsPlugin(const KmsPluginFlags& f) {
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
-  log::Level level;
-  if (!log::parseLevel(f.logLevel, &level)) return fail("--log-level: must be debug, info, warn or error");
-  if (f.logFormat != "json" && f.logFormat != "text") return fail("--log-format: must be json or text");
-  log::configure(level, f.logFormat == "json" ? log::Format::kJson : log::Format::kText);
+  const sigset_t sigs = blockShutdownSignals();
+  if (std::string bad = configureLogging(f.logLevel, f.logFormat); !bad.empty()) return fail(bad);
 
   kms::PluginOptions po;
   po.key = f.key;
@@ -132,8 +125,7 @@ int runKmsPlugin(const KmsPluginFlags& f) {
                                        {"server", f.server},
                                        {"clientCertificate", !f.certFile.empty()},
                                        {"metrics", metricsServer ? metricsServer->port() : 0}});
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  int sig = waitForShutdownSignal(sigs);
   logger().info("shutting down", {{"signal", sig}});
   (*server)->stop(std::chrono::milliseconds(2000));
   plugin.stop();

@@ -17,6 +17,7 @@
 #include "backends/file_secret_store.h"
 #include "backends/registry.h"
 #include "cmd/config.h"
+#include "cmd/daemon.h"
 #include "cmd/snapshot.h"
 #include "cmd/subcommands.h"
 #include "common/cpu_affinity.h"
@@ -98,16 +99,8 @@ int fail(const std::string& msg, int code = 2) {
 
 int runOperator(const OperatorFlags& f) {
   // Signals are taken synchronously by the main thread; block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
-  log::Level level;
-  if (!log::parseLevel(f.logLevel, &level)) return fail("--log-level: must be debug, info, warn or error");
-  if (f.logFormat != "json" && f.logFormat != "text") return fail("--log-format: must be json or text");
-  log::configure(level, f.logFormat == "json" ? log::Format::kJson : log::Format::kText);
+  const sigset_t sigs = blockShutdownSignals();
+  if (std::string bad = configureLogging(f.logLevel, f.logFormat); !bad.empty()) return fail(bad);
 
   if (f.config.empty()) return fail("--config is required (see docs/configuration.md)");
   auto cfgOr = loadOperatorConfig(f.config);
@@ -441,8 +434,7 @@ int runOperator(const OperatorFlags& f) {
                                      {"health", (*health)->port()},
                                      {"leaderElection", cfg.leaderElection.enabled}});
 
-  int sig = 0;
-  sigwait(&sigs, &sig);
+  int sig = waitForShutdownSignal(sigs);
   shuttingDown = true;
   logger().info("shutting down", {{"signal", sig}, {"lostLease", lostLease.load()}});
   bool drained = stopControllers(std::chrono::seconds(f.shutdownSeconds));

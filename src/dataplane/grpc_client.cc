@@ -26,6 +26,13 @@ const log::Logger& logger() {
   return l;
 }
 
+// "--ca-file /x: cannot read /x": which flag named the file.
+Result<std::string> readNamed(const char* flag, const std::string& path) {
+  auto r = readFile(path);
+  if (!r.ok()) return makeError(ErrorCode::kInvalidArgument, std::string(flag) + ": " + r.error().message);
+  return r;
+}
+
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
@@ -82,13 +89,13 @@ struct CryptoClient::Impl {
     if (o.insecure) return grpc::InsecureChannelCredentials();
     grpc::SslCredentialsOptions ssl;
     if (!o.caFile.empty()) {
-      ASSIGN_OR_RETURN(ssl.pem_root_certs, readFile(o.caFile));
+      ASSIGN_OR_RETURN(ssl.pem_root_certs, readNamed("--ca-file", o.caFile));
     }
     if (!o.certFile.empty() || !o.keyFile.empty()) {
       if (o.certFile.empty() || o.keyFile.empty())
         return makeError(ErrorCode::kInvalidArgument, "a client certificate needs both --cert-file and --key-file");
-      ASSIGN_OR_RETURN(ssl.pem_cert_chain, readFile(o.certFile));
-      ASSIGN_OR_RETURN(ssl.pem_private_key, readFile(o.keyFile));
+      ASSIGN_OR_RETURN(ssl.pem_cert_chain, readNamed("--cert-file", o.certFile));
+      ASSIGN_OR_RETURN(ssl.pem_private_key, readNamed("--key-file", o.keyFile));
       Status pair = checkPair(ssl.pem_cert_chain, ssl.pem_private_key, o.certFile);
       if (!pair.ok()) {
         OPENSSL_cleanse(ssl.pem_private_key.data(), ssl.pem_private_key.size());

@@ -24,20 +24,10 @@ TEST_F(OperatorE2E, WorkloadEncryptsWithAnActivatedKeyThroughTheCryptoApi) {
   ASSERT_TRUE(op.ready);
 
   grant(*admin_, "tenant-a", "alice", {"get", "create"});
-  auto approvers = createThroughWebhook(
-      *admin_, kube::resources::keyRoleBindings(), "tenant-a",
-      keygateObject("KeyRoleBinding", "approvers",
-                    {{"role", "KeyApprover"},
-                     {"subjects", {{{"kind", "User"}, {"name", "bob"}}, {{"kind", "User"}, {"name", "carol"}}}},
-                     {"reviewBy", "2099-12-31"}}));
-  ASSERT_TRUE(approvers.ok()) << approvers.error().toString();
-  auto users = createThroughWebhook(
-      *admin_, kube::resources::keyRoleBindings(), "tenant-a",
-      keygateObject("KeyRoleBinding", "model-server",
-                    {{"role", "KeyUser"},
-                     {"subjects", {{{"kind", "ServiceAccount"}, {"name", "model-server"}, {"namespace", "tenant-a"}}}},
-                     {"reviewBy", "2099-12-31"}}));
-  ASSERT_TRUE(users.ok()) << users.error().toString();
+  ASSERT_NO_FATAL_FAILURE(bindThroughWebhook(*admin_, "tenant-a", "approvers", "KeyApprover", users({"bob", "carol"})));
+  ASSERT_NO_FATAL_FAILURE(bindThroughWebhook(
+      *admin_, "tenant-a", "model-server", "KeyUser",
+      Json::array({{{"kind", "ServiceAccount"}, {"name", "model-server"}, {"namespace", "tenant-a"}}})));
   for (const char* name : {"weights", "later"}) {
     auto k = admin_->create(kube::resources::encryptionKeys(), "tenant-a",
                             keygateObject("EncryptionKey", name,
@@ -51,17 +41,7 @@ TEST_F(OperatorE2E, WorkloadEncryptsWithAnActivatedKeyThroughTheCryptoApi) {
   })) << readAll(op.proc.log);
 
   // alice requests, bob and carol approve (JSON patch append, as kubectl patch does).
-  auto kar = server_->clientFor("alice")->create(
-      kube::resources::keyActivationRequests(), "tenant-a",
-      keygateObject("KeyActivationRequest", "activate-weights",
-                    {{"keyRef", {{"name", "weights"}}}, {"reason", "serve models"}, {"changeReference", "CHG-1"}}));
-  ASSERT_TRUE(kar.ok()) << kar.error().toString();
-  for (const char* approver : {"bob", "carol"}) {
-    auto p = server_->clientFor(approver)->patch(
-        kube::resources::keyActivationRequests(), "tenant-a", "activate-weights", kube::PatchType::kJson,
-        R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])");
-    ASSERT_TRUE(p.ok()) << approver << ": " << p.error().toString();
-  }
+  ASSERT_NO_FATAL_FAILURE(requestAndApprove(*server_, "tenant-a", "activate-weights", "weights", "alice", {"bob", "carol"}));
   ASSERT_TRUE(waitUntil([&] {
     auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "weights");
     return k.ok() && getString(*k, "status.state") == "Active";

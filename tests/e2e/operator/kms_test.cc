@@ -137,19 +137,8 @@ TEST_F(KmsE2E, ColdStartRoundTripsRestartsAndCertificateRotation) {
 
   // The platform team's key for the cluster: two approvers, the plugin as its KeyUser.
   grant(*admin_, "cluster-kms", "alice", {"get", "create"});
-  auto approvers = createThroughWebhook(
-      *admin_, kube::resources::keyRoleBindings(), "cluster-kms",
-      keygateObject("KeyRoleBinding", "approvers",
-                    {{"role", "KeyApprover"},
-                     {"subjects", {{{"kind", "User"}, {"name", "bob"}}, {{"kind", "User"}, {"name", "carol"}}}},
-                     {"reviewBy", "2099-12-31"}}));
-  ASSERT_TRUE(approvers.ok()) << approvers.error().toString();
-  auto users = createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "cluster-kms",
-                                    keygateObject("KeyRoleBinding", "kube-apiserver",
-                                                  {{"role", "KeyUser"},
-                                                   {"subjects", {{{"kind", "User"}, {"name", "kms-plugin"}}}},
-                                                   {"reviewBy", "2099-12-31"}}));
-  ASSERT_TRUE(users.ok()) << users.error().toString();
+  ASSERT_NO_FATAL_FAILURE(bindThroughWebhook(*admin_, "cluster-kms", "approvers", "KeyApprover", users({"bob", "carol"})));
+  ASSERT_NO_FATAL_FAILURE(bindThroughWebhook(*admin_, "cluster-kms", "kube-apiserver", "KeyUser", users({"kms-plugin"})));
   auto key = admin_->create(kube::resources::encryptionKeys(), "cluster-kms",
                             keygateObject("EncryptionKey", "etcd-kek",
                                           {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"},
@@ -166,17 +155,7 @@ TEST_F(KmsE2E, ColdStartRoundTripsRestartsAndCertificateRotation) {
     return r.ok() && r->healthz().find("PreActive") != std::string::npos;
   })) << apiserver.statusRaw()->healthz();
 
-  auto kar = server_->clientFor("alice")->create(
-      kube::resources::keyActivationRequests(), "cluster-kms",
-      keygateObject("KeyActivationRequest", "activate-etcd-kek",
-                    {{"keyRef", {{"name", "etcd-kek"}}}, {"reason", "encrypt Secrets at rest"}, {"changeReference", "CHG-7"}}));
-  ASSERT_TRUE(kar.ok()) << kar.error().toString();
-  for (const char* approver : {"bob", "carol"}) {
-    auto p = server_->clientFor(approver)->patch(
-        kube::resources::keyActivationRequests(), "cluster-kms", "activate-etcd-kek", kube::PatchType::kJson,
-        R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])");
-    ASSERT_TRUE(p.ok()) << approver << ": " << p.error().toString();
-  }
+  ASSERT_NO_FATAL_FAILURE(requestAndApprove(*server_, "cluster-kms", "activate-etcd-kek", "etcd-kek", "alice", {"bob", "carol"}));
   ASSERT_TRUE(healthy(apiserver)) << apiserver.statusRaw()->healthz() << readAll(plugin.log);
   const std::string keyId = *apiserver.status();
   EXPECT_EQ(httpGet(healthPort_, "/readyz").status, 200);

@@ -203,6 +203,42 @@ inline StartedOperator startOperatorWithWebhooks(testing::TestApiServer& server,
   return op;
 }
 
+// A KeyRoleBinding through the webhook (reviewBy far ahead).
+inline void bindThroughWebhook(kube::Client& admin, const std::string& ns, const std::string& name, const std::string& role,
+                               const Json& subjects) {
+  Json b = {{"apiVersion", "keygate.dev/v1alpha1"},
+            {"kind", "KeyRoleBinding"},
+            {"metadata", {{"name", name}}},
+            {"spec", {{"role", role}, {"subjects", subjects}, {"reviewBy", "2099-12-31"}}}};
+  auto r = createThroughWebhook(admin, kube::resources::keyRoleBindings(), ns, b);
+  ASSERT_TRUE(r.ok()) << name << ": " << r.error().toString();
+}
+
+inline Json users(std::initializer_list<const char*> names) {
+  Json out = Json::array();
+  for (const char* n : names) out.push_back({{"kind", "User"}, {"name", n}});
+  return out;
+}
+
+// `requester` asks for the key's activation; each approver appends an Approve with a JSON
+// patch, as `kubectl patch kar … --type=json` does.
+inline void requestAndApprove(testing::TestApiServer& server, const std::string& ns, const std::string& request,
+                              const std::string& key, const std::string& requester,
+                              const std::vector<std::string>& approvers) {
+  Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyActivationRequest"},
+              {"metadata", {{"name", request}}},
+              {"spec", {{"keyRef", {{"name", key}}}, {"reason", "e2e"}, {"changeReference", "CHG-1"}}}};
+  auto c = server.clientFor(requester)->create(kube::resources::keyActivationRequests(), ns, kar);
+  ASSERT_TRUE(c.ok()) << c.error().toString();
+  for (const auto& approver : approvers) {
+    auto p = server.clientFor(approver)->patch(kube::resources::keyActivationRequests(), ns, request,
+                                               kube::PatchType::kJson,
+                                               R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])");
+    ASSERT_TRUE(p.ok()) << approver << ": " << p.error().toString();
+  }
+}
+
 inline void stopOperator(const StartedOperator& op) {
   kill(op.proc.pid, SIGTERM);
   EXPECT_EQ(waitExit(op.proc.pid, 15s), 0) << readAll(op.proc.log);
