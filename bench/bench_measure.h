@@ -1,6 +1,10 @@
 #pragma once
-// Closed-loop load for the benchmarks: `threads` callers, each calling again as soon as its
-// call returns, for `seconds` after one warm-up call each; latency percentiles over all calls.
+// Closed-loop load for the benchmarks: callers that call again as soon as their call returns;
+// latency percentiles over all calls. measure(): one blocking thread per caller. measureAsync():
+// one thread drives every caller through a gRPC CompletionQueue, so the load generator does not
+// take the server's CPUs on a small machine.
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -53,6 +57,60 @@ inline Figures measure(int threads, double seconds, const std::function<bool(int
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   return summarize(std::move(all), elapsed, errors);
+}
+
+// `slots` calls in flight for `seconds` (after a warm-up of a fifth of that), each slot starting
+// its next call when the last one completes. start(slot, ctx, cq) prepares one call (the stub and
+// channel are the caller's choice: one per slot, or one shared as kube-apiserver shares its).
+template <typename Resp>
+Figures measureAsync(
+    size_t slots, double seconds,
+    const std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(size_t, grpc::ClientContext*,
+                                                                                  grpc::CompletionQueue*)>& start) {
+  using Clock = std::chrono::steady_clock;
+  struct Call {
+    grpc::ClientContext ctx;
+    Resp resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
+    Clock::time_point start;
+    size_t slot = 0;
+  };
+  grpc::CompletionQueue cq;
+  auto issue = [&](size_t slot) {
+    auto* c = new Call;
+    c->slot = slot;
+    c->start = Clock::now();
+    c->reader = start(slot, &c->ctx, &cq);
+    c->reader->StartCall();
+    c->reader->Finish(&c->resp, &c->status, c);
+  };
+  for (size_t i = 0; i < slots; ++i) issue(i);
+  const auto t0 = Clock::now();
+  const auto warm = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds * 0.2));
+  const auto end = warm + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<double> lat;
+  lat.reserve(200000);
+  uint64_t errors = 0;
+  size_t outstanding = slots;
+  void* tag = nullptr;
+  bool ok = false;
+  while (outstanding > 0 && cq.Next(&tag, &ok)) {
+    auto* c = static_cast<Call*>(tag);
+    auto now = Clock::now();
+    if (now >= warm && now < end) {
+      lat.push_back(std::chrono::duration<double, std::micro>(now - c->start).count());
+      if (!ok || !c->status.ok()) errors++;
+    }
+    size_t slot = c->slot;
+    delete c;
+    if (now < end) issue(slot);
+    else --outstanding;
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return summarize(std::move(lat), seconds, errors);
 }
 
 }  // namespace keygate::bench

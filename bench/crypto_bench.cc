@@ -44,54 +44,14 @@ namespace {
 using bench::Figures;
 using bench::measure;
 
-// n clients (one channel each), one call in flight per client, driven by one thread.
+// n clients (one channel each, its own token), one call in flight per client, one thread.
 template <typename Req, typename Resp, typename Prepare>
 Figures measureAsync(const std::vector<std::unique_ptr<v1::Crypto::Stub>>& stubs, double seconds, const Req& req,
                      Prepare prepare) {
-  struct Call {
-    grpc::ClientContext ctx;
-    Resp resp;
-    grpc::Status status;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
-    BenchClock::time_point start;
-    size_t slot = 0;
-  };
-  grpc::CompletionQueue cq;
-  auto issue = [&](size_t slot) {
-    auto* c = new Call;
-    c->slot = slot;
-    c->ctx.AddMetadata("authorization", "Bearer workload-" + std::to_string(slot));
-    c->start = BenchClock::now();
-    c->reader = prepare(stubs[slot].get(), &c->ctx, req, &cq);
-    c->reader->StartCall();
-    c->reader->Finish(&c->resp, &c->status, c);
-  };
-  for (size_t i = 0; i < stubs.size(); ++i) issue(i);
-  const auto t0 = BenchClock::now();
-  const auto warm = t0 + std::chrono::duration_cast<BenchClock::duration>(std::chrono::duration<double>(seconds * 0.2));
-  const auto end = warm + std::chrono::duration_cast<BenchClock::duration>(std::chrono::duration<double>(seconds));
-  std::vector<double> lat;
-  lat.reserve(200000);
-  Figures f;
-  size_t outstanding = stubs.size();
-  void* tag = nullptr;
-  bool ok = false;
-  while (outstanding > 0 && cq.Next(&tag, &ok)) {
-    auto* c = static_cast<Call*>(tag);
-    auto now = BenchClock::now();
-    if (now >= warm && now < end) {
-      lat.push_back(std::chrono::duration<double, std::micro>(now - c->start).count());
-      if (!ok || !c->status.ok()) f.errors++;
-    }
-    size_t slot = c->slot;
-    delete c;
-    if (now < end) issue(slot);
-    else --outstanding;
-  }
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return bench::summarize(std::move(lat), seconds, f.errors);
+  return bench::measureAsync<Resp>(stubs.size(), seconds, [&](size_t slot, grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+    ctx->AddMetadata("authorization", "Bearer workload-" + std::to_string(slot));
+    return prepare(stubs[slot].get(), ctx, req, cq);
+  });
 }
 
 std::string sha256(const std::string& s) {
