@@ -24,7 +24,7 @@ test-tools:
 	@bash scripts/install-test-tools.sh >/dev/null
 
 test: build test-tools
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e|bench'
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|e2e|security|bench'
 
 # The Dockerfile's configuration (Release, -O3, -Werror) of the keygate binary; CI builds it.
 release: deps

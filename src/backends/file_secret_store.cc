@@ -97,4 +97,35 @@ Status FileSecretStore::put(std::string_view name, const SecretValue& value) {
   return okStatus();
 }
 
+Result<SecretValue> FileSecretStore::putIfAbsent(std::string_view name, const SecretValue& value) {
+  RETURN_IF_ERROR(validateSecretName(name));
+  std::unique_lock<std::mutex> l(mu_);
+  const std::string path = dir_ + "/" + std::string(name);
+  std::string tmp = path + ".tmp.XXXXXX";
+  int fd = ::mkstemp(tmp.data());  // 0600
+  if (fd < 0) return sysError("mkstemp", tmp, errno);
+  Status s = writeAll(fd, value.value(), tmp);
+  if (s.ok() && ::fsync(fd) != 0) s = sysError("fsync", tmp, errno);
+  ::close(fd);
+  bool stored = false;
+  if (s.ok()) {
+    if (::link(tmp.c_str(), path.c_str()) == 0) stored = true;
+    else if (errno != EEXIST) s = sysError("link", path, errno);
+  }
+  ::unlink(tmp.c_str());
+  if (!s.ok()) return s.takeError();
+  if (stored) {
+    int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+    return value;
+  }
+  l.unlock();
+  ASSIGN_OR_RETURN(auto existing, get(name));
+  if (!existing) return makeError(ErrorCode::kInternal, "secret file " + path + " vanished while being created");
+  return std::move(*existing);
+}
+
 }  // namespace keygate::backends

@@ -18,6 +18,8 @@ class FileSecretStore final : public SecretStore {
 
   Result<std::optional<SecretValue>> get(std::string_view name) override;
   Status put(std::string_view name, const SecretValue& value) override;
+  // link(2) of a complete temporary file: exclusive even between processes on the volume.
+  Result<SecretValue> putIfAbsent(std::string_view name, const SecretValue& value) override;
   const std::string& dir() const { return dir_; }
 
  private:

@@ -57,4 +57,10 @@ Status MemorySecretStore::put(std::string_view name, const SecretValue& value) {
   return okStatus();
 }
 
+Result<SecretValue> MemorySecretStore::putIfAbsent(std::string_view name, const SecretValue& value) {
+  RETURN_IF_ERROR(validateSecretName(name));
+  std::lock_guard<std::mutex> l(mu_);
+  return secrets_.emplace(std::string(name), value).first->second;
+}
+
 }  // namespace keygate::backends

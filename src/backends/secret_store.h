@@ -47,6 +47,10 @@ class SecretStore {
   virtual Result<std::optional<SecretValue>> get(std::string_view name) = 0;
   // Creates or replaces the secret atomically: a reader sees the old or the new value.
   virtual Status put(std::string_view name, const SecretValue& value) = 0;
+  // Stores `value` only if `name` has no value yet, and returns the value stored after the
+  // call: `value`, or the one another writer (another replica) stored first. Never overwrites,
+  // so two writers racing to create a secret end up agreeing on one.
+  virtual Result<SecretValue> putIfAbsent(std::string_view name, const SecretValue& value) = 0;
 };
 
 using SecretStorePtr = std::shared_ptr<SecretStore>;
@@ -56,6 +60,7 @@ class MemorySecretStore final : public SecretStore {
  public:
   Result<std::optional<SecretValue>> get(std::string_view name) override;
   Status put(std::string_view name, const SecretValue& value) override;
+  Result<SecretValue> putIfAbsent(std::string_view name, const SecretValue& value) override;
 
  private:
   std::mutex mu_;

@@ -31,6 +31,7 @@
 #include "controllers/role_binding/reconciler.h"
 #include "controllers/indexes.h"
 #include "controllers/kube_secret_store.h"
+#include "controllers/signing_key.h"
 #include "dataplane/crypto_service.h"
 #include "dataplane/grpc_server.h"
 #include "dataplane/identity.h"
@@ -207,23 +208,13 @@ int runOperator(const OperatorFlags& f) {
   auto audit = std::make_shared<controllers::StreamAuditSink>(&std::cout, 100);
   audit->observe = [&metrics](const std::string& e) { metrics.auditEvent(e); };
 
-  // The approval-signing key: generated on first start, kept in the operator namespace.
-  std::string signingKey;
-  {
-    auto stored = secrets->get("approval-signing-key");
-    if (!stored.ok()) return fail("approval signing key: " + stored.error().message);
-    if (stored->has_value()) {
-      signingKey = (*stored)->value();
-    } else {
-      auto generated = api::v1alpha1::generateSigningKey();
-      if (!generated.ok()) return fail(generated.error().message);
-      if (auto st = secrets->put("approval-signing-key", backends::SecretValue(*generated)); !st.ok())
-        return fail("approval signing key: " + st.error().message);
-      signingKey = std::move(*generated);
-      logger().info("generated the approval signing key", {{"secretStore", secretsWhere}});
-    }
-  }
-  auto signer = std::make_shared<const api::v1alpha1::ApprovalSigner>(signingKey);
+  // The approval-signing key: generated on first start (by one replica, whichever stores it
+  // first), kept in the secret store.
+  auto signingKey = controllers::loadOrCreateSigningKey(*secrets);
+  if (!signingKey.ok()) return fail("approval signing key: " + signingKey.error().message);
+  if (signingKey->generatedHere) logger().info("generated the approval signing key", {{"secretStore", secretsWhere}});
+  auto signer = std::make_shared<const api::v1alpha1::ApprovalSigner>(signingKey->key);
+  backends::secureWipe(signingKey->key);
 
   controllers::EncryptionKeyReconcilerDeps deps;
   deps.keys = &keys->cache();

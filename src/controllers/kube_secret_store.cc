@@ -68,4 +68,38 @@ Status KubeSecretStore::put(std::string_view name, const backends::SecretValue& 
   return makeError(ErrorCode::kConflict, "secret " + ns_ + "/" + name_ + ": too many concurrent updates");
 }
 
+Result<backends::SecretValue> KubeSecretStore::putIfAbsent(std::string_view name, const backends::SecretValue& value) {
+  RETURN_IF_ERROR(backends::validateSecretName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string key(name);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto s = client_->get(kube::resources::secrets(), ns_, name_);
+    if (!s.ok() && s.error().code != ErrorCode::kNotFound)
+      return makeError(s.error().code, "secret " + ns_ + "/" + name_ + ": " + s.error().message);
+    if (!s.ok()) {
+      Json secret = {{"apiVersion", "v1"},
+                     {"kind", "Secret"},
+                     {"metadata", {{"name", name_}, {"labels", {{"app.kubernetes.io/managed-by", "keygate"}}}}},
+                     {"type", "Opaque"},
+                     {"data", {{key, base64Encode(value.value())}}}};
+      auto c = client_->create(kube::resources::secrets(), ns_, secret);
+      if (c.ok()) return value;
+      if (c.error().code == ErrorCode::kAlreadyExists) continue;  // another replica made it: look again
+      return c.takeError();
+    }
+    if (const Json* data = findPath(*s, "data"); data && data->is_object() && data->contains(key)) {
+      const Json& enc = (*data)[key];
+      if (!enc.is_string()) return makeError(ErrorCode::kInternal, "secret " + ns_ + "/" + name_ + ": data is not a string");
+      ASSIGN_OR_RETURN(std::string plain, base64Decode(enc.get<std::string>()));
+      return backends::SecretValue(std::move(plain));
+    }
+    Json next = *s;  // carries metadata.resourceVersion: a concurrent writer makes this a 409
+    next["data"][key] = base64Encode(value.value());
+    auto u = client_->update(kube::resources::secrets(), ns_, next);
+    if (u.ok()) return value;
+    if (u.error().code != ErrorCode::kConflict) return u.takeError();
+  }
+  return makeError(ErrorCode::kConflict, "secret " + ns_ + "/" + name_ + ": too many concurrent updates");
+}
+
 }  // namespace keygate::controllers

@@ -18,6 +18,10 @@ class KubeSecretStore final : public backends::SecretStore {
   Result<std::optional<backends::SecretValue>> get(std::string_view name) override;
   // Optimistic concurrency: conflicts are retried a few times on the freshly read Secret.
   Status put(std::string_view name, const backends::SecretValue& value) override;
+  // Optimistic concurrency without overwriting: create the Secret, or add the key to it with
+  // the resourceVersion read; on 409 read again, and if another replica stored the key first,
+  // return its value.
+  Result<backends::SecretValue> putIfAbsent(std::string_view name, const backends::SecretValue& value) override;
 
  private:
   kube::ClientPtr client_;

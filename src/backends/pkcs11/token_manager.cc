@@ -287,12 +287,13 @@ Result<std::shared_ptr<Token>> TokenManager::token(std::string_view ns) {
     if (!soPin || !userPin) {
       // Persist the PINs before the token exists: a crash after C_InitToken must not
       // leave a token nobody can log in to.
+      // putIfAbsent: a PIN another writer stored first is the one the token gets.
       ASSIGN_OR_RETURN(SecretValue so, generatePin());
       ASSIGN_OR_RETURN(SecretValue user, generatePin());
-      RETURN_IF_ERROR(secrets_->put(soPinName(ns), so));
-      RETURN_IF_ERROR(secrets_->put(userPinName(ns), user));
-      soPin = std::move(so);
-      userPin = std::move(user);
+      ASSIGN_OR_RETURN(SecretValue keptSo, secrets_->putIfAbsent(soPinName(ns), so));
+      ASSIGN_OR_RETURN(SecretValue keptUser, secrets_->putIfAbsent(userPinName(ns), user));
+      soPin = std::move(keptSo);
+      userPin = std::move(keptUser);
     }
     std::vector<CK_SLOT_ID> slots;
     RETURN_IF_ERROR(ckCheck("C_GetSlotList", ck_->getSlotList(true, &slots)));
