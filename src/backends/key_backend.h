@@ -165,7 +165,10 @@ class KeyBackend {
   virtual Status applyUsage(const KeySpec& spec, UsageState state) = 0;
   Status activate(const KeySpec& spec) { return applyUsage(spec, UsageState::kFull); }
   Status deactivate(const KeySpec& spec) { return applyUsage(spec, UsageState::kProcessOnly); }
-  Status markCompromised(const KeySpec& spec) { return applyUsage(spec, UsageState::kNone); }
+  // No usage, and the backend told the key is compromised where it has such a state (KMIP:
+  // Revoke with Key Compromise, from Pre-Active too). Not the same as applyUsage(kNone), which
+  // drift repair also uses for keys that are merely not active yet.
+  virtual Status markCompromised(const KeySpec& spec) { return applyUsage(spec, UsageState::kNone); }
 
   // Destroys every object of the key version. OK when nothing is left (idempotent).
   virtual Status destroy(const KeyRef& ref) = 0;

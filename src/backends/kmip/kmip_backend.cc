@@ -218,6 +218,24 @@ Status KmipBackend::applyUsage(const KeySpec& spec, UsageState want) {
   return okStatus();
 }
 
+Status KmipBackend::markCompromised(const KeySpec& spec) {
+  RETURN_IF_ERROR(spec.ref.validate());
+  ASSIGN_OR_RETURN(Objects o, objects(spec.ref, isAsymmetric(spec.algorithm)));
+  for (const std::string& uid : {o.secretOrPrivate, o.publicKey}) {
+    if (uid.empty()) continue;
+    ASSIGN_OR_RETURN(uint32_t s, state(uid));
+    if (s == value::kCompromised || s == value::kDestroyedCompromised) continue;
+    if (s == value::kPreActive || s == value::kActive || s == value::kDeactivated) {
+      RETURN_IF_ERROR(revoke(uid, value::kKeyCompromise));
+      continue;
+    }
+    return makeError(ErrorCode::kFailedPrecondition, std::string("KMIP object ") + uid + " of " +
+                                                         spec.ref.backendKeyId() + " is " + stateName(s) +
+                                                         " and cannot be marked compromised");
+  }
+  return okStatus();
+}
+
 Status KmipBackend::destroy(const KeyRef& ref) {
   RETURN_IF_ERROR(ref.validate());
   const std::string id = ref.backendKeyId();

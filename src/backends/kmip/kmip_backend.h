@@ -39,6 +39,9 @@ class KmipBackend final : public KeyBackend {
   Result<GeneratedKey> importWrapped(const KeySpec& spec, const WrappedKeyMaterial& material) override;
   Result<WrappingKey> wrappingKey(const KeyRef& ref) override;
   Status applyUsage(const KeySpec& spec, UsageState state) override;
+  // Revoke with Key Compromise whatever the state (Pre-Active included: left Pre-Active, a
+  // compromised key could still be activated on the server).
+  Status markCompromised(const KeySpec& spec) override;
   Status destroy(const KeyRef& ref) override;
   Result<KeyDescription> describe(const KeySpec& spec) override;
   Result<SelfTestResult> selfTest(const KeySpec& spec) override;
