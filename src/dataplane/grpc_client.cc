@@ -108,8 +108,10 @@ struct CryptoClient::Impl {
     return creds;
   }
 
-  Status rebuild() {
-    std::string now = fileStamp({options.caFile, options.certFile, options.keyFile});
+  std::string currentStamp() const { return fileStamp({options.caFile, options.certFile, options.keyFile}); }
+
+  // A new channel from the files as they are now; `now` is their stamp.
+  Status rebuild(std::string now) {
     ASSIGN_OR_RETURN(auto creds, credentials());
     auto channel = grpc::CreateCustomChannel(options.target, creds, args);
     stub = std::shared_ptr<v1::Crypto::Stub>(v1::Crypto::NewStub(channel));
@@ -127,10 +129,10 @@ struct CryptoClient::Impl {
     const bool files = !options.insecure && (!options.certFile.empty() || !options.caFile.empty());
     if (files && std::chrono::steady_clock::now() >= nextCheck) {
       nextCheck = std::chrono::steady_clock::now() + options.certReloadInterval;
-      std::string now = fileStamp({options.caFile, options.certFile, options.keyFile});
+      std::string now = currentStamp();
       if (now != stamp && now != failedStamp) {
         auto old = stub;
-        Status st = rebuild();
+        Status st = rebuild(now);
         if (!st.ok()) {
           // Said once per change of the files; the last good connection keeps serving.
           stub = old;
@@ -181,7 +183,7 @@ Result<std::unique_ptr<CryptoClient>> CryptoClient::connect(CryptoClientOptions 
   impl->options = std::move(o);
   impl->nextCheck = std::chrono::steady_clock::now() + impl->options.certReloadInterval;
   // Unreadable files are a clear error now, not a failed handshake later.
-  RETURN_IF_ERROR(impl->rebuild());
+  RETURN_IF_ERROR(impl->rebuild(impl->currentStamp()));
   return std::unique_ptr<CryptoClient>(new CryptoClient(std::move(impl)));
 }
 
