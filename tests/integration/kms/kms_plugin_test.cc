@@ -3,7 +3,11 @@
 // against kms::Plugin + KmsServer on a unix socket, through the real crypto API (gRPC,
 // TokenReview on the test API server, SoftHSM2).
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstring>
 
 #include <fstream>
 #include <thread>
@@ -345,6 +349,64 @@ TEST_F(KmsPluginTest, BackgroundProberNoticesARevokedBindingWithoutTraffic) {
   bindKeyUser("kms-system", "apiserver", serviceAccount("kms-system", "kms-plugin"));
   ASSERT_TRUE(waitFor(true));
   plugin_->stop();
+}
+
+// Bytes that are not HTTP/2 or not gRPC on the socket (a confused client, a fuzzer) close that
+// connection only; the plugin keeps serving kube-apiserver.
+TEST_F(KmsPluginTest, GarbageOnTheSocketDoesNotStopThePlugin) {
+  ASSERT_TRUE(plugin_->probe().ok());
+  const std::vector<std::string> junk = {
+      "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string(64, '\xff'),
+      std::string(4096, '\0'),
+      "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  // a TLS ClientHello start
+  };
+  for (int round = 0; round < 50; ++round) {
+    for (const auto& bytes : junk) {
+      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      ASSERT_GE(fd, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, socket_.c_str(), sizeof(addr.sun_path) - 1);
+      ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+      (void)::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      ::close(fd);
+    }
+  }
+  auto sealed = apiserver_->encrypt(KmsApiServerClient::seed());
+  ASSERT_TRUE(sealed.ok()) << sealed.error().toString();
+  EXPECT_TRUE(apiserver_->decrypt(*sealed).ok());
+  EXPECT_TRUE(apiserver_->status().ok());
+}
+
+// A client certificate whose key belongs to another certificate (a renewal caught half
+// written, a wrong file) is a clear error at connect, not a failed handshake later.
+TEST(KmsClientCredentialsTest, MismatchedCertificateAndKeyAreRefused) {
+  keygate::testing::TempDir dir("keygate-kms-certs");
+  const std::string d = dir.path();
+  ASSERT_EQ(std::system(("cd " + d + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout a.key "
+                         "-out a.crt -days 1 -subj /CN=a >/dev/null 2>&1 && openssl req -x509 -newkey ec -pkeyopt "
+                         "ec_paramgen_curve:P-256 -nodes -keyout b.key -out b.crt -days 1 -subj /CN=b >/dev/null 2>&1 && "
+                         "echo 'not a pem' > junk.pem")
+                            .c_str()),
+            0);
+  auto connect = [&](const std::string& cert, const std::string& key) {
+    CryptoClientOptions o;
+    o.target = "127.0.0.1:1";
+    o.caFile = d + "/a.crt";
+    o.certFile = cert;
+    o.keyFile = key;
+    return CryptoClient::connect(o);
+  };
+  EXPECT_TRUE(connect(d + "/a.crt", d + "/a.key").ok());
+  for (auto [cert, key] : {std::pair{d + "/a.crt", d + "/b.key"}, std::pair{d + "/junk.pem", d + "/a.key"},
+                           std::pair{d + "/a.crt", d + "/junk.pem"}}) {
+    auto c = connect(cert, key);
+    ASSERT_FALSE(c.ok()) << cert << " " << key;
+    EXPECT_EQ(c.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(c.error().message.find("are not a PEM certificate and its private key"), std::string::npos)
+        << c.error().message;
+  }
 }
 
 TEST(KmsPluginOptionsTest, RefusesBadKeysAndAddresses) {
