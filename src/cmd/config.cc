@@ -117,6 +117,23 @@ class Parser {
     return n.Scalar();
   }
 
+  // A list of non-empty strings (a null or absent value is the empty list).
+  std::optional<std::vector<std::string>> stringList(const YAML::Node& n, const std::string& field) {
+    if (n.IsNull()) return std::vector<std::string>{};
+    if (!n.IsSequence()) {
+      fail(n, field, "expected a list of strings, got " + nodeKind(n));
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    bool ok = true;
+    for (size_t i = 0; i < n.size(); ++i) {
+      if (auto s = string(n[i], field + "[" + std::to_string(i) + "]")) out.push_back(*s);
+      else ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
   std::optional<bool> boolean(const YAML::Node& n, const std::string& field) {
     if (auto v = yamlx::plainBool(n)) return *v;
     if (n.IsScalar() && !yamlx::isPlain(n))
@@ -391,12 +408,20 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
   };
   if (auto m = section("metrics", {"bindAddress"})) bind(*m, "metrics.bindAddress", c.metricsBindAddress);
   if (auto h = section("health", {"bindAddress"})) bind(*h, "health.bindAddress", c.healthBindAddress);
-  if (auto w = section("webhook", {"bindAddress", "certFile", "keyFile"})) {
+  if (auto w = section("webhook", {"bindAddress", "certFile", "keyFile", "clientCAFile", "allowedClientNames"})) {
     bind(*w, "webhook.bindAddress", c.webhook.bindAddress);
     if (YAML::Node v = child(*w, "certFile"); v.IsDefined())
       if (auto s = p.string(v, "webhook.certFile")) c.webhook.certFile = *s;
     if (YAML::Node v = child(*w, "keyFile"); v.IsDefined())
       if (auto s = p.string(v, "webhook.keyFile")) c.webhook.keyFile = *s;
+    if (YAML::Node v = child(*w, "clientCAFile"); v.IsDefined())
+      if (auto s = p.string(v, "webhook.clientCAFile", true)) c.webhook.clientCAFile = *s;
+    if (YAML::Node v = child(*w, "allowedClientNames"); v.IsDefined())
+      if (auto names = p.stringList(v, "webhook.allowedClientNames")) {
+        c.webhook.allowedClientNames = *names;
+        if (!names->empty() && c.webhook.clientCAFile.empty())
+          p.fail(v, "webhook.allowedClientNames", "needs webhook.clientCAFile (names are checked on client certificates)");
+      }
   }
   if (auto d = section("dataPlane", {"bindAddress", "certFile", "keyFile", "clientCAFile", "audience", "tokenCacheTTL",
                                      "maxRequestBytes", "tenantRateLimit", "serveOn", "usageAuditInterval"})) {

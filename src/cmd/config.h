@@ -28,6 +28,11 @@ struct WebhookConfig {
   std::string bindAddress = ":9443";
   std::string certFile = "/etc/keygate/webhook/tls.crt";  // PEM certificate chain
   std::string keyFile = "/etc/keygate/webhook/tls.key";   // PEM private key
+  // Non-empty: callers must present a TLS client certificate from this CA (kube-apiserver
+  // does, given an AdmissionConfiguration; docs/security.md). Empty: unauthenticated callers
+  // are served, with a warning at start and keygate_webhook_client_auth 0.
+  std::string clientCAFile;
+  std::vector<std::string> allowedClientNames;  // client certificate CNs; empty: any from the CA
 };
 
 // The crypto API (docs/crypto-api.md). Off unless bindAddress is set.

@@ -250,6 +250,15 @@ int runOperator(const OperatorFlags& f) {
   wso.port = webhookAddr->port;
   wso.certFile = cfg.webhook.certFile;
   wso.keyFile = cfg.webhook.keyFile;
+  wso.clientCAFile = cfg.webhook.clientCAFile;
+  wso.allowedClientNames = cfg.webhook.allowedClientNames;
+  metrics.webhookClientAuth(!cfg.webhook.clientCAFile.empty());
+  if (cfg.webhook.clientCAFile.empty())
+    logger().warn(
+        "SECURITY: the admission webhook does not authenticate its callers (webhook.clientCAFile is not set). Any "
+        "pod that can reach its port can obtain approval signatures for made-up users. Set webhook.clientCAFile and "
+        "give kube-apiserver a client certificate (docs/security.md), or restrict the port with a NetworkPolicy",
+        {{"metric", "keygate_webhook_client_auth 0"}});
   wso.onRequest = [&metrics](const webhook::RequestRecord& r) {
     metrics.webhookRequest(r.kind, r.operation, r.allowed.value_or(false),
                            std::chrono::duration<double>(r.duration).count());

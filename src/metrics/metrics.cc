@@ -155,6 +155,11 @@ MetricsImpl::MetricsImpl(const std::string& buildVersion)
                           .Name("keygate_webhook_requests_total")
                           .Help("Admission reviews by kind, operation and whether they were allowed.")
                           .Register(*registry)),
+      webhookClientAuth(BuildGauge()
+                            .Name("keygate_webhook_client_auth")
+                            .Help("1 when the admission webhook requires a client certificate from its callers "
+                                  "(webhook.clientCAFile); 0 when any caller that reaches its port is served.")
+                            .Register(*registry)),
       webhookDuration(BuildHistogram()
                           .Name("keygate_webhook_duration_seconds")
                           .Help("Time to answer one admission review.")
@@ -260,6 +265,8 @@ void Metrics::backendOperation(const std::string& backend, const std::string& op
 void Metrics::backendUp(const std::string& backend, bool up) {
   impl_->backendUp.Add({{"backend", bounded(backend)}}).Set(up ? 1 : 0);
 }
+
+void Metrics::webhookClientAuth(bool required) { impl_->webhookClientAuth.Add({}).Set(required ? 1 : 0); }
 
 void Metrics::webhookRequest(const std::string& kind, const std::string& operation, bool allowed, double seconds) {
   impl_->webhookRequests

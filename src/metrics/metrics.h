@@ -83,6 +83,8 @@ class Metrics {
   void backendUp(const std::string& backend, bool up);
   // kind: EncryptionKey | KeyActivationRequest | KeyRoleBinding; operation: CREATE | UPDATE | DELETE | CONNECT.
   void webhookRequest(const std::string& kind, const std::string& operation, bool allowed, double seconds);
+  // keygate_webhook_client_auth: whether the webhook authenticates its callers.
+  void webhookClientAuth(bool required);
   // verb: get, list, watch, create, update, patch, delete; code: HTTP status, 0 = no response.
   void kubeRequest(const std::string& verb, const std::string& resource, int code);
   void watchRestart(const std::string& resource);

@@ -43,6 +43,7 @@ class MetricsImpl {
   prometheus::Family<prometheus::Histogram>& backendDuration;
   prometheus::Family<prometheus::Gauge>& backendUp;
   prometheus::Family<prometheus::Counter>& webhookRequests;
+  prometheus::Family<prometheus::Gauge>& webhookClientAuth;
   prometheus::Histogram& webhookDuration;
   prometheus::Family<prometheus::Counter>& kubeRequests;
   prometheus::Family<prometheus::Counter>& watchRestarts;

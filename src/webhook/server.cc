@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -118,6 +119,70 @@ class CertStore {
   std::string badCert_, badKey_;
 };
 
+// Number of PEM certificates in `pem` (0: none parsable).
+int countCertificates(const std::string& pem) {
+  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (!b) return 0;
+  int n = 0;
+  while (X509* c = PEM_read_bio_X509(b, nullptr, nullptr, nullptr)) {
+    X509_free(c);
+    ++n;
+  }
+  ERR_clear_error();  // the loop ends on "no start line"
+  BIO_free(b);
+  return n;
+}
+
+// The CA bundle that client certificates must chain to: the last good file content, re-read
+// on every new connection (a replaced bundle is used at once; an unparsable one is reported
+// once and the previous bundle stays).
+class ClientCaStore {
+ public:
+  explicit ClientCaStore(std::string file) : file_(std::move(file)) {}
+
+  Status reload() {
+    ASSIGN_OR_RETURN(std::string pem, readFile(file_));
+    if (countCertificates(pem) == 0) return makeError(ErrorCode::kInvalidArgument, file_ + ": no PEM certificate");
+    std::lock_guard<std::mutex> l(mu_);
+    pem_ = std::move(pem);
+    return okStatus();
+  }
+
+  std::string current() {
+    auto pem = readFile(file_);
+    std::lock_guard<std::mutex> l(mu_);
+    if (pem.ok() && *pem != pem_ && *pem != bad_) {
+      if (countCertificates(*pem) > 0) {
+        pem_ = std::move(*pem);
+        logger().info("webhook client CA reloaded", {{"clientCAFile", file_}});
+      } else {
+        bad_ = std::move(*pem);
+        logger().warn("webhook client CA file changed but holds no certificate (yet); keeping the previous CA",
+                      {{"clientCAFile", file_}});
+      }
+    }
+    return pem_;
+  }
+
+ private:
+  const std::string file_;
+  std::mutex mu_;
+  std::string pem_, bad_;
+};
+
+std::string commonName(X509* cert) {
+  X509_NAME* subject = cert ? X509_get_subject_name(cert) : nullptr;
+  int idx = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+  if (idx < 0) return "";
+  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
+  unsigned char* utf8 = nullptr;
+  int len = ASN1_STRING_to_UTF8(&utf8, data);
+  if (len < 0) return "";
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
+  OPENSSL_free(utf8);
+  return out;
+}
+
 Result<int> pickFreePort(const std::string& host) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return makeError(ErrorCode::kUnavailable, "socket() failed");
@@ -144,16 +209,37 @@ struct Server::Impl {
   ServerOptions options;
   const AdmissionHandler& handler;
   CertStore certs;
+  ClientCaStore clientCa;
   int port = 0;
   std::unique_ptr<listener::http_listener> listener;
   std::atomic<bool> stopped{false};
 
   Impl(ServerOptions o, const AdmissionHandler& h)
-      : options(std::move(o)), handler(h), certs(options.certFile, options.keyFile) {}
+      : options(std::move(o)), handler(h), certs(options.certFile, options.keyFile), clientCa(options.clientCAFile) {}
+
+  // A client certificate is required: set first, so that a failure further down leaves a
+  // context that refuses every client rather than one that accepts anybody.
+  void requireClientCertificate(boost::asio::ssl::context& ctx) {
+    ctx.set_verify_mode(boost::asio::ssl::verify_peer | boost::asio::ssl::verify_fail_if_no_peer_cert);
+    std::string ca = clientCa.current();
+    ctx.add_certificate_authority(boost::asio::buffer(ca.data(), ca.size()));
+    if (options.allowedClientNames.empty()) return;
+    ctx.set_verify_callback([this](bool preverified, boost::asio::ssl::verify_context& vc) {
+      if (!preverified) return false;
+      X509_STORE_CTX* sc = vc.native_handle();
+      if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;
+      const std::string cn = commonName(X509_STORE_CTX_get_current_cert(sc));
+      for (const auto& allowed : options.allowedClientNames)
+        if (cn == allowed) return true;
+      logger().warn("webhook caller refused: client certificate name not allowed", {{"commonName", cn}});
+      return false;
+    });
+  }
 
   void configureTls(boost::asio::ssl::context& ctx) {
     // Called by the listener for every accepted connection; must not throw into asio.
     try {
+      if (!options.clientCAFile.empty()) requireClientCertificate(ctx);
       ctx.set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
                       boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
                       boost::asio::ssl::context::no_tlsv1_1 | boost::asio::ssl::context::single_dh_use);
@@ -289,6 +375,11 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, const Admis
   auto impl = std::make_unique<Impl>(std::move(options), handler);
   if (auto st = impl->certs.reload(); !st.ok())
     return makeError(ErrorCode::kInvalidArgument, "webhook certificate: " + st.error().message);
+  if (!impl->options.clientCAFile.empty())
+    if (auto st = impl->clientCa.reload(); !st.ok())
+      return makeError(ErrorCode::kInvalidArgument, "webhook client CA: " + st.error().message);
+  if (impl->options.clientCAFile.empty() && !impl->options.allowedClientNames.empty())
+    return makeError(ErrorCode::kInvalidArgument, "webhook: allowedClientNames needs clientCAFile");
 
   kube::configureHttpThreads(kube::kDefaultHttpThreads);  // no-op when main sized the pool
   const int attempts = impl->options.port == 0 ? 5 : 1;
@@ -320,7 +411,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, const Admis
     return makeError(ErrorCode::kUnavailable, "webhook: cannot listen on " + impl->options.host + ":" +
                                                   std::to_string(impl->options.port) + ": " + lastError);
   logger().info("admission webhook serving",
-                {{"address", impl->options.host + ":" + std::to_string(impl->port)}, {"certFile", impl->options.certFile}});
+                {{"address", impl->options.host + ":" + std::to_string(impl->port)},
+                 {"certFile", impl->options.certFile},
+                 {"clientAuth", impl->options.clientCAFile.empty() ? "none" : "clientCertificate"}});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "webhook/admission.h"
@@ -40,6 +41,15 @@ struct ServerOptions {
   int port = 9443;  // 0: pick a free port (tests); see Server::port()
   std::string certFile;  // PEM chain, leaf first
   std::string keyFile;   // PEM private key
+  // Caller authentication (docs/security.md, "The admission webhook"). Non-empty: every
+  // connection must present a TLS client certificate that chains to a CA in this PEM file, or
+  // the handshake fails before any request is read. The file is re-read like the serving
+  // pair; an unparsable replacement keeps the last good CA set. Empty: any caller that can
+  // reach the port is served (the operator warns and exports keygate_webhook_client_auth 0).
+  std::string clientCAFile;
+  // With clientCAFile: the client certificate's subject CN must be one of these (empty: any
+  // certificate from the CA).
+  std::vector<std::string> allowedClientNames;
   size_t maxBodyBytes = 3 * 1024 * 1024;  // the API server's own request limit
   std::chrono::seconds ioTimeout{30};     // per-connection I/O timeout of the listener
   // Called after each reply, on a listener thread; must be cheap and thread-safe.
@@ -48,9 +58,9 @@ struct ServerOptions {
 
 class Server {
  public:
-  // Checks the certificate files, binds and starts serving. The handler must outlive the
-  // server. Errors: kInvalidArgument (unreadable/invalid cert or key: message names the
-  // file), kUnavailable (cannot bind).
+  // Checks the certificate files (and the client CA file), binds and starts serving. The
+  // handler must outlive the server. Errors: kInvalidArgument (unreadable/invalid cert, key or
+  // client CA: message names the file), kUnavailable (cannot bind).
   static Result<std::unique_ptr<Server>> start(ServerOptions options, const AdmissionHandler& handler);
   ~Server();  // stops
   Server(const Server&) = delete;

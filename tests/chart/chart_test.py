@@ -477,6 +477,34 @@ class ChartTest(unittest.TestCase):
         b = one(render("config.dataPlane.audience=other"), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
         self.assertNotEqual(a, b)
 
+    def test_webhook_client_auth(self):
+        """webhook.clientCA: the Secret is mounted where webhook.clientCAFile points, allowedNames
+        pass through, the operator accepts the config; networkPolicy.webhookFrom restricts the port."""
+        self.assertNotIn("clientCAFile", yaml.safe_load(self.config_of(render()))["webhook"])
+        docs = render("webhook.clientCA.secretName=apiserver-client-ca", "webhook.clientCA.allowedNames={kube-apiserver}",
+                      "networkPolicy.enabled=true", "networkPolicy.webhookFrom[0].ipBlock.cidr=10.0.0.10/32")
+        self.check_references(docs, "keygate-system")
+        cfg = yaml.safe_load(self.config_of(docs))
+        spec = one(docs, "Deployment")["spec"]["template"]["spec"]
+        mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        vols = {v["name"]: v for v in spec["volumes"]}
+        self.assertEqual(vols["webhook-client-ca"]["secret"]["secretName"], "apiserver-client-ca")
+        self.assertEqual(cfg["webhook"]["clientCAFile"], mounts["webhook-client-ca"] + "/ca.crt")
+        self.assertEqual(cfg["webhook"]["allowedClientNames"], ["kube-apiserver"])
+        p = self.keygate_check(self.config_of(docs))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        ingress = one(docs, "NetworkPolicy")["spec"]["ingress"]
+        webhook_rule = [r for r in ingress if {"protocol": "TCP", "port": 9443} in r["ports"]]
+        self.assertEqual(len(webhook_rule), 1)
+        self.assertEqual(webhook_rule[0]["ports"], [{"protocol": "TCP", "port": 9443}], "the webhook port has its own rule")
+        self.assertEqual(webhook_rule[0]["from"], [{"ipBlock": {"cidr": "10.0.0.10/32"}}])
+        # Without webhookFrom the port stays open to any peer (the documented default).
+        ingress = one(render("networkPolicy.enabled=true"), "NetworkPolicy")["spec"]["ingress"]
+        self.assertNotIn("from", [r for r in ingress if {"protocol": "TCP", "port": 9443} in r["ports"]][0])
+        rc, err = render_error("webhook.clientCA.allowedNames={kube-apiserver}")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("webhook.clientCA.allowedNames needs webhook.clientCA.secretName", err)
+
     # --- bad values ------------------------------------------------------------------
 
     def test_bad_values_fail_with_the_value_named(self):

@@ -97,6 +97,10 @@ Result<std::unique_ptr<TestApiServer>> TestApiServer::start(TestApiServerOptions
     args.push_back(c);
   }
   if (!options.rbac) args.push_back("--no-rbac");
+  if (!options.admissionControlConfigFile.empty()) {
+    args.push_back("--admission-control-config-file");
+    args.push_back(options.admissionControlConfigFile);
+  }
 
   int out[2];
   if (pipe(out) != 0) return makeError(ErrorCode::kInternal, "pipe failed");

@@ -32,6 +32,8 @@ struct TestApiServerOptions {
   // Added to the built-in users: admin (system:masters), alice, bob, carol, dave, erin and
   // the operator's service account system:serviceaccount:keygate-system:keygate.
   std::vector<TestUser> extraUsers;
+  // kube-apiserver's --admission-control-config-file: credentials for admission webhooks.
+  std::string admissionControlConfigFile;
 };
 
 class TestApiServer {

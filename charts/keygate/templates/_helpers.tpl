@@ -100,7 +100,16 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 {{- $_ := set $cfg "leaderElection" $le }}
 {{- $_ := set $cfg "metrics" (dict "bindAddress" (printf ":%d" (int .Values.metrics.port))) }}
 {{- $_ := set $cfg "health" (dict "bindAddress" (printf ":%d" (int .Values.health.port))) }}
-{{- $_ := set $cfg "webhook" (dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key") }}
+{{- $wh := dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key" }}
+{{- with .Values.webhook.clientCA }}
+{{- if .secretName }}
+{{- $_ := set $wh "clientCAFile" (printf "/etc/keygate/webhook-client-ca/%s" .key) }}
+{{- with .allowedNames }}{{ $_ := set $wh "allowedClientNames" . }}{{ end }}
+{{- else if .allowedNames }}
+{{- fail "webhook.clientCA.allowedNames needs webhook.clientCA.secretName (the names are checked on client certificates from that CA)" }}
+{{- end }}
+{{- end }}
+{{- $_ := set $cfg "webhook" $wh }}
 {{- if .Values.dataPlane.enabled }}
 {{- $dp := default dict (get $cfg "dataPlane") }}
 {{- $_ := set $dp "bindAddress" (printf ":%d" (int .Values.dataPlane.port)) }}

@@ -14,6 +14,7 @@ import urllib.parse
 import uuid
 
 import patch as patch_mod
+import webhook_auth
 import wire
 from errors import ApiError
 
@@ -121,7 +122,9 @@ def _call(ctx, op, wh, operation, obj, old, mutating, sub):
     review = {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": req}
     body = wire.compact(review).encode("utf-8")
     try:
-        resp = _post(full, body, cc.get("caBundle"), timeout)
+        creds = webhook_auth.credentials(getattr(ctx, "webhook_auth", None), mutating,
+                                         webhook_auth.target_for(cc, urllib.parse.urlsplit(full)))
+        resp = _post(full, body, cc.get("caBundle"), timeout, creds)
     except _CallError as e:
         if wh.get("failurePolicy") == "Ignore":
             return obj
@@ -153,7 +156,7 @@ class _CallError(Exception):
     pass
 
 
-def _post(url, body, ca_bundle, timeout):
+def _post(url, body, ca_bundle, timeout, creds=None):
     import http.client
     u = urllib.parse.urlsplit(url)
     host = u.hostname
@@ -164,13 +167,17 @@ def _post(url, body, ca_bundle, timeout):
             if ca_bundle:
                 pem = base64.b64decode(ca_bundle).decode("ascii", errors="replace")
                 sctx.load_verify_locations(cadata=pem)
+            if creds and creds.cert_file:
+                sctx.load_cert_chain(creds.cert_file, creds.key_file)
             conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=sctx)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
         path = u.path + ("?" + u.query if u.query else "")
-        conn.request("POST", path or "/", body=body, headers={
-            "User-Agent": "kube-apiserver-admission", "Accept": "application/json, */*",
-            "Content-Type": "application/json", "Accept-Encoding": "gzip"})
+        headers = {"User-Agent": "kube-apiserver-admission", "Accept": "application/json, */*",
+                   "Content-Type": "application/json", "Accept-Encoding": "gzip"}
+        if creds and creds.token:
+            headers["Authorization"] = "Bearer " + creds.token
+        conn.request("POST", path or "/", body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         conn.close()

@@ -99,6 +99,8 @@ def parse_args(argv):
     p.add_argument("--no-controllers", dest="controllers", action="store_false")
     p.add_argument("--namespace-deletion-delay", type=float, default=0.5)
     p.add_argument("--service-account-issuer", default="https://kubernetes.default.svc.cluster.local")
+    p.add_argument("--admission-control-config-file", default="",
+                   help="AdmissionConfiguration: credentials presented to admission webhooks (webhook_auth.py)")
     return p.parse_args(argv)
 
 
@@ -123,6 +125,13 @@ def main(argv=None):
         tokens = auth.load_tokens(args.tokens)
         ca, crt, key = tlsfiles.ensure(args.tls_dir)
         ctx = Context(args, tokens, registry)
+        if args.admission_control_config_file:
+            import webhook_auth
+            try:
+                ctx.webhook_auth = webhook_auth.load(args.admission_control_config_file)
+            except Exception as e:   # unreadable file, bad YAML, wrong kinds: refuse to start
+                sys.stderr.write("--admission-control-config-file: %s\n" % e)
+                return 2
         _bootstrap(ctx, [n.strip() for n in args.namespaces.split(",") if n.strip()], file_crds)
         crds.Controller(ctx).start()   # CRD naming/establishing: serves CRDs created through the API
         rbac_aggregation.Controller(ctx.store).start()

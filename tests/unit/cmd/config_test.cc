@@ -132,6 +132,30 @@ TEST(ConfigTest, SecretStore) {
   EXPECT_EQ(errorsOf(kBackend + "secretStore: {type: file, dir: rel}\n").size(), 1u);
 }
 
+// Webhook caller authentication (security finding 1): off by default, a CA file and optional
+// client certificate names; names without a CA are an error (they could never be checked).
+TEST(ConfigTest, WebhookClientAuth) {
+  auto d = parseOperatorConfig(kBackend, "config.yaml");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->webhook.clientCAFile, "");
+  EXPECT_TRUE(d->webhook.allowedClientNames.empty());
+  auto c = parseOperatorConfig(
+      kBackend + "webhook: {clientCAFile: /etc/ca.crt, allowedClientNames: [kube-apiserver, apiserver-2]}\n",
+      "config.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->webhook.clientCAFile, "/etc/ca.crt");
+  EXPECT_EQ(c->webhook.allowedClientNames, (std::vector<std::string>{"kube-apiserver", "apiserver-2"}));
+  EXPECT_EQ(errorsOf(kBackend + "webhook: {allowedClientNames: [kube-apiserver]}\n"),
+            std::vector<std::string>{"config.yaml:2: webhook.allowedClientNames: needs webhook.clientCAFile (names "
+                                     "are checked on client certificates)"});
+  EXPECT_EQ(errorsOf(kBackend + "webhook: {clientCAFile: /ca, allowedClientNames: kube-apiserver}\n"),
+            std::vector<std::string>{"config.yaml:2: webhook.allowedClientNames: expected a list of strings, got a scalar"});
+  EXPECT_EQ(errorsOf(kBackend + "webhook: {clientCAFile: /ca, allowedClientNames: ['', 7]}\n"),
+            (std::vector<std::string>{"config.yaml:2: webhook.allowedClientNames[0]: must not be empty",
+                                      "config.yaml:2: webhook.allowedClientNames[1]: expected a string, got integer 7 "
+                                      "(quote it: \"7\")"}));
+}
+
 // Every bad field gives exactly one `file:line: field: reason` line.
 TEST(ConfigTest, BadFields) {
   struct Case {
