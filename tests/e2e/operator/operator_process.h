@@ -20,6 +20,7 @@
 #include "kube/kubeconfig.h"
 #include "kube/resource.h"
 #include "support/approval_setup.h"
+#include "support/deploy_rbac.h"
 #include "support/http_get.h"
 #include "support/free_port.h"
 #include "support/temp_dir.h"
@@ -112,30 +113,6 @@ inline std::string config(const std::string& stateDir, int metricsPort, int heal
 }
 
 inline const char* kOperatorUser = "system:serviceaccount:keygate-system:keygate";
-
-// Renders deploy/ with kubectl kustomize and applies its RBAC objects as admin, so the test
-// API server enforces exactly the shipped ClusterRole/Role for the operator's identity.
-inline void applyDeployRbac(kube::Client& admin, const std::string& scratch) {
-  std::string out = scratch + "/deploy.yaml";
-  ASSERT_EQ(std::system(("kubectl kustomize " + testing::sourceDir() + "/deploy > " + out + " 2>&1").c_str()), 0)
-      << readAll(out);
-  auto docs = api::v1alpha1::parseManifests(readAll(out), out);
-  ASSERT_TRUE(docs.ok()) << docs.error().message;
-  int applied = 0;
-  for (const auto& m : *docs) {
-    std::string kind = getString(m.object, "kind");
-    kube::Resource r{"rbac.authorization.k8s.io", "v1", "", kind, true};
-    if (kind == "ClusterRole") r = {"rbac.authorization.k8s.io", "v1", "clusterroles", kind, false};
-    else if (kind == "ClusterRoleBinding") r = {"rbac.authorization.k8s.io", "v1", "clusterrolebindings", kind, false};
-    else if (kind == "Role") r.plural = "roles";
-    else if (kind == "RoleBinding") r.plural = "rolebindings";
-    else continue;
-    auto c = admin.create(r, getString(m.object, "metadata.namespace"), m.object);
-    ASSERT_TRUE(c.ok()) << kind << ": " << c.error().toString();
-    ++applied;
-  }
-  ASSERT_EQ(applied, 8);  // rbac.yaml: operator ClusterRole, binding, Role, binding; user-roles.yaml: 4 ClusterRoles
-}
 
 class OperatorE2E : public ::testing::Test {
  protected:

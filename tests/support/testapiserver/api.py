@@ -13,6 +13,7 @@ import gotime
 import managedfields
 import objects
 import patch as patch_mod
+import rbac_escalation
 import schema as schema_mod
 import cel
 import label_selectors as selectors
@@ -157,8 +158,9 @@ def check_namespace_for_create(ctx, r, ns, name):
 # --- validation ------------------------------------------------------------------------------
 
 def validate_object(ctx, op, obj, old):
-    """Schema + metadata + kind-specific validation -> raises 422 Invalid."""
+    """RBAC escalation check (403), then schema + metadata + kind-specific validation -> 422 Invalid."""
     r = op.r
+    rbac_escalation.check(ctx, op, obj, old)
     meta = obj.get("metadata") or {}
     causes = []
     structural = []

@@ -274,6 +274,28 @@ def start_server(cls, prefix, extra_args=()):
     ServerSmoke.start.__func__(cls, prefix, extra_args)
 
 
+class RbacEscalation(unittest.TestCase):
+    """Covers() and the refusal text (rbac_escalation.py's doc lists what is relied on)."""
+
+    def test_covers(self):
+        import rbac_escalation as esc
+        held = [{"apiGroups": ["keygate.dev"], "resources": ["encryptionkeys", "keyrolebindings/*"], "verbs": ["get", "list"]},
+                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"], "verbs": ["get"]},
+                {"apiGroups": ["x"], "resources": ["*/status"], "verbs": ["*"]},
+                {"nonResourceURLs": ["/metrics*"], "verbs": ["get"]}]
+        ok = [{"apiGroups": ["keygate.dev"], "resources": ["encryptionkeys"], "verbs": ["get", "list"]},
+              {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"], "verbs": ["get"]},
+              {"apiGroups": ["x"], "resources": ["widgets/status"], "verbs": ["patch"]},
+              {"nonResourceURLs": ["/metrics/x"], "verbs": ["get"]}]
+        self.assertEqual(esc.missing_rights(held, ok), [])
+        self.assertEqual(len(esc.missing_rights(held, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])), 1,
+                         "a rule without names needs a held rule without names")
+        # Unlike the authorizer, the escalation check reads "res/*" literally: only "*/sub" covers a subresource.
+        self.assertEqual(len(esc.missing_rights(held, [{"apiGroups": ["keygate.dev"], "resources": ["keyrolebindings/status"],
+                                                          "verbs": ["get"]}])), 1)
+        self.assertEqual(len(esc.missing_rights(held, [{"apiGroups": ["*"], "resources": ["encryptionkeys"], "verbs": ["get"]}])), 1)
+
+
 class ServerSmoke(unittest.TestCase):
     """Starts the real server once: control endpoints, faults, client certificates, exit codes."""
 
@@ -330,6 +352,55 @@ class ServerSmoke(unittest.TestCase):
             return r.status, dict(r.getheaders()), _json.loads(data)
         except ValueError:
             return r.status, dict(r.getheaders()), data
+
+    # Escalation prevention: alice, allowed to write roles and rolebindings in ns1 but holding no
+    # widget rights, cannot grant them (roles, bindings to a ClusterRole, or a missing role);
+    # once she holds them she can. Messages as kube-apiserver words them.
+    def test_rbac_escalation(self):
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        writer = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "rbac-writer"},
+                  "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"],
+                             "verbs": ["create", "update", "patch", "get"]}]}
+        self.assertEqual(self.req("POST", rbac + "/namespaces/ns1/roles", writer)[0], 201)
+        bind = lambda name, kind, role: {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                                         "metadata": {"name": name},
+                                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+                                         "subjects": [{"kind": "User", "name": "alice"}]}
+        self.assertEqual(self.req("POST", rbac + "/namespaces/ns1/rolebindings", bind("alice-writer", "Role", "rbac-writer"))[0], 201)
+        gizmo_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "gizmo-admin"},
+                      "rules": [{"apiGroups": ["example.test"], "resources": ["gizmos"], "verbs": ["get", "delete"]},
+                                {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["s1"], "verbs": ["get"]}]}
+        code, _, body = self.req("POST", rbac + "/namespaces/ns1/roles", gizmo_role, token="tok-alice")
+        self.assertEqual(code, 403, body)
+        self.assertEqual(body["reason"], "Forbidden")
+        self.assertEqual(body["details"], {"name": "gizmo-admin", "group": "rbac.authorization.k8s.io", "kind": "roles"})
+        self.assertEqual(body["message"],
+                         'roles.rbac.authorization.k8s.io "gizmo-admin" is forbidden: user "alice" (groups=["system:authenticated"]) '
+                         'is attempting to grant RBAC permissions not currently held:\n'
+                         '{APIGroups:[""], Resources:["secrets"], ResourceNames:["s1"], Verbs:["get"]}\n'
+                         '{APIGroups:["example.test"], Resources:["gizmos"], Verbs:["get" "delete"]}')
+        code, _, body = self.req("POST", rbac + "/namespaces/ns1/rolebindings", bind("b1", "ClusterRole", "cluster-admin"),
+                                 token="tok-alice")
+        self.assertEqual(code, 403, body)
+        self.assertTrue(body["message"].startswith('rolebindings.rbac.authorization.k8s.io "b1" is forbidden: user "alice"'), body)
+        code, _, body = self.req("POST", rbac + "/namespaces/ns1/rolebindings", bind("b2", "Role", "nope"), token="tok-alice")
+        self.assertEqual((code, body["message"]), (403, 'rolebindings.rbac.authorization.k8s.io "b2" is forbidden: '
+                                                        'role.rbac.authorization.k8s.io "nope" not found'))
+        # The admin creates the role; binding it still needs the rights (or bind) ...
+        self.assertEqual(self.req("POST", rbac + "/namespaces/ns1/roles", gizmo_role)[0], 201)
+        self.assertEqual(self.req("POST", rbac + "/namespaces/ns1/rolebindings", bind("b3", "Role", "gizmo-admin"),
+                                  token="tok-alice")[0], 403)
+        # ... `bind` on that role name is enough for the binding, `escalate` for the role.
+        writer["rules"].append({"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"],
+                                "resourceNames": ["gizmo-admin", "gizmo-2"], "verbs": ["bind", "escalate"]})
+        self.assertEqual(self.req("PUT", rbac + "/namespaces/ns1/roles/rbac-writer", writer)[0], 200)
+        self.assertEqual(self.req("POST", rbac + "/namespaces/ns1/rolebindings", bind("b3", "Role", "gizmo-admin"),
+                                  token="tok-alice")[0], 201)
+        gizmo_role["metadata"]["name"] = "gizmo-2"
+        self.assertEqual(self.req("POST", rbac + "/namespaces/ns1/roles", gizmo_role, token="tok-alice")[0], 201)
+        # Holding the rights (through b3 now) is enough without escalate.
+        gizmo_role["metadata"]["name"] = "gizmo-3"
+        self.assertEqual(self.req("POST", rbac + "/namespaces/ns1/roles", gizmo_role, token="tok-alice")[0], 201)
 
     def widget(self, name):
         return {"apiVersion": "example.test/v1", "kind": "Gizmo", "metadata": {"name": name}, "spec": {"size": 1}}
