@@ -177,6 +177,12 @@ class KeyBackend {
   // kAbsent is a value, not an error.
   virtual Result<KeyDescription> describe(const KeySpec& spec) = 0;
 
+  // A cheap check that the backend answers and its credentials still work, with no key
+  // involved; the operator runs it periodically for keygate_backend_up. PKCS#11: the slot
+  // list, then on a pooled logged-in session of every token in use, its token info (a locked
+  // or missing token fails). KMIP: a Query round trip. Errors say what failed.
+  virtual Status probe() = 0;
+
   // Known-answer round trip with the purpose's mechanism; meant right after activation.
   // A failed round trip is a value (passed=false); an Error means the test could not run.
   virtual Result<SelfTestResult> selfTest(const KeySpec& spec) = 0;

@@ -407,7 +407,15 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
     }
   };
   if (auto m = section("metrics", {"bindAddress"})) bind(*m, "metrics.bindAddress", c.metricsBindAddress);
-  if (auto h = section("health", {"bindAddress"})) bind(*h, "health.bindAddress", c.healthBindAddress);
+  if (auto h = section("health", {"bindAddress", "backendProbeInterval"})) {
+    bind(*h, "health.bindAddress", c.healthBindAddress);
+    if (YAML::Node v = child(*h, "backendProbeInterval"); v.IsDefined())
+      if (auto t = p.duration(v, "health.backendProbeInterval")) {
+        if (*t < std::chrono::seconds(1) || *t > std::chrono::minutes(10))
+          p.fail(v, "health.backendProbeInterval", "must be between 1s and 10m");
+        else c.backendProbeInterval = *t;
+      }
+  }
   if (auto w = section("webhook", {"bindAddress", "certFile", "keyFile", "clientCAFile", "allowedClientNames"})) {
     bind(*w, "webhook.bindAddress", c.webhook.bindAddress);
     if (YAML::Node v = child(*w, "certFile"); v.IsDefined())

@@ -69,6 +69,9 @@ struct OperatorConfig {
   api::v1alpha1::Policy policy;                    // defaults: see api/v1alpha1/policy.h
   std::string metricsBindAddress = ":9090";        // metrics.bindAddress
   std::string healthBindAddress = ":8081";         // health.bindAddress
+  // health.backendProbeInterval: how often each backend is probed (keygate_backend_up);
+  // a failing backend is re-probed every min(this, 5s).
+  Duration backendProbeInterval = std::chrono::seconds(30);
   WebhookConfig webhook;
   DataPlaneConfig dataPlane;
   LeaderElectionConfig leaderElection;

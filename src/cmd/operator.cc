@@ -48,6 +48,7 @@
 #include "webhook/admission.h"
 #include "webhook/role_view.h"
 #include "webhook/server.h"
+#include "controllers/backend_prober.h"
 
 namespace keygate::cmd {
 namespace {
@@ -189,16 +190,28 @@ int runOperator(const OperatorFlags& f) {
   for (const auto& bc : cfg.backends) {
     auto b = registry.build(bc, {secrets});
     if (!b.ok()) return fail(b.error().message);
-    metrics.backendUp(bc.name, true);
     backendSet.add(std::move(*b));
   }
+  // keygate_backend_up follows a periodic probe of each backend (the first one now).
+  controllers::BackendProber prober(
+      backendSet, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.backendProbeInterval),
+      [&metrics](const std::string& backend, bool up) { metrics.backendUp(backend, up); });
+  prober.start();
   cfg.policy.knownBackends = backendSet.names();
 
   // Informers (every replica keeps caches warm; only the leader reconciles).
-  kube::ReflectorOptions ro;
-  auto keys = std::make_unique<kube::Informer>(client, kube::resources::encryptionKeys(), ro);
-  auto requests = std::make_unique<kube::Informer>(client, kube::resources::keyActivationRequests(), ro);
-  auto bindings = std::make_unique<kube::Informer>(client, kube::resources::keyRoleBindings(), ro);
+  // Each reflector counts its re-established watches in keygate_watch_restarts_total.
+  auto reflectorOptions = [&metrics](const kube::Resource& r) {
+    kube::ReflectorOptions ro;
+    ro.onWatchRestart = [&metrics, plural = r.plural] { metrics.watchRestart(plural); };
+    return ro;
+  };
+  auto keys = std::make_unique<kube::Informer>(client, kube::resources::encryptionKeys(),
+                                               reflectorOptions(kube::resources::encryptionKeys()));
+  auto requests = std::make_unique<kube::Informer>(client, kube::resources::keyActivationRequests(),
+                                                   reflectorOptions(kube::resources::keyActivationRequests()));
+  auto bindings = std::make_unique<kube::Informer>(client, kube::resources::keyRoleBindings(),
+                                                   reflectorOptions(kube::resources::keyRoleBindings()));
   requests->addIndexer(controllers::kRequestsByKeyIndex, controllers::requestsByKey);
   metrics.setSnapshotSource([&] { return snapshot(keys->cache(), requests->cache(), bindings->cache()); });
 
@@ -380,7 +393,7 @@ int runOperator(const OperatorFlags& f) {
     return a && b && c;
   };
 
-  (*health)->addReadinessCheck("webhook", [&]() -> Status { return okStatus(); });
+  (*health)->addReadinessCheck("webhook", [&]() -> Status { return (*webhookServer)->serving(); });
   (*health)->removeReadinessCheck("startup");
   (*health)->addReadinessCheck("informers-synced", [&]() -> Status {
     if (keys->hasSynced() && requests->hasSynced() && bindings->hasSynced()) return okStatus();
@@ -441,6 +454,7 @@ int runOperator(const OperatorFlags& f) {
   if (elector) elector->stop();  // releases the Lease when leading
   for (auto* inf : {keys.get(), requests.get(), bindings.get()}) inf->stop();
   (*webhookServer)->stop();
+  prober.stop();
   if (cryptoServer) cryptoServer->stop(std::chrono::milliseconds(2000));
   if (usageFlusher.joinable()) {
     {

@@ -149,7 +149,7 @@ MetricsImpl::MetricsImpl(const std::string& buildVersion)
                           .Register(*registry)),
       backendUp(BuildGauge()
                     .Name("keygate_backend_up")
-                    .Help("1 when the backend's last self test or call succeeded, else 0.")
+                    .Help("1 when the backend's last periodic probe succeeded (health.backendProbeInterval), else 0.")
                     .Register(*registry)),
       webhookRequests(BuildCounter()
                           .Name("keygate_webhook_requests_total")

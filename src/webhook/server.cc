@@ -13,6 +13,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -356,6 +357,32 @@ Server::~Server() { stop(); }
 int Server::port() const { return impl_->port; }
 
 std::string Server::url() const { return "https://" + impl_->options.host + ":" + std::to_string(impl_->port); }
+
+Status Server::serving() const {
+  if (!impl_ || impl_->stopped) return makeError(ErrorCode::kUnavailable, "webhook server stopped");
+  const std::string& host = impl_->options.host;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(impl_->port));
+  const std::string target = host.empty() || host == "0.0.0.0" ? "127.0.0.1" : host;
+  if (::inet_pton(AF_INET, target.c_str(), &addr.sin_addr) != 1)
+    return okStatus();  // a host name or IPv6 listener: not checked here, the listener was opened
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return makeError(ErrorCode::kUnavailable, "webhook readiness: socket() failed");
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (rc != 0 && errno == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    rc = ::poll(&p, 1, 1000) == 1 ? 0 : -1;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (rc == 0 && (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)) rc = -1;
+  }
+  ::close(fd);
+  if (rc != 0)
+    return makeError(ErrorCode::kUnavailable,
+                     "webhook listener on " + target + ":" + std::to_string(impl_->port) + " does not accept connections");
+  return okStatus();
+}
 
 void Server::stop() {
   if (!impl_ || impl_->stopped.exchange(true)) return;

@@ -68,6 +68,10 @@ class Server {
 
   int port() const;
   std::string url() const;  // https://<host>:<port>
+  // For readiness: OK while the listener accepts TCP connections (a connect to its port,
+  // 127.0.0.1 for a wildcard host, within a second); Unavailable once stopped or when the
+  // connect fails.
+  Status serving() const;
   // Stops accepting and closes the listener; in-flight requests may fail. Idempotent.
   void stop();
 

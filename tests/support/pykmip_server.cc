@@ -58,7 +58,14 @@ Result<std::unique_ptr<PyKmipServer>> PyKmipServer::start() {
                                    "\ncertificate_path=" + d + "/server.crt\nkey_path=" + d + "/server.key\nca_path=" +
                                    s->caFile_ + "\nauth_suite=TLS1.2\nenable_tls_client_auth=True\npolicy_path=" + d +
                                    "/policies\ndatabase_path=" + d + "/pykmip.db\n");
+  RETURN_IF_ERROR(s->launch());
+  return s;
+}
+
+Status PyKmipServer::launch() {
+  const std::string d = dir_.path();
   const std::string logFile = d + "/server.log";
+  const size_t logBefore = slurp(logFile).size();
   pid_t pid = fork();
   if (pid == 0) {
     freopen((d + "/stdout.log").c_str(), "w", stdout);
@@ -66,30 +73,42 @@ Result<std::unique_ptr<PyKmipServer>> PyKmipServer::start() {
     execlp("pykmip-server", "pykmip-server", "-f", (d + "/server.conf").c_str(), "-l", logFile.c_str(), nullptr);
     _exit(127);
   }
-  s->pid_ = pid;
+  pid_ = pid;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (slurp(logFile).find("Starting connection service") != std::string::npos) return s;
+    const std::string log = slurp(logFile);
+    if (log.size() > logBefore && log.find("Starting connection service", logBefore) != std::string::npos) return okStatus();
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) {
-      s->pid_ = -1;
-      return makeError(ErrorCode::kUnavailable, "pykmip-server exited: " + slurp(d + "/stdout.log") + slurp(logFile));
+      pid_ = -1;
+      return makeError(ErrorCode::kUnavailable, "pykmip-server exited: " + slurp(d + "/stdout.log") + log);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return makeError(ErrorCode::kDeadlineExceeded, "pykmip-server did not start in 30 s: " + slurp(logFile));
 }
 
-PyKmipServer::~PyKmipServer() {
+void PyKmipServer::stop() {
   if (pid_ <= 0) return;
   kill(pid_, SIGINT);
   for (int i = 0; i < 100; ++i) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
+  pid_ = -1;
 }
+
+Status PyKmipServer::restart() {
+  stop();
+  return launch();
+}
+
+PyKmipServer::~PyKmipServer() { stop(); }
 
 Result<KmipClientCert> PyKmipServer::clientCert(const std::string& identity) {
   const std::string d = dir_.path();

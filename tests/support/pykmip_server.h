@@ -31,9 +31,14 @@ class PyKmipServer {
   // A CA the server does not know, with a client certificate from it.
   Result<KmipClientCert> strangerCert();
   std::string log() const;
+  // Stops the server (SIGINT, then SIGKILL after 5 s); idempotent.
+  void stop();
+  // Starts it again on the same port, certificates and database.
+  Status restart();
 
  private:
   PyKmipServer() = default;
+  Status launch();
   TempDir dir_{"keygate-pykmip"};
   std::string caFile_, caKey_;
   int port_ = 0;

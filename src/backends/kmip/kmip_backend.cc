@@ -293,6 +293,15 @@ Result<KeyDescription> KmipBackend::describe(const KeySpec& spec) {
   return d;
 }
 
+Status KmipBackend::probe() {
+  // Query Operations: answered by any KMIP server, touches no object, and proves the TLS
+  // connection and the client certificate are still accepted.
+  Item payload = Item::structure(tag::kRequestPayload, {Item::enumeration(tag::kQueryFunction, value::kQueryOperations)});
+  auto r = client_->call(Operation::kQuery, std::move(payload));
+  if (!r.ok()) return makeError(r.error().code, "KMIP Query: " + r.error().message);
+  return okStatus();
+}
+
 Result<SelfTestResult> KmipBackend::selfTest(const KeySpec& spec) {
   ASSIGN_OR_RETURN(Objects o, objects(spec.ref, isAsymmetric(spec.algorithm)));
   std::string data(32, '\0');

@@ -45,6 +45,7 @@ class KmipBackend final : public KeyBackend {
   Status destroy(const KeyRef& ref) override;
   Result<KeyDescription> describe(const KeySpec& spec) override;
   Result<SelfTestResult> selfTest(const KeySpec& spec) override;
+  Status probe() override;
 
   // Crypto API operations the server can do (kmip_crypto.cc): AES-256-GCM Encrypt/Decrypt
   // (KMIP 1.4 fields); IVs from OpenSSL's CSPRNG. Signing digests, RSA-OAEP, MAC and public

@@ -5,6 +5,7 @@ namespace keygate::backends::kmip {
 const char* operationName(Operation op) {
   switch (op) {
     case Operation::kCreate: return "Create";
+    case Operation::kQuery: return "Query";
     case Operation::kCreateKeyPair: return "CreateKeyPair";
     case Operation::kLocate: return "Locate";
     case Operation::kGetAttributes: return "GetAttributes";

@@ -58,6 +58,7 @@ inline constexpr uint32_t kTagLength = 0x4200CE;                              //
 inline constexpr uint32_t kAuthenticatedEncryptionAdditionalData = 0x4200FE;  // KMIP 1.4
 inline constexpr uint32_t kAuthenticatedEncryptionTag = 0x4200FF;             // KMIP 1.4
 inline constexpr uint32_t kDigitalSignatureAlgorithm = 0x4200AE;
+inline constexpr uint32_t kQueryFunction = 0x420074;
 }  // namespace tag
 
 enum class Operation : uint32_t {
@@ -73,6 +74,7 @@ enum class Operation : uint32_t {
   kSign = 33,
   kSignatureVerify = 34,
   kMac = 35,
+  kQuery = 24,
 };
 const char* operationName(Operation op);
 
@@ -96,6 +98,8 @@ inline constexpr uint32_t kP256 = 7, kP384 = 10;
 // Block Cipher Mode, Padding Method, Hashing Algorithm, Digital Signature Algorithm
 inline constexpr uint32_t kGcm = 9;
 inline constexpr uint32_t kCbc = 1, kPkcs5 = 3, kPss = 10, kSha256 = 6, kSha256WithRsa = 5, kEcdsaWithSha256 = 14;
+// Query Function
+inline constexpr uint32_t kQueryOperations = 1;
 // Result Status / Validity Indicator
 inline constexpr uint32_t kSuccess = 0, kValid = 1;
 }  // namespace value

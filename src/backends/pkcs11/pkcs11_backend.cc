@@ -246,6 +246,8 @@ Status Pkcs11Backend::applyUsage(const KeySpec& spec, UsageState state) {
   return okStatus();
 }
 
+Status Pkcs11Backend::probe() { return tokens_.probe(); }
+
 Status Pkcs11Backend::destroy(const KeyRef& ref) {
   RETURN_IF_ERROR(ref.validate());
   ASSIGN_OR_RETURN(std::shared_ptr<Token> token, tokens_.token(ref.tenantNamespace));

@@ -41,6 +41,7 @@ class Pkcs11Backend final : public KeyBackend {
   Status destroy(const KeyRef& ref) override;
   Result<KeyDescription> describe(const KeySpec& spec) override;
   Result<SelfTestResult> selfTest(const KeySpec& spec) override;
+  Status probe() override;
 
   // Crypto operations (crypto_ops.cc): kCrypto sessions on cached handles.
   Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n) override;

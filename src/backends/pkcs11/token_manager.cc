@@ -111,6 +111,25 @@ void Token::creatorLoop() {
   }
 }
 
+Status Token::probe() {
+  auto r = withSession<bool>([this](Session&) -> Result<bool> {
+    CK_SLOT_ID slot;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      slot = slot_;
+    }
+    CK_TOKEN_INFO info;
+    std::memset(&info, 0, sizeof(info));
+    RETURN_IF_ERROR(ckCheck("C_GetTokenInfo", ck_->getTokenInfo(slot, &info), label_));
+    if (labelOf(info) != label_)
+      return makeError(ErrorCode::kUnavailable, "token " + label_ + ": the slot now holds another token");
+    if (info.flags & CKF_USER_PIN_LOCKED)
+      return makeError(ErrorCode::kUnavailable, "token " + label_ + ": the user PIN is locked");
+    return true;
+  });
+  return r.ok() ? okStatus() : Status(r.takeError());
+}
+
 Result<Session> Token::acquire() {
   std::lock_guard<std::mutex> l(mu_);
   if (!idle_.empty()) {
@@ -254,6 +273,18 @@ Status TokenManager::initUserPin(CK_SLOT_ID slot, const std::string& label, cons
   ck_->logout(h);
   ck_->closeSession(h);
   return ckCheck("C_InitPIN", rv, label);
+}
+
+Status TokenManager::probe() {
+  std::vector<CK_SLOT_ID> slots;
+  RETURN_IF_ERROR(ckCheck("C_GetSlotList", ck_->getSlotList(true, &slots)));
+  std::vector<std::shared_ptr<Token>> inUse;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [ns, t] : tokens_) inUse.push_back(t);
+  }
+  for (const auto& t : inUse) RETURN_IF_ERROR(t->probe());
+  return okStatus();
 }
 
 Result<std::shared_ptr<Token>> TokenManager::token(std::string_view ns) {

@@ -100,6 +100,10 @@ class Token {
   template <typename T>
   Result<T> withSession(const std::function<Result<T>(Session&)>& fn, Access access = Access::kShared);
 
+  // On a pooled logged-in session: the token is still in its slot, with its label, and
+  // neither PIN locked (CKR_* errors from the module as they are).
+  Status probe();
+
   // The handle cache, keyed by CKA_ID.
   std::optional<ObjectSet> cachedObjects(const Bytes& id);
   void cacheObjects(const Bytes& id, ObjectSet objects);
@@ -182,6 +186,8 @@ class TokenManager {
   // rejected (nothing is changed on the token), FailedPrecondition when the token exists
   // but the store has no PIN for it, ResourceExhausted when no free slot is left.
   Result<std::shared_ptr<Token>> token(std::string_view tenantNamespace);
+  // The module answers C_GetSlotList, and every token in use passes Token::probe().
+  Status probe();
 
   // Secret names: "<backend>.<namespace>.user-pin" / ".so-pin".
   std::string userPinName(std::string_view ns) const;

@@ -10,10 +10,6 @@ namespace {
 using namespace e2e;
 using metrics::testing::httpGet;
 
-Json keygateObject(const std::string& kind, const std::string& name, const Json& spec) {
-  return {{"apiVersion", "keygate.dev/v1alpha1"}, {"kind", kind}, {"metadata", {{"name", name}}}, {"spec", spec}};
-}
-
 TEST_F(OperatorE2E, WorkloadEncryptsWithAnActivatedKeyThroughTheCryptoApi) {
   const int cryptoPort = freePort();
   const std::string tls = dir_.path() + "/state-tls";

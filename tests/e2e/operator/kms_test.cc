@@ -17,10 +17,6 @@ using namespace e2e;
 using keygate::testing::KmsApiServerClient;
 using metrics::testing::httpGet;
 
-Json keygateObject(const std::string& kind, const std::string& name, const Json& spec) {
-  return {{"apiVersion", "keygate.dev/v1alpha1"}, {"kind", kind}, {"metadata", {{"name", name}}}, {"spec", spec}};
-}
-
 int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
 
 class KmsE2E : public OperatorE2E {

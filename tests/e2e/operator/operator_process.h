@@ -88,7 +88,10 @@ inline std::pair<std::string, std::string> webhookCert(const std::string& dir) {
   return {crt, key};
 }
 
-inline std::string config(const std::string& stateDir, int metricsPort, int healthPort, int webhookPort) {
+// extraBackends: more `- name: ...` entries for backends; healthExtra: more health keys
+// (e.g. ", backendProbeInterval: 1s").
+inline std::string config(const std::string& stateDir, int metricsPort, int healthPort, int webhookPort,
+                          const std::string& extraBackends = "", const std::string& healthExtra = "") {
   static std::map<std::string, std::pair<std::string, std::string>> certs;
   auto& c = certs[stateDir];
   if (c.first.empty()) {
@@ -99,11 +102,11 @@ inline std::string config(const std::string& stateDir, int metricsPort, int heal
          "- name: softhsm\n"
          "  type: pkcs11\n"
          "  module: " KEYGATE_SOFTHSM2_MODULE "\n"
-         "  isolation: tokenPerNamespace\n"
+         "  isolation: tokenPerNamespace\n" + extraBackends +
          "policy:\n"
          "  minApprovals: {default: 1}\n"
          "metrics: {bindAddress: \"127.0.0.1:" + std::to_string(metricsPort) + "\"}\n"
-         "health: {bindAddress: \"127.0.0.1:" + std::to_string(healthPort) + "\"}\n"
+         "health: {bindAddress: \"127.0.0.1:" + std::to_string(healthPort) + "\"" + healthExtra + "}\n"
          "webhook: {bindAddress: \"127.0.0.1:" + std::to_string(webhookPort) + "\", certFile: " + c.first +
          ", keyFile: " + c.second + "}\n"
          "leaderElection: {enabled: true, leaseName: keygate-leader, leaseDuration: 4s, renewDeadline: 3s, retryPeriod: 500ms}\n"
@@ -161,12 +164,15 @@ struct StartedOperator {
 // `extraConfig` is appended to the config file (e.g. a dataPlane section; the serving
 // certificate is <dir>/state-tls/tls.crt, for 127.0.0.1).
 inline StartedOperator startOperatorWithWebhooks(testing::TestApiServer& server, kube::Client& admin, testing::TempDir& dir,
-                                                 const std::string& extraConfig = "") {
+                                                 const std::string& extraConfig = "",
+                                                 const std::string& extraBackends = "", const std::string& healthExtra = "") {
   StartedOperator op;
   applyDeployRbac(admin, dir.path());
   op.metricsPort = freePort(), op.healthPort = freePort(), op.webhookPort = freePort();
   std::string cfg =
-      dir.write("config.yaml", config(dir.path() + "/state", op.metricsPort, op.healthPort, op.webhookPort) + extraConfig);
+      dir.write("config.yaml", config(dir.path() + "/state", op.metricsPort, op.healthPort, op.webhookPort, extraBackends,
+                                        healthExtra) +
+                                     extraConfig);
   std::string crt = dir.path() + "/state-tls/tls.crt";
   EXPECT_EQ(std::system(("base64 -w0 < " + crt + " > " + crt + ".b64").c_str()), 0);
   unsetenv("SOFTHSM2_CONF");
@@ -189,6 +195,10 @@ inline void bindThroughWebhook(kube::Client& admin, const std::string& ns, const
             {"spec", {{"role", role}, {"subjects", subjects}, {"reviewBy", "2099-12-31"}}}};
   auto r = createThroughWebhook(admin, kube::resources::keyRoleBindings(), ns, b);
   ASSERT_TRUE(r.ok()) << name << ": " << r.error().toString();
+}
+
+inline Json keygateObject(const std::string& kind, const std::string& name, const Json& spec) {
+  return {{"apiVersion", "keygate.dev/v1alpha1"}, {"kind", kind}, {"metadata", {{"name", name}}}, {"spec", spec}};
 }
 
 inline Json users(std::initializer_list<const char*> names) {

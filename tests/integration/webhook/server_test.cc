@@ -272,6 +272,15 @@ TEST_F(ServerTest, ConcurrentClients) {
 }
 
 // Start-up refuses missing or mismatched certificate files with the file named.
+// Readiness (operator /readyz "webhook"): OK while the listener accepts connections, not after stop().
+TEST_F(ServerTest, ServingReflectsTheListener) {
+  EXPECT_TRUE(server_->serving().ok());
+  server_->stop();
+  auto st = server_->serving();
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(st.error().message, HasSubstr("stopped"));
+}
+
 TEST(ServerStartTest, BadCertificateFiles) {
   keygate::testing::TempDir dir("keygate-webhook");
   CertFiles ca, a, b;

@@ -156,6 +156,17 @@ TEST(ConfigTest, WebhookClientAuth) {
                                       "(quote it: \"7\")"}));
 }
 
+TEST(ConfigTest, BackendProbeInterval) {
+  auto d = parseOperatorConfig(kBackend, "config.yaml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->backendProbeInterval, std::chrono::seconds(30));
+  auto c = parseOperatorConfig(kBackend + "health: {backendProbeInterval: 5s}\n", "config.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->backendProbeInterval, std::chrono::seconds(5));
+  EXPECT_EQ(errorsOf(kBackend + "health: {backendProbeInterval: 100ms}\n"),
+            std::vector<std::string>{"config.yaml:2: health.backendProbeInterval: must be between 1s and 10m"});
+}
+
 // Every bad field gives exactly one `file:line: field: reason` line.
 TEST(ConfigTest, BadFields) {
   struct Case {
