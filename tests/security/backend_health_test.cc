@@ -1,4 +1,5 @@
-// Security finding 7 (issue 16): health that tells the truth.
+// Security finding 7 (issue 16): health that tells the truth. (In the security suite, with
+// the operator binary as a process.)
 //
 // keygate_backend_up used to be set to 1 once at start, so KeygateBackendDown could never
 // fire. Now each backend is probed every health.backendProbeInterval. Here: the operator
