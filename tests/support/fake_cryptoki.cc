@@ -1,5 +1,8 @@
 #include "fake_cryptoki.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -288,9 +291,10 @@ CK_RV FakeCryptoki::useKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, CK_A
 }
 
 #define FAKE_INIT(NAME, FN, USAGE)                                                                    \
-  CK_RV FakeCryptoki::FN(CK_SESSION_HANDLE session, const CK_MECHANISM&, CK_OBJECT_HANDLE key) {     \
+  CK_RV FakeCryptoki::FN(CK_SESSION_HANDLE session, const CK_MECHANISM& m, CK_OBJECT_HANDLE key) {   \
     std::lock_guard<std::mutex> l(mu_);                                                               \
     if (CK_RV rv = enter(NAME, session, true)) return rv;                                             \
+    sessions_[session].activeMechanism = m.mechanism;                                                 \
     return useKey(session, key, USAGE);                                                               \
   }
 FAKE_INIT("C_EncryptInit", encryptInit, CKA_ENCRYPT)
@@ -317,12 +321,29 @@ CK_RV FakeCryptoki::decrypt(CK_SESSION_HANDLE session, std::span<const uint8_t> 
   return CKR_OK;
 }
 
+// A real HMAC-SHA-256 for keys made with a CKA_VALUE (the self test's known-answer key);
+// the XOR stand-in otherwise (generated keys have no value here).
+pkcs11::Bytes FakeCryptoki::macOrXor(CK_SESSION_HANDLE session, std::span<const uint8_t> data) {
+  const SessionState& ss = sessions_[session];
+  auto obj = objects_.find(ss.activeKey);
+  if (ss.activeMechanism == CKM_SHA256_HMAC && obj != objects_.end() && obj->second.attrs.count(CKA_VALUE)) {
+    const pkcs11::Bytes& key = obj->second.attrs.at(CKA_VALUE);
+    pkcs11::Bytes mac(EVP_MAX_MD_SIZE);
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(), mac.data(), &len);
+    mac.resize(len);
+    return mac;
+  }
+  uint8_t k = keyByte(ss.activeKey);
+  pkcs11::Bytes out(data.begin(), data.end());
+  for (auto& b : out) b ^= k;
+  return out;
+}
+
 CK_RV FakeCryptoki::sign(CK_SESSION_HANDLE session, std::span<const uint8_t> data, pkcs11::Bytes* signature) {
   std::lock_guard<std::mutex> l(mu_);
   if (CK_RV rv = enter("C_Sign", session, true)) return rv;
-  uint8_t k = keyByte(sessions_[session].activeKey);
-  signature->assign(data.begin(), data.end());
-  for (auto& b : *signature) b ^= k;
+  *signature = macOrXor(session, data);
   return CKR_OK;
 }
 
@@ -330,9 +351,7 @@ CK_RV FakeCryptoki::verify(CK_SESSION_HANDLE session, std::span<const uint8_t> d
                            std::span<const uint8_t> signature) {
   std::lock_guard<std::mutex> l(mu_);
   if (CK_RV rv = enter("C_Verify", session, true)) return rv;
-  uint8_t k = keyByte(sessions_[session].activeKey);
-  pkcs11::Bytes want(data.begin(), data.end());
-  for (auto& b : want) b ^= k;
+  pkcs11::Bytes want = macOrXor(session, data);
   return want == pkcs11::Bytes(signature.begin(), signature.end()) ? CKR_OK : CKR_SIGNATURE_INVALID;
 }
 

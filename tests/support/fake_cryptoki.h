@@ -73,6 +73,7 @@ class FakeCryptoki final : public pkcs11::Cryptoki {
   struct SessionState {
     CK_SLOT_ID slot = 0;
     CK_OBJECT_HANDLE activeKey = CK_INVALID_HANDLE;  // of the pending *Init
+    CK_MECHANISM_TYPE activeMechanism = 0;
   };
   struct Object {
     CK_SLOT_ID slot = 0;
@@ -83,6 +84,7 @@ class FakeCryptoki final : public pkcs11::Cryptoki {
   CK_RV enter(const std::string& function, CK_SESSION_HANDLE session, bool needLogin);
   CK_RV useKey(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key, CK_ATTRIBUTE_TYPE usage);
   CK_OBJECT_HANDLE addObject(CK_SLOT_ID slot, Attrs attrs);
+  pkcs11::Bytes macOrXor(CK_SESSION_HANDLE session, std::span<const uint8_t> data);
   static Attrs toAttrs(std::span<const CK_ATTRIBUTE> tmpl);
   bool boolOf(const Attrs& a, CK_ATTRIBUTE_TYPE t, bool fallback) const;
   uint8_t keyByte(CK_OBJECT_HANDLE key) const;

@@ -622,4 +622,18 @@ EncryptionKeyStatus markFailed(const EncryptionKey& key, std::string_view reason
   return st;
 }
 
+EncryptionKeyStatus markSelfTestFailed(const EncryptionKey& key, EncryptionKeyStatus st, int64_t version,
+                                       std::string_view message, WallTime now) {
+  if (auto* v = st.findVersion(version)) v->state = KeyState::kFailed;
+  st.state = KeyState::kFailed;
+  st.observedGeneration = key.metadata.generation;
+  st.selfTest = SelfTestStatus{"Failed", now};
+  const std::string msg = "version " + std::to_string(version) + " failed its known-answer test: " + std::string(message) +
+                          "; its usage was removed in the backend";
+  setCondition(st.conditions, "SelfTestFailed", true, "KnownAnswerTestFailed", msg, key.metadata.generation, now);
+  setCondition(st.conditions, "Ready", false, "SelfTestFailed", msg, key.metadata.generation, now);
+  setCondition(st.conditions, "Activated", false, "SelfTestFailed", msg, key.metadata.generation, now);
+  return st;
+}
+
 }  // namespace keygate::api::v1alpha1

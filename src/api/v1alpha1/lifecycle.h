@@ -80,7 +80,8 @@ struct Action {
 struct AuditEvent {
   std::string event;  // KeyGenerated, KeyImported, KeyActivated, KeyDeactivated, KeyCompromised,
                       // KeyExpired, KeyRotationStarted, DestructionScheduled, DestructionCancelled,
-                      // KeyDestroyed, KeyRetained, KeyDeleted, DriftRepaired, KeyFailed
+                      // KeyDestroyed, KeyRetained, KeyDeleted, DriftRepaired, KeyFailed,
+                      // KeySelfTestFailed
   int64_t version = 0;
   std::string message;
   std::string request;
@@ -118,6 +119,14 @@ EncryptionKey applyPlan(const EncryptionKey& key, const Plan& plan);
 // for deletion, and except reason PolicyViolation once the policy allows the key again.
 EncryptionKeyStatus markFailed(const EncryptionKey& key, std::string_view reason, std::string_view message,
                                WallTime now);
+
+// Status after version `version` failed its known-answer test right after activation (the
+// reconciler has already taken the version's usage away in the backend): the version and
+// the key Failed, conditions SelfTestFailed=True (reason KnownAnswerTestFailed) and
+// Ready=False (reason SelfTestFailed), selfTest.result Failed. Failed is sticky (see
+// markFailed): nothing uses or re-activates the key until a person looks.
+EncryptionKeyStatus markSelfTestFailed(const EncryptionKey& key, EncryptionKeyStatus status, int64_t version,
+                                       std::string_view message, WallTime now);
 
 // True when the reconcile-requested-at annotation carries a value not yet acted on: the
 // reconciler should call describe() and pass BackendView{.described = true}.

@@ -1,6 +1,17 @@
-// Known-answer round trips right after activation (runSelfTest in pkcs11_backend.h). The
-// key is used only for the test vectors below, never for caller data.
+// Self tests right after activation (runSelfTest in pkcs11_backend.h), in two parts:
+//
+// 1. A known-answer test of the module's mechanism where a published vector exists: the
+//    vector's key is created as a session object (never on the token, destroyed at once)
+//    and the module's output must equal the published one. AES-256-GCM: McGrew & Viega,
+//    "The Galois/Counter Mode of Operation", test case 14; HMAC-SHA-256: RFC 4231 test case 6.
+// 2. A round trip with the new key itself (its material is generated in the HSM and never
+//    known, so no fixed vector can exist): encrypt then decrypt, sign then verify (and a
+//    tampered message must not verify), wrap then unwrap a known key.
+//
+// The key is used only for the test data below, never for caller data.
 #include <openssl/rand.h>
+
+#include <functional>
 #include <openssl/sha.h>
 
 #include "backends/pkcs11/attributes.h"
@@ -90,6 +101,54 @@ Status wrapUnwrap(Session& s, const Mechanism& m, CK_OBJECT_HANDLE wrapKey, CK_O
   return st;
 }
 
+Bytes fromHex(std::string_view hex) {
+  Bytes out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  return out;
+}
+
+// Runs `op` with a session object holding a published test key; destroys it afterwards.
+Status withKnownKey(Session& s, CK_KEY_TYPE type, const Bytes& value, CK_ATTRIBUTE_TYPE usage,
+                    const std::function<Status(CK_OBJECT_HANDLE)>& op) {
+  Cryptoki& ck = s.ck();
+  AttributeList t;
+  t.addUlong(CKA_CLASS, CKO_SECRET_KEY).addUlong(CKA_KEY_TYPE, type).add(CKA_TOKEN, false).add(usage, true).addBytes(CKA_VALUE, value);
+  CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+  RETURN_IF_ERROR(ckCheck("C_CreateObject (known-answer test key)", ck.createObject(s.handle(), t.span(), &h)));
+  Status st = op(h);
+  ck.destroyObject(s.handle(), h);
+  return st;
+}
+
+// GCM test case 14: K = 0^256, IV = 0^96, P = 0^128 -> C || T.
+Status aesGcmKnownAnswer(Session& s) {
+  const Bytes expected = fromHex("cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919");
+  return withKnownKey(s, CKK_AES, Bytes(32, 0), CKA_ENCRYPT, [&](CK_OBJECT_HANDLE key) -> Status {
+    Mechanism m;
+    setAesGcm(m, std::array<uint8_t, 12>{});
+    Bytes out;
+    RETURN_IF_ERROR(ckCheck("C_EncryptInit", s.ck().encryptInit(s.handle(), m.get(), key)));
+    RETURN_IF_ERROR(ckCheck("C_Encrypt", s.ck().encrypt(s.handle(), Bytes(16, 0), &out)));
+    if (out != expected) return mismatch("AES-256-GCM known-answer test: the module's output differs from the published vector");
+    return okStatus();
+  });
+}
+
+// RFC 4231 test case 6: a 131-byte key of 0xaa (longer than a block: hashed first).
+Status hmacSha256KnownAnswer(Session& s) {
+  const std::string msg = "Test Using Larger Than Block-Size Key - Hash Key First";
+  const Bytes expected = fromHex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  return withKnownKey(s, CKK_GENERIC_SECRET, Bytes(131, 0xaa), CKA_SIGN, [&](CK_OBJECT_HANDLE key) -> Status {
+    Mechanism m;
+    setPlain(m, CKM_SHA256_HMAC);
+    Bytes mac;
+    RETURN_IF_ERROR(ckCheck("C_SignInit", s.ck().signInit(s.handle(), m.get(), key)));
+    RETURN_IF_ERROR(ckCheck("C_Sign", s.ck().sign(s.handle(), Bytes(msg.begin(), msg.end()), &mac)));
+    if (mac != expected) return mismatch("HMAC-SHA-256 known-answer test: the module's output differs from RFC 4231");
+    return okStatus();
+  });
+}
+
 }  // namespace
 
 Result<SelfTestResult> runSelfTest(Session& s, const KeySpec& spec, const ObjectSet& objs) {
@@ -105,10 +164,11 @@ Result<SelfTestResult> runSelfTest(Session& s, const KeySpec& spec, const Object
         setRsaOaepSha1(m);
         st = encryptDecrypt(s, m, pub, priv);
       } else {
+        st = aesGcmKnownAnswer(s);
         std::array<uint8_t, 12> iv{};
         RAND_bytes(iv.data(), static_cast<int>(iv.size()));
         setAesGcm(m, iv);
-        st = encryptDecrypt(s, m, secret, secret);
+        if (st.ok()) st = encryptDecrypt(s, m, secret, secret);
       }
       break;
     case Purpose::kSign:
@@ -133,7 +193,8 @@ Result<SelfTestResult> runSelfTest(Session& s, const KeySpec& spec, const Object
       break;
     case Purpose::kMac:
       setPlain(m, CKM_SHA256_HMAC);
-      st = signVerify(s, m, secret, secret, kPlaintext);
+      st = hmacSha256KnownAnswer(s);
+      if (st.ok()) st = signVerify(s, m, secret, secret, kPlaintext);
       break;
   }
   SelfTestResult r;

@@ -167,6 +167,11 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
 
   std::optional<bool> finalizerWanted;
   std::map<int64_t, std::string> backendKeyIds;
+  struct SelfTestFailure {
+    int64_t version;
+    std::string message;
+  };
+  std::optional<SelfTestFailure> selfTestFailed;
   for (const auto& action : plan.actions) {
     Status st;
     std::string op(v1::toString(action.type));
@@ -223,10 +228,14 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
           }
           status.selfTest = v1::SelfTestStatus{t->passed ? "Passed" : "Failed", now};
           if (!t->passed) {
-            logger().error("self test failed", {{"key", cacheKey}, {"mechanism", t->mechanism}, {"detail", t->detail}});
-            if (deps_.events)
-              deps_.events->record(*obj, kube::EventType::kWarning, "SelfTestFailed",
-                                   "known-answer test with " + t->mechanism + " failed: " + t->detail);
+            // Fail closed: the version's usage goes first (in the backend, where it counts
+            // even if Keygate's own checks were bypassed), then the status says Failed.
+            logger().error("self test failed; removing the version's usage",
+                           {{"key", cacheKey}, {"mechanism", t->mechanism}, {"detail", t->detail}});
+            st = timed(ek.spec.backend, "revokeAfterSelfTest",
+                       [&] { return backend->applyUsage(*spec, backends::UsageState::kNone); });
+            if (!st.ok()) break;  // transient: retried; permanent: the key is marked Failed below
+            selfTestFailed = SelfTestFailure{action.version, t->mechanism + ": " + t->detail};
           }
           break;
         }
@@ -269,6 +278,17 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     }
   }
 
+  if (selfTestFailed) {
+    status = v1::markSelfTestFailed(ek, std::move(status), selfTestFailed->version, selfTestFailed->message, now);
+    // The request that asked for this activation did not get a usable key.
+    for (auto& u : plan.requestUpdates)
+      if (u.phase == v1::RequestPhase::kActivated) u.phase = v1::RequestPhase::kFailed;
+    v1::AuditEvent fe;
+    fe.event = "KeySelfTestFailed";
+    fe.version = selfTestFailed->version;
+    fe.message = "known-answer test failed (" + selfTestFailed->message + "); usage removed, key Failed";
+    plan.audit.push_back(fe);
+  }
   bool deleting = ek.metadata.deletionTimestamp.has_value();
   if (!(status == ek.status) && !(deleting && finalizerWanted == false)) {
     ASSIGN_OR_RETURN(current, writeStatus(current, status));
@@ -292,7 +312,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     std::string id = backendKeyIds.count(ev.version) ? backendKeyIds[ev.version] : "";
     if (id.empty())
       if (const auto* v = status.findVersion(ev.version)) id = v->backendKeyId;
-    emit(current, ek, ev, id, "Success");
+    emit(current, ek, ev, id, ev.event == "KeySelfTestFailed" ? "Failure" : "Success");
   }
   if (finalizerWanted == false) {
     ASSIGN_OR_RETURN(current, setFinalizer(current, false));

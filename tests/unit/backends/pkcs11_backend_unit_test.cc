@@ -363,6 +363,19 @@ TEST(Pkcs11SelfTest, PassesOnlyWhenActive) {
   EXPECT_EQ(after->mechanism, "CKM_SHA256_HMAC");
 }
 
+// The mechanism's known-answer test catches a module that computes AES-GCM wrong (the fake
+// module's "encryption" is a XOR): the self test fails as a value, naming the vector.
+TEST(Pkcs11SelfTest, KnownAnswerTestCatchesAWrongModule) {
+  Fixture f;
+  KeySpec k = spec(Purpose::kEncrypt, Algorithm::kAes256);
+  ASSERT_TRUE(f.backend.generate(k).ok());
+  ASSERT_TRUE(f.backend.activate(k).ok());
+  auto r = f.backend.selfTest(k);
+  ASSERT_TRUE(r.ok()) << r.error().toString();
+  EXPECT_FALSE(r->passed);
+  EXPECT_NE(r->detail.find("AES-256-GCM known-answer test"), std::string::npos) << r->detail;
+}
+
 // FileSecretStore: 0600 files in a 0700 dir, replaced atomically, names validated.
 TEST(FileSecretStoreTest, StoresPrivateFiles) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "keygate-secrets-XXXXXX").string();

@@ -1,0 +1,134 @@
+// Security finding 8 (issue 16): fail closed on a failed self test.
+//
+// The defect: a key whose known-answer test failed right after activation stayed Active
+// (a Warning Event was all), so callers kept using a key the HSM had just shown to be wrong.
+// The HSM fault is injected here by a backend that forwards everything to the real SoftHSM2
+// backend except the self test's verdict (a module cannot be made to compute wrong results
+// on demand). After the fix: the version's usage is removed in the token (checked with raw
+// PKCS#11 calls), the key and version are Failed with a SelfTestFailed condition, the request
+// is Failed, and the audit trail records KeySelfTestFailed.
+#include <gtest/gtest.h>
+
+#include "backends/pkcs11/pkcs11_backend.h"
+#include "controllers/backend_set.h"
+#include "harness/key_operator.h"
+#include "kube/resource.h"
+#include "support/softhsm_env.h"
+
+namespace keygate::security {
+namespace {
+
+using backends::testing::Op;
+using backends::testing::Prober;
+using backends::testing::SoftHsmEnv;
+
+// The real backend, with a module that gets its known-answer tests wrong.
+class WrongAnswerBackend final : public backends::KeyBackend {
+ public:
+  explicit WrongAnswerBackend(std::unique_ptr<backends::pkcs11::Pkcs11Backend> inner) : inner_(std::move(inner)) {}
+  backends::pkcs11::Pkcs11Backend& inner() { return *inner_; }
+
+  const std::string& name() const override { return inner_->name(); }
+  std::string_view type() const override { return inner_->type(); }
+  using KeyBackend::generate;
+  Result<backends::GeneratedKey> generate(const backends::KeySpec& s, const backends::GenerateOptions& o) override {
+    return inner_->generate(s, o);
+  }
+  Result<backends::GeneratedKey> importWrapped(const backends::KeySpec& s, const backends::WrappedKeyMaterial& m) override {
+    return inner_->importWrapped(s, m);
+  }
+  Result<backends::WrappingKey> wrappingKey(const backends::KeyRef& r) override { return inner_->wrappingKey(r); }
+  Status applyUsage(const backends::KeySpec& s, backends::UsageState u) override { return inner_->applyUsage(s, u); }
+  Status markCompromised(const backends::KeySpec& s) override { return inner_->markCompromised(s); }
+  Status destroy(const backends::KeyRef& r) override { return inner_->destroy(r); }
+  Result<backends::KeyDescription> describe(const backends::KeySpec& s) override { return inner_->describe(s); }
+  Status probe() override { return inner_->probe(); }
+  Result<backends::SelfTestResult> selfTest(const backends::KeySpec& s) override {
+    auto r = inner_->selfTest(s);  // the real round trip runs (and passes) ...
+    if (!r.ok()) return r;
+    backends::SelfTestResult wrong = *r;  // ... the verdict is what a faulty module would give
+    wrong.passed = false;
+    wrong.detail = "AES-256-GCM known-answer test: the module's output differs from the published vector";
+    return wrong;
+  }
+
+ private:
+  std::unique_ptr<backends::pkcs11::Pkcs11Backend> inner_;
+};
+
+TEST(SelfTestFailClosedTest, KeyThatFailsItsKnownAnswerTestIsNotUsable) {
+  auto server = testing::TestApiServer::start();
+  ASSERT_TRUE(server.ok()) << server.error().toString();
+  auto admin = (*server)->adminClient();
+  controllers::BackendSet backends;
+  auto wrapped = std::make_unique<WrongAnswerBackend>(SoftHsmEnv::get().openBackend());
+  WrongAnswerBackend* backend = wrapped.get();
+  backends.add(std::move(wrapped));
+  testing::KeyOperatorOptions o;
+  o.policy.knownBackends = {"softhsm"};
+  testing::KeyOperator op(**server, &backends, o);
+  op.start();
+
+  const kube::Resource keys = kube::resources::encryptionKeys(), requests = kube::resources::keyActivationRequests();
+  ASSERT_TRUE(admin->create(keys, "tenant-a",
+                            {{"apiVersion", "keygate.dev/v1alpha1"},
+                             {"kind", "EncryptionKey"},
+                             {"metadata", {{"name", "weights"}}},
+                             {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}}}})
+                  .ok());
+  testing::waitForObject(*admin, keys, "tenant-a", "weights",
+                         [](const Json& k) { return getString(k, "status.state") == "PreActive"; });
+  auto req = admin->create(requests, "tenant-a",
+                           {{"apiVersion", "keygate.dev/v1alpha1"},
+                            {"kind", "KeyActivationRequest"},
+                            {"metadata", {{"name", "activate"}}},
+                            {"spec", {{"keyRef", {{"name", "weights"}}}, {"reason", "rollout"}, {"requester", "alice"}}}});
+  ASSERT_TRUE(req.ok()) << req.error().toString();
+  Json body = *req;
+  body["status"] = {{"phase", "Approved"}, {"approvalsRequired", 1}, {"approvalsReceived", 1}};
+  ASSERT_TRUE(admin->update(requests, "tenant-a", body, "status").ok());
+
+  Json key = testing::waitForObject(*admin, keys, "tenant-a", "weights", [](const Json& k) {
+    const std::string s = getString(k, "status.state");
+    return s == "Failed" || (s == "Active" && getString(k, "status.selfTest.result") == "Failed");
+  });
+  ASSERT_EQ(getString(key, "status.state"), "Failed") << "a key that failed its known-answer test stayed usable: "
+                                                      << key.dump();
+  EXPECT_EQ(getString(key["status"]["versions"][0], "state"), "Failed");
+  EXPECT_EQ(getString(key, "status.selfTest.result"), "Failed");
+  bool condition = false, ready = true;
+  for (const Json& c : key["status"]["conditions"]) {
+    if (getString(c, "type") == "SelfTestFailed") condition = getString(c, "status") == "True";
+    if (getString(c, "type") == "Ready") ready = getString(c, "status") == "True";
+  }
+  EXPECT_TRUE(condition) << key.dump();
+  EXPECT_FALSE(ready);
+
+  // In the token itself: no operation permitted on the version's object.
+  const std::string id = getString(key["status"]["versions"][0], "backendKeyId");
+  {
+    auto session = backends::testing::openTenantSession(backend->inner(), "tenant-a");
+    Prober probe(*session, backends::Algorithm::kAes256, id);
+    EXPECT_EQ(probe.run(Op::kEncrypt), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    EXPECT_EQ(probe.run(Op::kDecrypt), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  }
+  // The request did not give anybody a usable key; the audit trail says why.
+  testing::waitForObject(*admin, requests, "tenant-a", "activate",
+                         [](const Json& r) { return getString(r, "status.phase") == "Failed"; });
+  bool audited = false;
+  for (const auto& l : op.auditLines())
+    if (l.find("\"event\":\"KeySelfTestFailed\"") != std::string::npos && l.find("\"result\":\"Failure\"") != std::string::npos)
+      audited = true;
+  EXPECT_TRUE(audited);
+
+  // Sticky: a later reconcile does not bring usage back (no drift repair of a Failed key).
+  op.poke("tenant-a", "weights");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto session = backends::testing::openTenantSession(backend->inner(), "tenant-a");
+  Prober probe(*session, backends::Algorithm::kAes256, id);
+  EXPECT_EQ(probe.run(Op::kEncrypt), CKR_KEY_FUNCTION_NOT_PERMITTED);
+  op.stop();
+}
+
+}  // namespace
+}  // namespace keygate::security
