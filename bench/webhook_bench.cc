@@ -44,6 +44,7 @@ class StaticRoles final : public RoleView {
     if (it == keys.end()) return std::nullopt;
     return it->second;
   }
+  std::string namespaceJurisdiction(const std::string&) const override { return ""; }
 };
 
 Json reviewOf(const std::string& uid, const std::string& op, const Json& object, const Json& oldObject,

@@ -212,6 +212,16 @@ int runOperator(const OperatorFlags& f) {
                                                    reflectorOptions(kube::resources::keyActivationRequests()));
   auto bindings = std::make_unique<kube::Informer>(client, kube::resources::keyRoleBindings(),
                                                    reflectorOptions(kube::resources::keyRoleBindings()));
+  // Namespaces: their keygate.dev/jurisdiction label (the platform team's) binds every key in them.
+  auto namespaces = std::make_unique<kube::Informer>(client, kube::resources::namespaces(),
+                                                     reflectorOptions(kube::resources::namespaces()));
+  auto namespaceJurisdiction = [&namespaces](const std::string& ns) -> std::string {
+    auto obj = namespaces->cache().get(ns);
+    const Json* labels = obj ? findPath(*obj, "metadata.labels") : nullptr;
+    if (!labels || !labels->is_object()) return "";
+    auto it = labels->find(std::string(api::v1alpha1::kJurisdictionLabel));
+    return it != labels->end() && it->is_string() ? it->get<std::string>() : "";
+  };
   requests->addIndexer(controllers::kRequestsByKeyIndex, controllers::requestsByKey);
   metrics.setSnapshotSource([&] { return snapshot(keys->cache(), requests->cache(), bindings->cache()); });
 
@@ -235,6 +245,7 @@ int runOperator(const OperatorFlags& f) {
   deps.client = client;
   deps.backends = &backendSet;
   deps.policy = cfg.policy;
+  deps.namespaceJurisdiction = namespaceJurisdiction;
   deps.events = events;
   deps.audit = audit;
   // Only approvals whose signature, spec hash, role and segregation of duties hold count.
@@ -254,7 +265,7 @@ int runOperator(const OperatorFlags& f) {
   requests->addHandlers(keyController.mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
 
   // The admission webhook: every replica serves it (leader or not) from its own caches.
-  webhook::CacheRoleView roleView(bindings->cache(), keys->cache());
+  webhook::CacheRoleView roleView(bindings->cache(), keys->cache(), &namespaces->cache());
   webhook::AdmissionHandler admission(roleView, *signer, cfg.policy);
   auto webhookAddr = metrics::parseBindAddress(cfg.webhook.bindAddress);
   if (!webhookAddr.ok()) return fail("webhook.bindAddress: " + webhookAddr.error().message);
@@ -396,7 +407,7 @@ int runOperator(const OperatorFlags& f) {
   (*health)->addReadinessCheck("webhook", [&]() -> Status { return (*webhookServer)->serving(); });
   (*health)->removeReadinessCheck("startup");
   (*health)->addReadinessCheck("informers-synced", [&]() -> Status {
-    if (keys->hasSynced() && requests->hasSynced() && bindings->hasSynced()) return okStatus();
+    if (keys->hasSynced() && requests->hasSynced() && bindings->hasSynced() && namespaces->hasSynced()) return okStatus();
     return makeError(ErrorCode::kUnavailable, "informer caches not synced yet");
   });
   (*health)->addReadinessCheck("backends", [&]() -> Status {
@@ -404,7 +415,7 @@ int runOperator(const OperatorFlags& f) {
     return okStatus();
   });
 
-  for (auto* inf : {keys.get(), requests.get(), bindings.get()}) inf->start();
+  for (auto* inf : {keys.get(), requests.get(), bindings.get(), namespaces.get()}) inf->start();
 
   std::atomic<bool> lostLease{false};
   std::atomic<bool> shuttingDown{false};
@@ -452,7 +463,7 @@ int runOperator(const OperatorFlags& f) {
   logger().info("shutting down", {{"signal", sig}, {"lostLease", lostLease.load()}});
   bool drained = stopControllers(std::chrono::seconds(f.shutdownSeconds));
   if (elector) elector->stop();  // releases the Lease when leading
-  for (auto* inf : {keys.get(), requests.get(), bindings.get()}) inf->stop();
+  for (auto* inf : {keys.get(), requests.get(), bindings.get(), namespaces.get()}) inf->stop();
   (*webhookServer)->stop();
   prober.stop();
   if (cryptoServer) cryptoServer->stop(std::chrono::milliseconds(2000));

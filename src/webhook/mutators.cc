@@ -1,6 +1,7 @@
 #include "webhook/mutators.h"
 
 #include "api/v1alpha1/codec.h"
+#include "api/v1alpha1/defaults.h"
 #include "api/v1alpha1/roles.h"
 #include "common/time.h"
 
@@ -13,7 +14,7 @@ Json addOp(const std::string& path, Json value) {
   return Json{{"op", "add"}, {"path", path}, {"value", std::move(value)}};
 }
 
-AdmissionResponse mutateRequestCreate(const AdmissionRequest& req, const AdmissionContext&) {
+AdmissionResponse mutateRequestCreate(const AdmissionRequest& req, const AdmissionContext& ctx) {
   AdmissionResponse resp = AdmissionResponse::allow(req.uid);
   const Json* spec = findPath(req.object, "spec");
   if (!spec || !spec->is_object()) return resp;  // the schema (spec required) rejects it
@@ -22,6 +23,23 @@ AdmissionResponse mutateRequestCreate(const AdmissionRequest& req, const Admissi
     resp.warnings.push_back("spec.requester is set by keygate from your identity: \"" + given + "\" was replaced by \"" +
                             req.userInfo.username + "\"");
   resp.patch = Json::array({addOp("/spec/requester", req.userInfo.username)});
+  // The bar is fixed now: lowering the key's requiredApprovals later does not lower it.
+  const std::string annotation(av1::kApprovalsRequiredAnnotation);
+  const Json* meta = findPath(req.object, "metadata");
+  const Json* annotations = meta ? findPath(*meta, "annotations") : nullptr;
+  std::string value;
+  if (auto key = ctx.roles.key(req.namespace_, getString(*spec, "keyRef.name")))
+    value = std::to_string(av1::effectiveRequiredApprovals(key->spec, ctx.policy));
+  if (annotations && annotations->is_object()) {
+    if (value.empty()) {
+      if (annotations->contains(annotation))
+        resp.patch.push_back({{"op", "remove"}, {"path", "/metadata/annotations/" + jsonPointerEscape(annotation)}});
+    } else {
+      resp.patch.push_back(addOp("/metadata/annotations/" + jsonPointerEscape(annotation), value));
+    }
+  } else if (!value.empty() && meta && meta->is_object()) {
+    resp.patch.push_back(addOp("/metadata/annotations", Json{{annotation, value}}));
+  }
   return resp;
 }
 
@@ -76,15 +94,8 @@ AdmissionResponse mutateRequestUpdate(const AdmissionRequest& req, const Admissi
   return resp;
 }
 
-}  // namespace
-
-AdmissionResponse mutateKeyActivationRequest(const AdmissionRequest& req, const AdmissionContext& ctx) {
-  if (req.operation == "CREATE") return mutateRequestCreate(req, ctx);
-  if (req.operation == "UPDATE") return mutateRequestUpdate(req, ctx);
-  return AdmissionResponse::allow(req.uid);
-}
-
-AdmissionResponse mutateEncryptionKey(const AdmissionRequest& req, const AdmissionContext&) {
+// keygate.dev/created-by: the creating user, whatever the client sent.
+AdmissionResponse mutateKeyCreatedBy(const AdmissionRequest& req) {
   AdmissionResponse resp = AdmissionResponse::allow(req.uid);
   if (req.operation != "CREATE") return resp;
   const std::string annotation(av1::kCreatedByAnnotation);
@@ -103,6 +114,25 @@ AdmissionResponse mutateEncryptionKey(const AdmissionRequest& req, const Admissi
   } else {
     resp.patch = Json::array({addOp("/metadata", Json{{"annotations", Json{{annotation, req.userInfo.username}}}})});
   }
+  return resp;
+}
+
+}  // namespace
+
+AdmissionResponse mutateKeyActivationRequest(const AdmissionRequest& req, const AdmissionContext& ctx) {
+  if (req.operation == "CREATE") return mutateRequestCreate(req, ctx);
+  if (req.operation == "UPDATE") return mutateRequestUpdate(req, ctx);
+  return AdmissionResponse::allow(req.uid);
+}
+
+AdmissionResponse mutateEncryptionKey(const AdmissionRequest& req, const AdmissionContext& ctx) {
+  AdmissionResponse resp = mutateKeyCreatedBy(req);
+  if (req.operation != "CREATE") return resp;
+  // The namespace's jurisdiction is the key's default (and the validator refuses another).
+  const Json* spec = findPath(req.object, "spec");
+  if (spec && spec->is_object() && getString(*spec, "jurisdiction").empty())
+    if (std::string j = ctx.roles.namespaceJurisdiction(req.namespace_); !j.empty())
+      resp.patch.push_back(addOp("/spec/jurisdiction", j));
   return resp;
 }
 

@@ -40,4 +40,14 @@ std::optional<av1::EncryptionKey> CacheRoleView::key(const std::string& ns, cons
   return std::move(*k);
 }
 
+std::string CacheRoleView::namespaceJurisdiction(const std::string& ns) const {
+  if (!namespaces_) return "";
+  auto obj = namespaces_->get(ns);
+  if (!obj) return "";
+  const Json* labels = findPath(*obj, "metadata.labels");
+  if (!labels || !labels->is_object()) return "";
+  auto it = labels->find(std::string(av1::kJurisdictionLabel));
+  return it != labels->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace keygate::webhook

@@ -33,18 +33,25 @@ class RoleView {
   virtual std::vector<api::v1alpha1::KeyRoleBinding> bindings(const std::string& ns) const = 0;
   // The EncryptionKey ns/name, or nullopt when it is not (yet) in the cache.
   virtual std::optional<api::v1alpha1::EncryptionKey> key(const std::string& ns, const std::string& name) const = 0;
+  // The namespace's keygate.dev/jurisdiction label; "" when unlabelled or unknown.
+  virtual std::string namespaceJurisdiction(const std::string& ns) const = 0;
 };
 
 // RoleView over two informer caches. Both readers must outlive this object.
 class CacheRoleView final : public RoleView {
  public:
-  CacheRoleView(const kube::ObjectReader& bindings, const kube::ObjectReader& keys) : bindings_(bindings), keys_(keys) {}
+  // namespaces: a Namespace cache (may be null: no jurisdiction labels).
+  CacheRoleView(const kube::ObjectReader& bindings, const kube::ObjectReader& keys,
+                const kube::ObjectReader* namespaces = nullptr)
+      : bindings_(bindings), keys_(keys), namespaces_(namespaces) {}
+  std::string namespaceJurisdiction(const std::string& ns) const override;
   std::vector<api::v1alpha1::KeyRoleBinding> bindings(const std::string& ns) const override;
   std::optional<api::v1alpha1::EncryptionKey> key(const std::string& ns, const std::string& name) const override;
 
  private:
   const kube::ObjectReader& bindings_;
   const kube::ObjectReader& keys_;
+  const kube::ObjectReader* namespaces_;
 };
 
 }  // namespace keygate::webhook

@@ -162,6 +162,13 @@ AdmissionResponse validateRequestUpdate(const AdmissionRequest& req, const Admis
   FieldErrors errs = introduced(av1::validateUpdate(*oldR, *newR, ctx.policy), av1::validateUpdate(*oldR, *oldR, ctx.policy));
   if (oldR->spec.requester.empty() && !newR->spec.requester.empty())
     errs.push_back({"spec.requester", "field is immutable (it is stamped on create only)"});
+  {
+    const std::string annotation(av1::kApprovalsRequiredAnnotation);
+    auto o = oldR->metadata.annotations.find(annotation), n = newR->metadata.annotations.find(annotation);
+    const bool hadIt = o != oldR->metadata.annotations.end(), hasIt = n != newR->metadata.annotations.end();
+    if (hadIt != hasIt || (hadIt && o->second != n->second))
+      errs.push_back({"metadata.annotations[" + annotation + "]", "field is immutable (it is stamped on create only)"});
+  }
 
   // Identity and role rules for what this update appends (append-only itself is a field rule).
   bool appendOnly = na.size() >= oa.size() && std::equal(oa.begin(), oa.end(), na.begin());
@@ -183,6 +190,17 @@ bool compromisedChanged(const av1::EncryptionKeySpec& o, const av1::EncryptionKe
   return reason(o) != reason(n);
 }
 
+// A key may not contradict its namespace's jurisdiction label (the platform team's).
+std::optional<AdmissionResponse> checkNamespaceJurisdiction(const AdmissionRequest& req, const AdmissionContext& ctx,
+                                                            const av1::EncryptionKey& k) {
+  const std::string label = ctx.roles.namespaceJurisdiction(req.namespace_);
+  if (label.empty() || k.spec.jurisdiction == label) return std::nullopt;
+  return forbidden(req, "namespace " + req.namespace_ + " is in jurisdiction " + dq(label) + " (label " +
+                            std::string(av1::kJurisdictionLabel) + "): EncryptionKey " + objectName(req) +
+                            " cannot have spec.jurisdiction " + dq(k.spec.jurisdiction) +
+                            "; leave it empty to take the namespace's");
+}
+
 AdmissionResponse validateKeyCreate(const AdmissionRequest& req, const AdmissionContext& ctx) {
   auto k = av1::decodeEncryptionKey(req.object);
   if (!k.ok()) return undecodable(req, "object", k.error());
@@ -193,6 +211,7 @@ AdmissionResponse validateKeyCreate(const AdmissionRequest& req, const Admission
     return forbidden(req, "metadata.annotations[" + annotation + "] must be the creating user " + dq(user) +
                               ": keygate's mutating webhook stamps it; check that the MutatingWebhookConfiguration "
                               "for encryptionkeys is installed");
+  if (auto denial = checkNamespaceJurisdiction(req, ctx, *k)) return *denial;
   FieldErrors errs = av1::validateCreate(*k, ctx.policy);
   if (!errs.empty()) return invalid(req, "EncryptionKey " + objectName(req), errs);
   return AdmissionResponse::allow(req.uid);
@@ -237,6 +256,8 @@ AdmissionResponse validateKeyUpdate(const AdmissionRequest& req, const Admission
                                            oldK->metadata.name));
   }
 
+  if (o.jurisdiction != n.jurisdiction)
+    if (auto denial = checkNamespaceJurisdiction(req, ctx, *newK)) return *denial;
   FieldErrors errs = introduced(av1::validateUpdate(*oldK, *newK, ctx.policy), av1::validateUpdate(*oldK, *oldK, ctx.policy));
   const std::string annotation(av1::kCreatedByAnnotation);
   if (!oldK->metadata.annotations.count(annotation) && newK->metadata.annotations.count(annotation))

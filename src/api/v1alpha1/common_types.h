@@ -25,6 +25,12 @@ inline constexpr std::string_view kBackendCleanupFinalizer = "keygate.dev/backen
 inline constexpr std::string_view kReconcileRequestedAtAnnotation = "keygate.dev/reconcile-requested-at";
 // Stamped by the mutating webhook on EncryptionKey CREATE; immutable.
 inline constexpr std::string_view kCreatedByAnnotation = "keygate.dev/created-by";
+// On a KeyActivationRequest: the approvals its key required when the request was created,
+// stamped by the mutating webhook (a client's value is replaced; changes are refused).
+inline constexpr std::string_view kApprovalsRequiredAnnotation = "keygate.dev/approvals-required";
+// On a Namespace, set by the platform team: the jurisdiction of every key in it. A key's
+// spec.jurisdiction defaults to it and may not contradict it.
+inline constexpr std::string_view kJurisdictionLabel = "keygate.dev/jurisdiction";
 
 struct OwnerReference {
   std::string apiVersion;

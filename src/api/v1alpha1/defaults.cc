@@ -36,6 +36,19 @@ int64_t effectiveRequiredApprovals(const EncryptionKeySpec& spec, const Policy& 
   return n;
 }
 
+int64_t requiredApprovalsFor(const KeyActivationRequest& request, const EncryptionKeySpec& spec, const Policy& policy) {
+  int64_t n = effectiveRequiredApprovals(spec, policy);
+  if (!policy.fixApprovalsAtRequest) return n;
+  auto it = request.metadata.annotations.find(std::string(kApprovalsRequiredAnnotation));
+  if (it == request.metadata.annotations.end()) return n;
+  int64_t stamped = 0;
+  for (char c : it->second) {
+    if (c < '0' || c > '9' || stamped > kMaxApprovals) return n;  // not ours: ignored
+    stamped = stamped * 10 + (c - '0');
+  }
+  return std::max(n, std::min(stamped, kMaxApprovals));
+}
+
 Duration effectivePreActiveTtl(const EncryptionKeySpec& spec, const Policy& policy) {
   Duration ttl = policy.preActiveTTL.defaultValue;
   if (!spec.activation.preActiveTTL.empty()) {

@@ -26,6 +26,11 @@ inline void applyDefaults(EncryptionKey& key, const Policy& policy) {
 
 // max(spec.activation.requiredApprovals (default 1), policy minimum for the purpose).
 int64_t effectiveRequiredApprovals(const EncryptionKeySpec& spec, const Policy& policy);
+// What `request` needs: the key's effective requirement now, and with
+// policy.fixApprovalsAtRequest never less than what was stamped on the request at creation
+// (kApprovalsRequiredAnnotation): lowering spec.activation.requiredApprovals after a request
+// exists does not lower that request's bar.
+int64_t requiredApprovalsFor(const KeyActivationRequest& request, const EncryptionKeySpec& spec, const Policy& policy);
 // spec.activation.preActiveTTL (policy default if absent or invalid), capped at policy max.
 Duration effectivePreActiveTtl(const EncryptionKeySpec& spec, const Policy& policy);
 // spec.destruction.pendingWindow, 168h if absent or invalid.

@@ -341,10 +341,13 @@ class Decider {
             r->status.phase == RequestPhase::kExpired || r->status.phase == RequestPhase::kFailed)
           continue;
         for (const auto& v : *verdicts_)
-          if (v.request == r->metadata.name && v.validApprovals >= required_) return Approved{r, v.approvers};
+          if (v.request == r->metadata.name && v.validApprovals >= requiredApprovalsFor(*r, spec_, policy_))
+            return Approved{r, v.approvers};
         continue;
       }
-      if (r->status.phase != RequestPhase::kApproved || r->status.approvalsReceived < required_) continue;
+      if (r->status.phase != RequestPhase::kApproved ||
+          r->status.approvalsReceived < requiredApprovalsFor(*r, spec_, policy_))
+        continue;
       Approved a{r, {}};
       for (const auto& ap : r->spec.approvals)
         if (ap.decision == Decision::kApprove) a.approvers.push_back(ap.approver);
@@ -399,8 +402,10 @@ class Decider {
       KeyVersionStatus& v = st_.versions[i];
       if (v.state != KeyState::kPreActive && v.state != KeyState::kDeactivated) continue;
       std::optional<Approved> approved;
+      // rotation.requireApproval: false counts only where the policy allows it: a spec
+      // written around the webhook cannot skip approvals.
       const bool rotatedAuto = v.state == KeyState::kPreActive && v.version > 1 && spec_.rotation &&
-                               !spec_.rotation->requireApproval && anyActive();
+                               !spec_.rotation->requireApproval && policy_.allowUnapprovedRotation && anyActive();
       if (!spec_.deactivate) approved = approvedRequestFor(v.version);
       if ((approved || rotatedAuto) && !spec_.deactivate) {
         // An approval stops the TTL clock: an approved key waits for notBefore.
@@ -533,7 +538,8 @@ class Decider {
         !algorithmServesPurpose(spec_.algorithm, spec_.purpose))
       return "spec.algorithm: " + std::string(toString(spec_.algorithm)) + " cannot serve purpose " +
              std::string(toString(spec_.purpose));
-    if (spec_.jurisdiction.empty()) return "";
+    if (spec_.jurisdiction.empty())
+      return policy_.requireJurisdiction ? "spec.jurisdiction: required by the operator policy" : "";
     auto it = policy_.jurisdictions.find(spec_.jurisdiction);
     if (it == policy_.jurisdictions.end())
       return policy_.jurisdictions.empty() ? "" : "spec.jurisdiction: unknown jurisdiction \"" + spec_.jurisdiction + "\"";

@@ -115,7 +115,13 @@ Policy parseInto(Parser& p, const YAML::Node& node, const std::vector<std::strin
   policy.knownBackends = knownBackends;
   if (!node || node.IsNull()) return policy;
   if (!p.mapping(node, "policy")) return policy;
-  p.onlyKeys(node, "policy", {"minApprovals", "preActiveTTL", "jurisdictions", "segregationOfDuties"});
+  p.onlyKeys(node, "policy", {"minApprovals", "preActiveTTL", "jurisdictions", "segregationOfDuties",
+                              "allowUnapprovedRotation", "fixApprovalsAtRequest", "requireJurisdiction"});
+  for (auto [key, out] : {std::pair<const char*, bool*>{"allowUnapprovedRotation", &policy.allowUnapprovedRotation},
+                          {"fixApprovalsAtRequest", &policy.fixApprovalsAtRequest},
+                          {"requireJurisdiction", &policy.requireJurisdiction}})
+    if (node[key])
+      if (auto b = p.boolean(node[key], std::string("policy.") + key)) *out = *b;
 
   if (auto m = node["minApprovals"]; m && !m.IsNull()) {
     if (p.mapping(m, "policy.minApprovals")) {

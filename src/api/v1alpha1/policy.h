@@ -42,6 +42,15 @@ struct Policy {
     bool operator==(const SegregationOfDuties&) const = default;
   };
 
+  // Approval bypasses through a key's spec (docs/security.md, "Approval bypasses"):
+  // rotation.requireApproval: false (new versions Active with no approval) is refused and
+  // ignored unless allowUnapprovedRotation; the approvals a request needs are fixed when it
+  // is created (they can rise later, never fall) unless fixApprovalsAtRequest is false; a key
+  // without a jurisdiction (its own or its namespace's label) is refused when requireJurisdiction.
+  bool allowUnapprovedRotation = false;
+  bool fixApprovalsAtRequest = true;
+  bool requireJurisdiction = false;
+
   MinApprovals minApprovals;
   PreActiveTtl preActiveTTL;
   std::map<std::string, Jurisdiction> jurisdictions;

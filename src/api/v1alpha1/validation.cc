@@ -175,6 +175,15 @@ void checkKeySpec(Errs& e, const EncryptionKey& key, const Policy& policy) {
     }
   }
   checkAffectedSystems(e, "spec.affectedSystems", s.affectedSystems);
+  // Approval bypasses the policy can forbid (docs/security.md).
+  if (s.rotation && !s.rotation->requireApproval && !policy.allowUnapprovedRotation)
+    e.push_back({"spec.rotation.requireApproval",
+                 "false is not allowed by the operator policy: every new version needs approval "
+                 "(policy.allowUnapprovedRotation)"});
+  if (s.jurisdiction.empty() && policy.requireJurisdiction)
+    e.push_back({"spec.jurisdiction", "Required value: the operator policy requires a jurisdiction "
+                                      "(policy.requireJurisdiction); set it, or label the namespace "
+                                      "keygate.dev/jurisdiction"});
 }
 
 // ---- KeyActivationRequest spec ---------------------------------------------------------
@@ -282,6 +291,8 @@ FieldErrors validateUpdate(const EncryptionKey& oldKey, const EncryptionKey& new
   immutable(e, "spec.algorithm", o.algorithm, n.algorithm);
   immutable(e, "spec.backend", o.backend, n.backend);
   if (o.origin != Origin::kUnspecified && n.origin != Origin::kUnspecified) immutable(e, "spec.origin", o.origin, n.origin);
+  if (!o.jurisdiction.empty() && n.jurisdiction != o.jurisdiction)
+    e.push_back({"spec.jurisdiction", "field is immutable once set (was " + dq(o.jurisdiction) + ")"});
   if (o.isCompromised() && (!n.compromised || n.compromised->reason != o.compromised->reason))
     e.push_back({"spec.compromised.reason", "cannot be changed or cleared once set (a compromised key stays compromised)"});
   if (n.scheduleDestruction && !o.scheduleDestruction && anyVersionActive(oldKey.status))

@@ -163,7 +163,7 @@ RequestDecision decideRequest(const RequestInputs& in) {
     return d;
   }
   const v1::EncryptionKey& key = *in.key;
-  st.approvalsRequired = v1::effectiveRequiredApprovals(key.spec, policy);
+  st.approvalsRequired = v1::requiredApprovalsFor(r, key.spec, policy);
   const int64_t version = targetVersion(r, key);
   const v1::KeyVersionStatus* target = version ? key.status.findVersion(version) : nullptr;
 

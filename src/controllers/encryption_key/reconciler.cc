@@ -86,6 +86,8 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     return ReconcileResult{};
   }
   v1::EncryptionKey ek = std::move(*decoded);
+  if (deps_.namespaceJurisdiction)
+    if (std::string j = deps_.namespaceJurisdiction(ek.metadata.namespace_); !j.empty()) ek.spec.jurisdiction = j;
   const WallTime now = clock_.now();
   if (ownWrites_.cacheIsBehind(cacheKey, *obj)) return ReconcileResult{};
   Json current = *obj;  // advances with each write we make in this reconcile

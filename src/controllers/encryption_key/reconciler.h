@@ -40,6 +40,10 @@ struct EncryptionKeyReconcilerDeps {
   // segregation of duties): activation_request/reconciler.h approvalVerdicts(). Unset:
   // decide() trusts a request's status (phase Approved, approvalsReceived) as before — only
   // for `keygate local` and tests that stand in for the request controller.
+  // The namespace's keygate.dev/jurisdiction label ("" = none). When set, it is the key's
+  // jurisdiction for the policy check, whatever the spec says (the webhook refuses a spec
+  // that contradicts it; this holds when the webhook was bypassed).
+  std::function<std::string(const std::string& ns)> namespaceJurisdiction;
   std::function<std::vector<api::v1alpha1::ApprovalVerdict>(const api::v1alpha1::EncryptionKey&,
                                                             const std::vector<api::v1alpha1::KeyActivationRequest>&,
                                                             WallTime)>

@@ -96,7 +96,9 @@ TEST_F(ServerTest, ServesAdmissionReviews) {
   EXPECT_EQ(out["response"]["uid"], "rev-alice");
   EXPECT_EQ(out["response"]["patchType"], "JSONPatch");
   Json ops = Json::parse(*base64Decode(out["response"]["patch"].get<std::string>()));
-  EXPECT_EQ(ops, Json::parse(R"([{"op":"add","path":"/spec/requester","value":"alice"}])"));
+  // The requester, and the approvals the key needs now (fixed for this request).
+  EXPECT_EQ(ops, Json::parse(R"([{"op":"add","path":"/spec/requester","value":"alice"},
+                                 {"op":"add","path":"/metadata/annotations","value":{"keygate.dev/approvals-required":"2"}}])"));
 
   // Same connection (keep-alive): the validating endpoint.
   Json review = Json::parse(requestCreateReview("bob"));

@@ -144,11 +144,21 @@ std::vector<Row> rows() {
                {request("r2", "k", forVersion(2), approved(1))}, up(), T,
                {A(kDeactivate, 1), A(kActivate, 2), A(kSelfTest, 2)}, KeyState::kActive,
                {"KeyDeactivated", "KeyActivated"}, hours(2160), {{"r2", RequestPhase::kActivated}}});
-  // rotation.requireApproval false: the new version activates on its own.
-  r.push_back({"RotationWithoutApprovalAutoActivates",
+  // rotation.requireApproval false, where policy.allowUnapprovedRotation allows it: the new
+  // version activates on its own.
+  {
+    Row row{"RotationWithoutApprovalAutoActivates",
+            key("k", fin, withRotation("2160h", false), active1, withVersion(2, KeyState::kPreActive, kCreated)),
+            {}, up(), T, {A(kDeactivate, 1), A(kActivate, 2), A(kSelfTest, 2)}, KeyState::kActive,
+            {"KeyDeactivated", "KeyActivated"}, hours(2160)};
+    row.policy.allowUnapprovedRotation = true;
+    r.push_back(row);
+  }
+  // Under the default policy (security finding 5) the same spec, written around the webhook,
+  // activates nothing: the new version waits for an approved request like any other.
+  r.push_back({"RotationWithoutApprovalWaitsUnderDefaultPolicy",
                key("k", fin, withRotation("2160h", false), active1, withVersion(2, KeyState::kPreActive, kCreated)),
-               {}, up(), T, {A(kDeactivate, 1), A(kActivate, 2), A(kSelfTest, 2)}, KeyState::kActive,
-               {"KeyDeactivated", "KeyActivated"}, hours(2160)});
+               {}, up(), T, {}, KeyState::kActive, {}, hours(167)});  // v2's preActiveTTL
   // scheduleDestruction on a Deactivated key → DestroyScheduled for pendingWindow.
   r.push_back({"ScheduleDestruction", key("k", fin, withScheduleDestruction(), deactivated1), {}, up(), T, {},
                KeyState::kDestroyScheduled, {"DestructionScheduled"}, hours(168)});

@@ -38,6 +38,11 @@ class FakeRoleView final : public RoleView {
     return it->second;
   }
   void put(const EncryptionKey& k) { keys[k.metadata.namespace_ + "/" + k.metadata.name] = k; }
+  std::map<std::string, std::string> jurisdictions;  // namespace -> keygate.dev/jurisdiction label
+  std::string namespaceJurisdiction(const std::string& ns) const override {
+    auto it = jurisdictions.find(ns);
+    return it == jurisdictions.end() ? "" : it->second;
+  }
 };
 
 inline KeyRoleBinding binding(std::string name, Role role, std::vector<Subject> subjects,
