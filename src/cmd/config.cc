@@ -380,7 +380,7 @@ void parseLeaderElection(Parser& p, const YAML::Node& n, LeaderElectionConfig& l
 OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view file) {
   OperatorConfig c;
   p.onlyKeys(root, "", {"backends", "policy", "metrics", "health", "webhook", "dataPlane", "leaderElection",
-                        "operatorNamespace", "stateDir", "secretStore", "workers"});
+                        "operatorNamespace", "stateDir", "secretStore", "workers", "audit"});
   c.backends = parseBackends(p, root);
 
   std::vector<std::string> backendNames;
@@ -503,6 +503,16 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
     }
   }
   if (c.secretStoreType == "file" && c.secretStoreDir.empty()) c.secretStoreDir = c.stateDir + "/secrets";
+  if (YAML::Node a = child(root, "audit"); isSet(a) && p.mapping(a, "audit")) {
+    p.onlyKeys(a, "audit", {"file", "maxFileBytes", "maxFiles"});
+    if (YAML::Node v = child(a, "file"); v.IsDefined())
+      if (auto s = p.absolutePath(v, "audit.file")) c.auditFile = *s;
+    if (YAML::Node v = child(a, "maxFileBytes"); v.IsDefined())
+      if (auto n = p.integer(v, "audit.maxFileBytes", 4096, int64_t(1) << 34)) c.auditMaxFileBytes = *n;
+    if (YAML::Node v = child(a, "maxFiles"); v.IsDefined())
+      if (auto n = p.integer(v, "audit.maxFiles", 1, 1000)) c.auditMaxFiles = static_cast<int>(*n);
+  }
+  if (c.auditFile.empty()) c.auditFile = c.stateDir + "/audit/audit.log";
   if (YAML::Node v = child(root, "workers"); v.IsDefined())
     if (auto n = p.integer(v, "workers", 1, kMaxWorkers)) c.workers = static_cast<int>(*n);
   if (YAML::Node le = child(root, "leaderElection"); isSet(le)) parseLeaderElection(p, le, c.leaderElection);

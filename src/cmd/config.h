@@ -84,6 +84,11 @@ struct OperatorConfig {
   // `keygate kms-plugin` (docs/kms-plugin.md, "Cold start").
   std::string secretStoreType = "kubernetes";
   std::string secretStoreDir;                        // absolute; "" = <stateDir>/secrets
+  // audit: the durable, hash-chained audit file (docs/security.md "Audit trail"), besides
+  // stdout. file "" = <stateDir>/audit/audit.log.
+  std::string auditFile;
+  int64_t auditMaxFileBytes = 10 * 1024 * 1024;
+  int auditMaxFiles = 10;
   int workers = 4;                                   // reconcile workers per controller, 1..64
 };
 

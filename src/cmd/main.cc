@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   keygate::cmd::registerLocal(app);
   keygate::cmd::registerOperator(app);
   keygate::cmd::registerKmsPlugin(app);
+  keygate::cmd::registerAudit(app);
   keygate::cli::registerCryptoCommands(app);
   try {
     app.parse(argc, argv);

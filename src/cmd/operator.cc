@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/time.h"
 #include "controllers/audit.h"
+#include "controllers/audit_file.h"
 #include "controllers/backend_set.h"
 #include "controllers/controller.h"
 #include "controllers/activation_request/reconciler.h"
@@ -228,8 +229,14 @@ int runOperator(const OperatorFlags& f) {
   kube::EventRecorderOptions eo;
   eo.reportingInstance = identity;
   auto events = std::make_shared<kube::ApiEventRecorder>(client, eo);
-  auto audit = std::make_shared<controllers::StreamAuditSink>(&std::cout, 100);
-  audit->observe = [&metrics](const std::string& e) { metrics.auditEvent(e); };
+  auto stdoutAudit = std::make_shared<controllers::StreamAuditSink>(&std::cout, 100);
+  stdoutAudit->observe = [&metrics](const std::string& e) { metrics.auditEvent(e); };
+  // The durable copy: hash-chained, on the state volume (`keygate audit verify`).
+  auto auditFile = controllers::FileAuditSink::open({cfg.auditFile, static_cast<uint64_t>(cfg.auditMaxFileBytes),
+                                                     cfg.auditMaxFiles});
+  if (!auditFile.ok()) return fail("audit.file: " + auditFile.error().message);
+  auto audit = std::make_shared<controllers::TeeAuditSink>(
+      std::vector<controllers::AuditSinkPtr>{std::shared_ptr<controllers::FileAuditSink>(std::move(*auditFile)), stdoutAudit});
 
   // The approval-signing key: generated on first start (by one replica, whichever stores it
   // first), kept in the secret store.
@@ -267,6 +274,20 @@ int runOperator(const OperatorFlags& f) {
   // The admission webhook: every replica serves it (leader or not) from its own caches.
   webhook::CacheRoleView roleView(bindings->cache(), keys->cache(), &namespaces->cache());
   webhook::AdmissionHandler admission(roleView, *signer, cfg.policy);
+  // A delete has no object to stamp: the webhook's own audit record names who asked.
+  admission.onKeyDeletion = [audit](const webhook::AdmissionRequest& r) {
+    controllers::AuditRecord rec;
+    rec.time = std::chrono::system_clock::now();
+    rec.event = "KeyDeletionRequested";
+    rec.ns = r.namespace_;
+    rec.key = r.name;
+    rec.keyUid = getString(r.oldObject, "metadata.uid");
+    rec.backend = getString(r.oldObject, "spec.backend");
+    rec.initiator = r.userInfo.username;
+    rec.message = "delete requested; destruction policy " +
+                  getString(r.oldObject, "spec.destruction.policy", "Retain");
+    audit->write(rec);
+  };
   auto webhookAddr = metrics::parseBindAddress(cfg.webhook.bindAddress);
   if (!webhookAddr.ok()) return fail("webhook.bindAddress: " + webhookAddr.error().message);
   webhook::ServerOptions wso;

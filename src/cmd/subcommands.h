@@ -9,6 +9,7 @@ void registerCheck(CLI::App& app);
 void registerLocal(CLI::App& app);
 void registerOperator(CLI::App& app);
 void registerKmsPlugin(CLI::App& app);
+void registerAudit(CLI::App& app);
 int run(CLI::App& app);
 
 }  // namespace keygate::cmd

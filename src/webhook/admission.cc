@@ -164,7 +164,11 @@ AdmissionResponse AdmissionHandler::dispatch(Endpoint endpoint, const AdmissionR
     return AdmissionResponse::deny(req.uid, 400, "BadRequest",
                                    "the keygate webhook does not handle kind \"" + kind + "\" of keygate.dev");
   if (op == "DELETE") {
-    if (endpoint == Endpoint::kValidate && kind == "EncryptionKey") return validateEncryptionKey(req, ctx);
+    if (endpoint == Endpoint::kValidate && kind == "EncryptionKey") {
+      AdmissionResponse r = validateEncryptionKey(req, ctx);
+      if (r.allowed && !req.dryRun && onKeyDeletion) onKeyDeletion(req);
+      return r;
+    }
     return AdmissionResponse::allow(req.uid);
   }
   if (req.userInfo.username.empty())

@@ -5,6 +5,7 @@
 // (server.cc only moves bytes between HTTP and AdmissionHandler::handle()).
 
 #include <optional>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -127,6 +128,11 @@ class AdmissionHandler {
   HttpReply handle(Endpoint endpoint, std::string_view body) const noexcept;
 
   const api::v1alpha1::Policy& policy() const { return policy_; }
+
+  // Called for each allowed DELETE of an EncryptionKey (validating endpoint, not dry-run),
+  // with the deleting user: the audit trail records who asked (KeyDeletionRequested). Set
+  // before serving; must be thread-safe.
+  std::function<void(const AdmissionRequest& request)> onKeyDeletion;
 
  private:
   AdmissionResponse dispatch(Endpoint endpoint, const AdmissionRequest& request) const;

@@ -1,5 +1,7 @@
 #include "webhook/mutators.h"
 
+#include <optional>
+
 #include "api/v1alpha1/codec.h"
 #include "api/v1alpha1/defaults.h"
 #include "api/v1alpha1/roles.h"
@@ -125,8 +127,54 @@ AdmissionResponse mutateKeyActivationRequest(const AdmissionRequest& req, const 
   return AdmissionResponse::allow(req.uid);
 }
 
+namespace {
+
+// The spec fields only a KeyAdministrator changes, whose transitions the audit trail
+// attributes to the person (keygate.dev/requested-by).
+bool adminFieldsChanged(const Json& oldObject, const Json& object) {
+  for (const char* f : {"deactivate", "compromised", "scheduleDestruction"}) {
+    const Json* o = findPath(oldObject, std::string("spec.") + f);
+    const Json* n = findPath(object, std::string("spec.") + f);
+    if ((o == nullptr) != (n == nullptr) || (o && *o != *n)) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> annotationOf(const Json& object, const std::string& name) {
+  const Json* a = findPath(object, "metadata.annotations");
+  if (!a || !a->is_object()) return std::nullopt;
+  auto it = a->find(name);
+  if (it == a->end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+// keygate.dev/requested-by: the user who changed an admin field; otherwise what it was.
+void stampRequestedBy(const AdmissionRequest& req, AdmissionResponse& resp) {
+  const std::string annotation(av1::kRequestedByAnnotation);
+  const std::string path = "/metadata/annotations/" + jsonPointerEscape(annotation);
+  std::optional<std::string> want;
+  if (req.operation == "UPDATE")
+    want = adminFieldsChanged(req.oldObject, req.object) ? std::optional(req.userInfo.username)
+                                                          : annotationOf(req.oldObject, annotation);
+  const std::optional<std::string> given = annotationOf(req.object, annotation);
+  if (given == want) return;
+  const Json* annotations = findPath(req.object, "metadata.annotations");
+  const bool hasAnnotations = annotations && annotations->is_object();
+  if (!want) {
+    resp.patch.push_back({{"op", "remove"}, {"path", path}});
+  } else if (hasAnnotations) {
+    resp.patch.push_back(addOp(path, *want));
+  } else {
+    resp.patch.push_back(addOp("/metadata/annotations", Json{{annotation, *want}}));
+  }
+}
+
+}  // namespace
+
 AdmissionResponse mutateEncryptionKey(const AdmissionRequest& req, const AdmissionContext& ctx) {
   AdmissionResponse resp = mutateKeyCreatedBy(req);
+  if (resp.patch.is_null()) resp.patch = Json::array();
+  stampRequestedBy(req, resp);
   if (req.operation != "CREATE") return resp;
   // The namespace's jurisdiction is the key's default (and the validator refuses another).
   const Json* spec = findPath(req.object, "spec");

@@ -205,6 +205,9 @@ AdmissionResponse validateKeyCreate(const AdmissionRequest& req, const Admission
   auto k = av1::decodeEncryptionKey(req.object);
   if (!k.ok()) return undecodable(req, "object", k.error());
   const auto& user = req.userInfo.username;
+  if (k->metadata.annotations.count(std::string(av1::kRequestedByAnnotation)))
+    return forbidden(req, "metadata.annotations[" + std::string(av1::kRequestedByAnnotation) +
+                              "] is set by keygate; clients cannot set it");
   const std::string annotation(av1::kCreatedByAnnotation);
   auto it = k->metadata.annotations.find(annotation);
   if (it == k->metadata.annotations.end() || it->second != user)
@@ -258,6 +261,17 @@ AdmissionResponse validateKeyUpdate(const AdmissionRequest& req, const Admission
 
   if (o.jurisdiction != n.jurisdiction)
     if (auto denial = checkNamespaceJurisdiction(req, ctx, *newK)) return *denial;
+  {
+    // keygate.dev/requested-by is the webhook's: it changes only to the user who changes an
+    // admin field (the mutating webhook stamps it; anything else means it was bypassed).
+    const std::string rb(av1::kRequestedByAnnotation);
+    auto before = oldK->metadata.annotations.find(rb), after = newK->metadata.annotations.find(rb);
+    const std::string was = before == oldK->metadata.annotations.end() ? "" : before->second;
+    const std::string now = after == newK->metadata.annotations.end() ? "" : after->second;
+    if (was != now && (adminFields.empty() || now != req.userInfo.username))
+      return forbidden(req, "metadata.annotations[" + rb + "] is set by keygate to the user who changes "
+                            "spec.deactivate, spec.compromised or spec.scheduleDestruction; clients cannot set it");
+  }
   FieldErrors errs = introduced(av1::validateUpdate(*oldK, *newK, ctx.policy), av1::validateUpdate(*oldK, *oldK, ctx.policy));
   const std::string annotation(av1::kCreatedByAnnotation);
   if (!oldK->metadata.annotations.count(annotation) && newK->metadata.annotations.count(annotation))

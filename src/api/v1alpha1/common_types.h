@@ -31,6 +31,10 @@ inline constexpr std::string_view kApprovalsRequiredAnnotation = "keygate.dev/ap
 // On a Namespace, set by the platform team: the jurisdiction of every key in it. A key's
 // spec.jurisdiction defaults to it and may not contradict it.
 inline constexpr std::string_view kJurisdictionLabel = "keygate.dev/jurisdiction";
+// On an EncryptionKey: who last changed spec.deactivate, spec.compromised or
+// spec.scheduleDestruction, stamped by the mutating webhook (clients cannot set it); the
+// audit record and Event of the resulting transition name this person as the initiator.
+inline constexpr std::string_view kRequestedByAnnotation = "keygate.dev/requested-by";
 
 struct OwnerReference {
   std::string apiVersion;

@@ -3,6 +3,7 @@
 #include "controllers/backend_spec.h"
 
 #include <algorithm>
+#include <set>
 
 #include "api/v1alpha1/codec.h"
 #include "common/log.h"
@@ -367,6 +368,13 @@ void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key
   rec.backend = key.spec.backend;
   rec.backendKeyId = backendKeyId;
   rec.initiator = "system:keygate";
+  // Transitions a KeyAdministrator asked for carry that person (stamped by the webhook).
+  static const std::set<std::string> kAdminEvents = {"KeyDeactivated", "KeyCompromised", "DestructionScheduled",
+                                                     "DestructionCancelled", "KeyDestroyed"};
+  if (ev.request.empty() && kAdminEvents.count(ev.event)) {
+    auto it = key.metadata.annotations.find(std::string(v1::kRequestedByAnnotation));
+    if (it != key.metadata.annotations.end() && !it->second.empty()) rec.initiator = it->second;
+  }
   rec.approvers = ev.approvers;
   rec.changeReference = ev.changeReference;
   rec.affectedSystems = ev.affectedSystems.empty() ? key.spec.affectedSystems : ev.affectedSystems;
