@@ -16,6 +16,7 @@
 #include "controllers/backend_set.h"
 #include "harness/key_operator.h"
 #include "kube/resource.h"
+#include "security/key_flow.h"
 #include "support/softhsm_env.h"
 #include "support/temp_dir.h"
 #include "unit/webhook/fixture.h"
@@ -80,24 +81,8 @@ TEST(AuditInitiatorTest, DeactivationIsAttributedToThePersonWhoAskedForIt) {
   o.policy.knownBackends = {"softhsm"};
   keygate::testing::KeyOperator op(**server, &backends, o);
   op.start();
-  const kube::Resource keys = kube::resources::encryptionKeys(), requests = kube::resources::keyActivationRequests();
-  ASSERT_TRUE(admin->create(keys, "tenant-a",
-                            {{"apiVersion", "keygate.dev/v1alpha1"},
-                             {"kind", "EncryptionKey"},
-                             {"metadata", {{"name", "weights"}}},
-                             {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}}}})
-                  .ok());
-  keygate::testing::waitForObject(*admin, keys, "tenant-a", "weights",
-                                  [](const Json& k) { return getString(k, "status.state") == "PreActive"; });
-  auto req = admin->create(requests, "tenant-a",
-                           {{"apiVersion", "keygate.dev/v1alpha1"},
-                            {"kind", "KeyActivationRequest"},
-                            {"metadata", {{"name", "activate"}}},
-                            {"spec", {{"keyRef", {{"name", "weights"}}}, {"reason", "rollout"}, {"requester", "alice"}}}});
-  ASSERT_TRUE(req.ok());
-  Json body = *req;
-  body["status"] = {{"phase", "Approved"}, {"approvalsRequired", 1}, {"approvalsReceived", 1}};
-  ASSERT_TRUE(admin->update(requests, "tenant-a", body, "status").ok());
+  const kube::Resource keys = kube::resources::encryptionKeys();
+  ASSERT_NO_FATAL_FAILURE(keygate::security::createKeyAndApprove(*admin, "tenant-a", "weights", "activate"));
   keygate::testing::waitForObject(*admin, keys, "tenant-a", "weights",
                                   [](const Json& k) { return getString(k, "status.state") == "Active"; });
   // What the webhook leaves behind when frank sets deactivate.
@@ -106,9 +91,13 @@ TEST(AuditInitiatorTest, DeactivationIsAttributedToThePersonWhoAskedForIt) {
                   .ok());
   keygate::testing::waitForObject(*admin, keys, "tenant-a", "weights",
                                   [](const Json& k) { return getString(k, "status.state") == "Deactivated"; });
+  // The record follows the status write: wait for it.
   std::string line;
-  for (const auto& l : op.auditLines())
-    if (l.find("\"event\":\"KeyDeactivated\"") != std::string::npos) line = l;
+  EXPECT_TRUE(keygate::testing::waitUntil([&] {
+    for (const auto& l : op.auditLines())
+      if (l.find("\"event\":\"KeyDeactivated\"") != std::string::npos) line = l;
+    return !line.empty();
+  }));
   EXPECT_THAT(line, HasSubstr("\"initiator\":\"frank\"")) << line;
   op.stop();
 }

@@ -13,6 +13,7 @@
 #include "controllers/backend_set.h"
 #include "harness/key_operator.h"
 #include "kube/resource.h"
+#include "security/key_flow.h"
 #include "support/softhsm_env.h"
 
 namespace keygate::security {
@@ -70,23 +71,7 @@ TEST(SelfTestFailClosedTest, KeyThatFailsItsKnownAnswerTestIsNotUsable) {
   op.start();
 
   const kube::Resource keys = kube::resources::encryptionKeys(), requests = kube::resources::keyActivationRequests();
-  ASSERT_TRUE(admin->create(keys, "tenant-a",
-                            {{"apiVersion", "keygate.dev/v1alpha1"},
-                             {"kind", "EncryptionKey"},
-                             {"metadata", {{"name", "weights"}}},
-                             {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}}}})
-                  .ok());
-  testing::waitForObject(*admin, keys, "tenant-a", "weights",
-                         [](const Json& k) { return getString(k, "status.state") == "PreActive"; });
-  auto req = admin->create(requests, "tenant-a",
-                           {{"apiVersion", "keygate.dev/v1alpha1"},
-                            {"kind", "KeyActivationRequest"},
-                            {"metadata", {{"name", "activate"}}},
-                            {"spec", {{"keyRef", {{"name", "weights"}}}, {"reason", "rollout"}, {"requester", "alice"}}}});
-  ASSERT_TRUE(req.ok()) << req.error().toString();
-  Json body = *req;
-  body["status"] = {{"phase", "Approved"}, {"approvalsRequired", 1}, {"approvalsReceived", 1}};
-  ASSERT_TRUE(admin->update(requests, "tenant-a", body, "status").ok());
+  ASSERT_NO_FATAL_FAILURE(createKeyAndApprove(*admin, "tenant-a", "weights", "activate"));
 
   Json key = testing::waitForObject(*admin, keys, "tenant-a", "weights", [](const Json& k) {
     const std::string s = getString(k, "status.state");
@@ -115,11 +100,13 @@ TEST(SelfTestFailClosedTest, KeyThatFailsItsKnownAnswerTestIsNotUsable) {
   // The request did not give anybody a usable key; the audit trail says why.
   testing::waitForObject(*admin, requests, "tenant-a", "activate",
                          [](const Json& r) { return getString(r, "status.phase") == "Failed"; });
-  bool audited = false;
-  for (const auto& l : op.auditLines())
-    if (l.find("\"event\":\"KeySelfTestFailed\"") != std::string::npos && l.find("\"result\":\"Failure\"") != std::string::npos)
-      audited = true;
-  EXPECT_TRUE(audited);
+  EXPECT_TRUE(testing::waitUntil([&] {  // the record follows the status writes
+    for (const auto& l : op.auditLines())
+      if (l.find("\"event\":\"KeySelfTestFailed\"") != std::string::npos &&
+          l.find("\"result\":\"Failure\"") != std::string::npos)
+        return true;
+    return false;
+  }));
 
   // Sticky: a later reconcile does not bring usage back (no drift repair of a Failed key).
   op.poke("tenant-a", "weights");

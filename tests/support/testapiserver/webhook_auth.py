@@ -91,23 +91,26 @@ def load(path):
     return out
 
 
-def _lookup(users, target):
-    if target in users:
-        return users[target]
-    steps = target.split(".")
+def _exact_or_star(users, name):
+    if name in users:
+        return users[name]
+    steps = name.split(".")
     for i in range(1, len(steps)):
         nick = "*." + ".".join(steps[i:])
         if nick in users:
             return users[nick]
+    return None
+
+
+def _lookup(users, target):
+    found = _exact_or_star(users, target)
+    if found is not None:
+        return found
     host, sep, port = target.rpartition(":")
     if sep and port == "443":
-        if host in users:
-            return users[host]
-        steps = host.split(".")
-        for i in range(1, len(steps)):
-            nick = "*." + ".".join(steps[i:])
-            if nick in users:
-                return users[nick]
+        found = _exact_or_star(users, host)
+        if found is not None:
+            return found
     return users.get("*")
 
 
