@@ -13,13 +13,13 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/http_listener.h>
+#include <cstdio>
 #include <fstream>
 #include <condition_variable>
 #include <mutex>
@@ -360,28 +360,24 @@ std::string Server::url() const { return "https://" + impl_->options.host + ":" 
 
 Status Server::serving() const {
   if (!impl_ || impl_->stopped) return makeError(ErrorCode::kUnavailable, "webhook server stopped");
-  const std::string& host = impl_->options.host;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(impl_->port));
-  const std::string target = host.empty() || host == "0.0.0.0" ? "127.0.0.1" : host;
-  if (::inet_pton(AF_INET, target.c_str(), &addr.sin_addr) != 1)
-    return okStatus();  // a host name or IPv6 listener: not checked here, the listener was opened
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return makeError(ErrorCode::kUnavailable, "webhook readiness: socket() failed");
-  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  if (rc != 0 && errno == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    rc = ::poll(&p, 1, 1000) == 1 ? 0 : -1;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (rc == 0 && (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)) rc = -1;
+  // A socket in LISTEN state on our port (/proc/net/tcp{,6}). Read from the kernel rather than
+  // by connecting: a probe connection racing the listener's shutdown is what cpprestsdk's
+  // asio server does not survive.
+  char port[8];
+  std::snprintf(port, sizeof port, ":%04X", static_cast<unsigned>(impl_->port));
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      if (state == "0A" && local.size() > 5 && local.compare(local.size() - 5, 5, port) == 0) return okStatus();
+    }
   }
-  ::close(fd);
-  if (rc != 0)
-    return makeError(ErrorCode::kUnavailable,
-                     "webhook listener on " + target + ":" + std::to_string(impl_->port) + " does not accept connections");
-  return okStatus();
+  return makeError(ErrorCode::kUnavailable,
+                   "no socket listens on the webhook port " + std::to_string(impl_->port));
 }
 
 void Server::stop() {

@@ -68,9 +68,8 @@ class Server {
 
   int port() const;
   std::string url() const;  // https://<host>:<port>
-  // For readiness: OK while the listener accepts TCP connections (a connect to its port,
-  // 127.0.0.1 for a wildcard host, within a second); Unavailable once stopped or when the
-  // connect fails.
+  // For readiness: OK while a socket listens on the webhook port (the kernel's TCP table);
+  // Unavailable once stopped or when nothing listens there.
   Status serving() const;
   // Stops accepting and closes the listener; in-flight requests may fail. Idempotent.
   void stop();
