@@ -3,7 +3,6 @@
 #include "controllers/backend_spec.h"
 
 #include <algorithm>
-#include <set>
 
 #include "api/v1alpha1/codec.h"
 #include "common/log.h"
@@ -368,12 +367,18 @@ void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key
   rec.backend = key.spec.backend;
   rec.backendKeyId = backendKeyId;
   rec.initiator = "system:keygate";
-  // Transitions a KeyAdministrator asked for carry that person (stamped by the webhook).
-  static const std::set<std::string> kAdminEvents = {"KeyDeactivated", "KeyCompromised", "DestructionScheduled",
-                                                     "DestructionCancelled", "KeyDestroyed"};
-  if (ev.request.empty() && kAdminEvents.count(ev.event)) {
+  // Transitions a KeyAdministrator asked for carry that person (stamped by the webhook), but
+  // only when the spec field behind the event is the one set: a version superseded by an
+  // activation, or a destruction scheduled by a delete, is not that person's doing.
+  if (ev.request.empty()) {
+    const auto& s = key.spec;
+    const bool adminCause = (ev.event == "KeyDeactivated" && s.deactivate) ||
+                            (ev.event == "KeyCompromised" && s.isCompromised()) ||
+                            ((ev.event == "DestructionScheduled" || ev.event == "KeyDestroyed") &&
+                             s.scheduleDestruction) ||
+                            (ev.event == "DestructionCancelled" && !s.scheduleDestruction);
     auto it = key.metadata.annotations.find(std::string(v1::kRequestedByAnnotation));
-    if (it != key.metadata.annotations.end() && !it->second.empty()) rec.initiator = it->second;
+    if (adminCause && it != key.metadata.annotations.end() && !it->second.empty()) rec.initiator = it->second;
   }
   rec.approvers = ev.approvers;
   rec.changeReference = ev.changeReference;
