@@ -216,12 +216,8 @@ int runOperator(const OperatorFlags& f) {
   // Namespaces: their keygate.dev/jurisdiction label (the platform team's) binds every key in them.
   auto namespaces = std::make_unique<kube::Informer>(client, kube::resources::namespaces(),
                                                      reflectorOptions(kube::resources::namespaces()));
-  auto namespaceJurisdiction = [&namespaces](const std::string& ns) -> std::string {
-    auto obj = namespaces->cache().get(ns);
-    const Json* labels = obj ? findPath(*obj, "metadata.labels") : nullptr;
-    if (!labels || !labels->is_object()) return "";
-    auto it = labels->find(std::string(api::v1alpha1::kJurisdictionLabel));
-    return it != labels->end() && it->is_string() ? it->get<std::string>() : "";
+  auto namespaceJurisdiction = [&namespaces](const std::string& ns) {
+    return webhook::namespaceJurisdictionIn(namespaces->cache(), ns);
   };
   requests->addIndexer(controllers::kRequestsByKeyIndex, controllers::requestsByKey);
   metrics.setSnapshotSource([&] { return snapshot(keys->cache(), requests->cache(), bindings->cache()); });

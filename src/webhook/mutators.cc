@@ -16,6 +16,33 @@ Json addOp(const std::string& path, Json value) {
   return Json{{"op", "add"}, {"path", path}, {"value", std::move(value)}};
 }
 
+std::optional<std::string> annotationOf(const Json& object, const std::string& name) {
+  const Json* a = findPath(object, "metadata.annotations");
+  if (!a || !a->is_object()) return std::nullopt;
+  auto it = a->find(name);
+  if (it == a->end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+// Appends to `patch` what sets annotation `name` of `object` to `value` (nullopt: removes
+// it when present), whatever of metadata.annotations exists yet.
+void setAnnotation(Json& patch, const Json& object, const std::string& name, const std::optional<std::string>& value) {
+  const Json* meta = findPath(object, "metadata");
+  const Json* annotations = meta ? findPath(*meta, "annotations") : nullptr;
+  const bool hasMap = annotations && annotations->is_object();
+  if (!patch.is_array()) patch = Json::array();
+  if (!value) {
+    if (hasMap && annotations->contains(name))
+      patch.push_back({{"op", "remove"}, {"path", "/metadata/annotations/" + jsonPointerEscape(name)}});
+  } else if (hasMap) {
+    patch.push_back(addOp("/metadata/annotations/" + jsonPointerEscape(name), *value));
+  } else if (meta && meta->is_object()) {
+    patch.push_back(addOp("/metadata/annotations", Json{{name, *value}}));
+  } else {
+    patch.push_back(addOp("/metadata", Json{{"annotations", Json{{name, *value}}}}));
+  }
+}
+
 AdmissionResponse mutateRequestCreate(const AdmissionRequest& req, const AdmissionContext& ctx) {
   AdmissionResponse resp = AdmissionResponse::allow(req.uid);
   const Json* spec = findPath(req.object, "spec");
@@ -26,22 +53,10 @@ AdmissionResponse mutateRequestCreate(const AdmissionRequest& req, const Admissi
                             req.userInfo.username + "\"");
   resp.patch = Json::array({addOp("/spec/requester", req.userInfo.username)});
   // The bar is fixed now: lowering the key's requiredApprovals later does not lower it.
-  const std::string annotation(av1::kApprovalsRequiredAnnotation);
-  const Json* meta = findPath(req.object, "metadata");
-  const Json* annotations = meta ? findPath(*meta, "annotations") : nullptr;
-  std::string value;
+  std::optional<std::string> required;
   if (auto key = ctx.roles.key(req.namespace_, getString(*spec, "keyRef.name")))
-    value = std::to_string(av1::effectiveRequiredApprovals(key->spec, ctx.policy));
-  if (annotations && annotations->is_object()) {
-    if (value.empty()) {
-      if (annotations->contains(annotation))
-        resp.patch.push_back({{"op", "remove"}, {"path", "/metadata/annotations/" + jsonPointerEscape(annotation)}});
-    } else {
-      resp.patch.push_back(addOp("/metadata/annotations/" + jsonPointerEscape(annotation), value));
-    }
-  } else if (!value.empty() && meta && meta->is_object()) {
-    resp.patch.push_back(addOp("/metadata/annotations", Json{{annotation, value}}));
-  }
+    required = std::to_string(av1::effectiveRequiredApprovals(key->spec, ctx.policy));
+  setAnnotation(resp.patch, req.object, std::string(av1::kApprovalsRequiredAnnotation), required);
   return resp;
 }
 
@@ -101,21 +116,12 @@ AdmissionResponse mutateKeyCreatedBy(const AdmissionRequest& req) {
   AdmissionResponse resp = AdmissionResponse::allow(req.uid);
   if (req.operation != "CREATE") return resp;
   const std::string annotation(av1::kCreatedByAnnotation);
-  const Json* meta = findPath(req.object, "metadata");
-  const Json* annotations = meta ? findPath(*meta, "annotations") : nullptr;
-  if (annotations && annotations->is_object()) {
-    // Not getString(): the annotation name contains a dot, which it would take for a path.
-    auto it = annotations->find(annotation);
-    const std::string given = it != annotations->end() && it->is_string() ? it->get<std::string>() : std::string();
-    if (it != annotations->end() && given != req.userInfo.username)
-      resp.warnings.push_back("annotation " + annotation + " is set by keygate from your identity: \"" + given +
-                              "\" was replaced by \"" + req.userInfo.username + "\"");
-    resp.patch = Json::array({addOp("/metadata/annotations/" + jsonPointerEscape(annotation), req.userInfo.username)});
-  } else if (meta && meta->is_object()) {
-    resp.patch = Json::array({addOp("/metadata/annotations", Json{{annotation, req.userInfo.username}})});
-  } else {
-    resp.patch = Json::array({addOp("/metadata", Json{{"annotations", Json{{annotation, req.userInfo.username}}}})});
-  }
+  // Not getString(): the annotation name contains a dot, which it would take for a path.
+  const std::optional<std::string> given = annotationOf(req.object, annotation);
+  if (given && *given != req.userInfo.username)
+    resp.warnings.push_back("annotation " + annotation + " is set by keygate from your identity: \"" + *given +
+                            "\" was replaced by \"" + req.userInfo.username + "\"");
+  setAnnotation(resp.patch, req.object, annotation, req.userInfo.username);
   return resp;
 }
 
@@ -140,40 +146,22 @@ bool adminFieldsChanged(const Json& oldObject, const Json& object) {
   return false;
 }
 
-std::optional<std::string> annotationOf(const Json& object, const std::string& name) {
-  const Json* a = findPath(object, "metadata.annotations");
-  if (!a || !a->is_object()) return std::nullopt;
-  auto it = a->find(name);
-  if (it == a->end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
-}
-
 // keygate.dev/requested-by: the user who changed an admin field; otherwise what it was.
 void stampRequestedBy(const AdmissionRequest& req, AdmissionResponse& resp) {
   const std::string annotation(av1::kRequestedByAnnotation);
-  const std::string path = "/metadata/annotations/" + jsonPointerEscape(annotation);
   std::optional<std::string> want;
   if (req.operation == "UPDATE")
     want = adminFieldsChanged(req.oldObject, req.object) ? std::optional(req.userInfo.username)
                                                           : annotationOf(req.oldObject, annotation);
   const std::optional<std::string> given = annotationOf(req.object, annotation);
   if (given == want) return;
-  const Json* annotations = findPath(req.object, "metadata.annotations");
-  const bool hasAnnotations = annotations && annotations->is_object();
-  if (!want) {
-    resp.patch.push_back({{"op", "remove"}, {"path", path}});
-  } else if (hasAnnotations) {
-    resp.patch.push_back(addOp(path, *want));
-  } else {
-    resp.patch.push_back(addOp("/metadata/annotations", Json{{annotation, *want}}));
-  }
+  setAnnotation(resp.patch, req.object, annotation, want);
 }
 
 }  // namespace
 
 AdmissionResponse mutateEncryptionKey(const AdmissionRequest& req, const AdmissionContext& ctx) {
   AdmissionResponse resp = mutateKeyCreatedBy(req);
-  if (resp.patch.is_null()) resp.patch = Json::array();
   stampRequestedBy(req, resp);
   if (req.operation != "CREATE") return resp;
   // The namespace's jurisdiction is the key's default (and the validator refuses another).

@@ -41,8 +41,11 @@ std::optional<av1::EncryptionKey> CacheRoleView::key(const std::string& ns, cons
 }
 
 std::string CacheRoleView::namespaceJurisdiction(const std::string& ns) const {
-  if (!namespaces_) return "";
-  auto obj = namespaces_->get(ns);
+  return namespaces_ ? namespaceJurisdictionIn(*namespaces_, ns) : "";
+}
+
+std::string namespaceJurisdictionIn(const kube::ObjectReader& namespaces, const std::string& ns) {
+  auto obj = namespaces.get(ns);
   if (!obj) return "";
   const Json* labels = findPath(*obj, "metadata.labels");
   if (!labels || !labels->is_object()) return "";

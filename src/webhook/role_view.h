@@ -37,6 +37,9 @@ class RoleView {
   virtual std::string namespaceJurisdiction(const std::string& ns) const = 0;
 };
 
+// The keygate.dev/jurisdiction label of namespace `ns` in a Namespace cache; "" when absent.
+std::string namespaceJurisdictionIn(const kube::ObjectReader& namespaces, const std::string& ns);
+
 // RoleView over two informer caches. Both readers must outlive this object.
 class CacheRoleView final : public RoleView {
  public:
