@@ -170,6 +170,25 @@ TEST(AuditFileTest, TamperingIsFoundAndNamed) {
   EXPECT_EQ(verifyWithBinary(dir.path() + "/missing", &out), 2) << out;
 }
 
+// An audit file whose last line is not a chained record (hand-edited, truncated mid-line,
+// another program's file) stops the sink from opening: continuing would fork the chain. A
+// path that cannot be written is an error too.
+TEST(AuditFileTest, RefusesToContinueAChainItCannotRead) {
+  keygate::testing::TempDir dir("keygate-audit-bad");
+  const std::string path = dir.path() + "/audit.log";
+  for (const std::string last : {"not json", R"({"event":"KeyActivated"})", R"({"seq":-3,"prevHash":""})"}) {
+    writeLines(path, {last});
+    auto sink = controllers::FileAuditSink::open({path, 1 << 20, 3});
+    ASSERT_FALSE(sink.ok()) << last;
+    EXPECT_THAT(sink.error().message, HasSubstr("not a chained audit record")) << last;
+  }
+  std::ofstream(dir.path() + "/plainfile") << "x";
+  auto blocked = controllers::FileAuditSink::open({dir.path() + "/plainfile/audit.log", 1 << 20, 3});
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_THAT(blocked.error().message, HasSubstr("audit file"));
+  EXPECT_FALSE(controllers::FileAuditSink::open({"", 1 << 20, 3}).ok());
+}
+
 TEST(AuditFileTest, RotatesBySizeAndTheChainSpansFiles) {
   keygate::testing::TempDir dir("keygate-audit-rot");
   const std::string path = dir.path() + "/audit.log";

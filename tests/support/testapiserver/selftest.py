@@ -722,6 +722,38 @@ class ExitCodes(unittest.TestCase):
         self.assertEqual(res.returncode, 2)
         self.assertIn("testapiserver:", res.stderr)
 
+    # --admission-control-config-file: a missing file, the wrong kind, a plugin without
+    # kubeConfigFile or a user with half a client certificate stop the server (exit 2)
+    def test_bad_admission_configuration(self):
+        import subprocess
+        import tempfile
+        here = os.path.dirname(os.path.abspath(__file__))
+        tmp = tempfile.mkdtemp(prefix="tas-admcfg-")
+        tokens = os.path.join(tmp, "tokens.csv")
+        with open(tokens, "w") as fh:
+            fh.write('tok-admin,admin,uid-admin,"system:masters"\n')
+        kc = os.path.join(tmp, "kc.yaml")
+        with open(kc, "w") as fh:
+            fh.write("apiVersion: v1\nkind: Config\nusers:\n- name: '*'\n  user: {client-certificate: /nope.crt}\n")
+        plugin = ("apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n"
+                  "- name: ValidatingAdmissionWebhook\n  configuration:\n"
+                  "    apiVersion: apiserver.config.k8s.io/v1\n    kind: WebhookAdmissionConfiguration\n%s")
+        cases = {"missing": None,
+                 "kind": "apiVersion: v1\nkind: ConfigMap\n",
+                 "no kubeconfig": plugin % "",
+                 "half a certificate": plugin % ("    kubeConfigFile: %s\n" % kc),
+                 "not yaml": "plugins: [\n"}
+        for name, text in cases.items():
+            path = os.path.join(tmp, "adm-%d.yaml" % len(name))
+            if text is not None:
+                with open(path, "w") as fh:
+                    fh.write(text)
+            res = subprocess.run([sys.executable, os.path.join(here, "server.py"), "--tokens", tokens,
+                                  "--tls-dir", os.path.join(tmp, "tls"), "--admission-control-config-file", path],
+                                 capture_output=True, text=True, timeout=20)
+            self.assertEqual(res.returncode, 2, name + ": " + res.stderr)
+            self.assertIn("--admission-control-config-file", res.stderr, name)
+
     # --crd: a CRD the real server rejects (sample 21) stops the server with the real 422 message; the
     # repository's crds/ and the samples' Widget load
     def test_rejected_crds(self):

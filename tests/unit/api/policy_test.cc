@@ -70,6 +70,11 @@ TEST(PolicyTest, ErrorsCarryFileLineAndField) {
       {"policy:\n  segregationOfDuties: {requesterMayApprove: maybe}\n",
        "c.yaml:2: policy.segregationOfDuties.requesterMayApprove: expected a boolean (true or false)"},
       {"policy:\n  minAprovals: {default: 1}\n", "c.yaml:2: policy.minAprovals: unknown field"},
+      {"policy:\n  allowUnapprovedRotation: \"true\"\n",
+       "c.yaml:2: policy.allowUnapprovedRotation: expected a boolean, got string \"true\" (remove the quotes)"},
+      {"policy:\n  fixApprovalsAtRequest: sometimes\n",
+       "c.yaml:2: policy.fixApprovalsAtRequest: expected a boolean (true or false)"},
+      {"policy:\n  requireJurisdiction: [true]\n", "c.yaml:2: policy.requireJurisdiction: expected a boolean"},
       {"policy: [1]\n", "c.yaml:1: policy: expected a mapping"},
       {"policy:\n  minApprovals: {default: 1\n", "c.yaml:"},
   };

@@ -156,6 +156,25 @@ TEST(ConfigTest, WebhookClientAuth) {
                                       "(quote it: \"7\")"}));
 }
 
+// The durable audit file: defaults under stateDir, and each bad value named.
+TEST(ConfigTest, AuditFile) {
+  auto d = parseOperatorConfig(kBackend + "stateDir: /data\n", "config.yaml");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->auditFile, "/data/audit/audit.log");
+  auto c = parseOperatorConfig(kBackend + "audit: {file: /var/log/k.log, maxFileBytes: 8192, maxFiles: 3}\n", "config.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->auditFile, "/var/log/k.log");
+  EXPECT_EQ(c->auditMaxFileBytes, 8192);
+  EXPECT_EQ(c->auditMaxFiles, 3);
+  EXPECT_EQ(errorsOf(kBackend + "audit: {file: relative.log}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "audit: {maxFileBytes: 10}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "audit: {maxFiles: 0}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "audit: {maxFiles: lots}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "audit: {fiel: /x}\n"),
+            std::vector<std::string>{"config.yaml:2: audit.fiel: unknown field (known: file, maxFileBytes, maxFiles)"});
+  EXPECT_EQ(errorsOf(kBackend + "audit: /x\n").size(), 1u);
+}
+
 TEST(ConfigTest, BackendProbeInterval) {
   auto d = parseOperatorConfig(kBackend, "config.yaml");
   ASSERT_TRUE(d.ok());
