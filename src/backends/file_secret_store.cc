@@ -1,6 +1,7 @@
 #include "backends/file_secret_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -126,6 +127,30 @@ Result<SecretValue> FileSecretStore::putIfAbsent(std::string_view name, const Se
   ASSIGN_OR_RETURN(auto existing, get(name));
   if (!existing) return makeError(ErrorCode::kInternal, "secret file " + path + " vanished while being created");
   return std::move(*existing);
+}
+
+Result<bool> FileSecretStore::replace(std::string_view name, const SecretValue& expected, const SecretValue& next) {
+  RETURN_IF_ERROR(validateSecretName(name));
+  // An exclusive flock on <dir>/.lock (no secret name starts with a dot) serialises the
+  // compare and the swap between processes sharing the volume (the operator and a
+  // `keygate signing-key` command run in its pod).
+  const std::string lockPath = dir_ + "/.lock";
+  int lfd = ::open(lockPath.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lfd < 0) return sysError("open", lockPath, errno);
+  if (::flock(lfd, LOCK_EX) != 0) {
+    int err = errno;
+    ::close(lfd);
+    return sysError("flock", lockPath, err);
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }  // closing drops the flock
+  } unlock{lfd};
+  ASSIGN_OR_RETURN(auto current, get(name));
+  if (!current) return makeError(ErrorCode::kNotFound, "no secret file " + dir_ + "/" + std::string(name));
+  if (!(*current == expected)) return false;
+  RETURN_IF_ERROR(put(name, next));
+  return true;
 }
 
 }  // namespace keygate::backends

@@ -20,6 +20,8 @@ class FileSecretStore final : public SecretStore {
   Status put(std::string_view name, const SecretValue& value) override;
   // link(2) of a complete temporary file: exclusive even between processes on the volume.
   Result<SecretValue> putIfAbsent(std::string_view name, const SecretValue& value) override;
+  // Under an flock on <dir>/.lock, so it holds between processes too.
+  Result<bool> replace(std::string_view name, const SecretValue& expected, const SecretValue& next) override;
   const std::string& dir() const { return dir_; }
 
  private:

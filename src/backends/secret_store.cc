@@ -63,4 +63,24 @@ Result<SecretValue> MemorySecretStore::putIfAbsent(std::string_view name, const 
   return secrets_.emplace(std::string(name), value).first->second;
 }
 
+Result<bool> MemorySecretStore::replace(std::string_view name, const SecretValue& expected, const SecretValue& next) {
+  RETURN_IF_ERROR(validateSecretName(name));
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = secrets_.find(name);
+  if (it == secrets_.end()) return makeError(ErrorCode::kNotFound, "no secret " + std::string(name));
+  if (!(it->second == expected)) return false;
+  it->second = next;
+  return true;
+}
+
+Result<SecretKind> secretKindOf(std::string_view name) {
+  auto endsWith = [name](std::string_view suffix) {
+    return name.size() > suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+  };
+  if (name == "approval-signing-key" || name == "approval-signing-keys") return SecretKind::kApprovalSigning;
+  if (endsWith(".user-pin")) return SecretKind::kUserPin;
+  if (endsWith(".so-pin")) return SecretKind::kSoPin;
+  return makeError(ErrorCode::kInvalidArgument, "secret \"" + std::string(name) + "\" is of no known kind");
+}
+
 }  // namespace keygate::backends

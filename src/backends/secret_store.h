@@ -39,6 +39,16 @@ void secureWipe(std::string& s);
 // Names are [a-z0-9][a-z0-9.-]{0,252}: they become file names or Secret keys.
 Status validateSecretName(std::string_view name);
 
+// What a secret is for, from its name; each kind is kept apart (its own Kubernetes Secret,
+// readable under its own RBAC rule), so reading one never hands out another:
+//   kApprovalSigning  "approval-signing-key" (before rotation) and "approval-signing-keys"
+//   kUserPin          "<backend>.<namespace>.user-pin": logs in to a tenant token (every use)
+//   kSoPin            "<backend>.<namespace>.so-pin": C_InitToken and C_InitPIN only (token
+//                     creation, finishing an interrupted one, resetting a lost user PIN)
+enum class SecretKind { kApprovalSigning, kUserPin, kSoPin };
+// InvalidArgument for a name of no known kind.
+Result<SecretKind> secretKindOf(std::string_view name);
+
 class SecretStore {
  public:
   virtual ~SecretStore() = default;
@@ -51,6 +61,9 @@ class SecretStore {
   // call: `value`, or the one another writer (another replica) stored first. Never overwrites,
   // so two writers racing to create a secret end up agreeing on one.
   virtual Result<SecretValue> putIfAbsent(std::string_view name, const SecretValue& value) = 0;
+  // Compare-and-swap: stores `next` only if the stored value is still `expected`; false when
+  // another writer changed it first (read again and retry), NotFound when there is no value.
+  virtual Result<bool> replace(std::string_view name, const SecretValue& expected, const SecretValue& next) = 0;
 };
 
 using SecretStorePtr = std::shared_ptr<SecretStore>;
@@ -61,6 +74,7 @@ class MemorySecretStore final : public SecretStore {
   Result<std::optional<SecretValue>> get(std::string_view name) override;
   Status put(std::string_view name, const SecretValue& value) override;
   Result<SecretValue> putIfAbsent(std::string_view name, const SecretValue& value) override;
+  Result<bool> replace(std::string_view name, const SecretValue& expected, const SecretValue& next) override;
 
  private:
   std::mutex mu_;

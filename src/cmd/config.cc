@@ -407,8 +407,14 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
     }
   };
   if (auto m = section("metrics", {"bindAddress"})) bind(*m, "metrics.bindAddress", c.metricsBindAddress);
-  if (auto h = section("health", {"bindAddress", "backendProbeInterval"})) {
+  if (auto h = section("health", {"bindAddress", "backendProbeInterval", "driftScanInterval"})) {
     bind(*h, "health.bindAddress", c.healthBindAddress);
+    if (YAML::Node v = child(*h, "driftScanInterval"); v.IsDefined())
+      if (auto t = p.duration(v, "health.driftScanInterval")) {
+        if (*t != Duration::zero() && (*t < std::chrono::minutes(1) || *t > std::chrono::hours(24 * 7)))
+          p.fail(v, "health.driftScanInterval", "must be 0 (off) or between 1m and 168h");
+        else c.driftScanInterval = *t;
+      }
     if (YAML::Node v = child(*h, "backendProbeInterval"); v.IsDefined())
       if (auto t = p.duration(v, "health.backendProbeInterval")) {
         if (*t < std::chrono::seconds(1) || *t > std::chrono::minutes(10))

@@ -72,6 +72,10 @@ struct OperatorConfig {
   // health.backendProbeInterval: how often each backend is probed (keygate_backend_up);
   // a failing backend is re-probed every min(this, 5s).
   Duration backendProbeInterval = std::chrono::seconds(30);
+  // health.driftScanInterval: every key version is described in its backend once per
+  // interval (each key at its own offset, so the describes are spread out); a changed usage
+  // attribute is repaired and audited as DriftRepaired. 0 = only at start and on request.
+  Duration driftScanInterval = std::chrono::hours(1);
   WebhookConfig webhook;
   DataPlaneConfig dataPlane;
   LeaderElectionConfig leaderElection;

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   keygate::cmd::registerOperator(app);
   keygate::cmd::registerKmsPlugin(app);
   keygate::cmd::registerAudit(app);
+  keygate::cmd::registerSigningKey(app);
   keygate::cli::registerCryptoCommands(app);
   try {
     app.parse(argc, argv);

@@ -17,11 +17,13 @@
 #include "backends/file_secret_store.h"
 #include "backends/registry.h"
 #include "cmd/config.h"
+#include "cmd/credentials_setup.h"
 #include "cmd/daemon.h"
 #include "cmd/snapshot.h"
 #include "cmd/subcommands.h"
 #include "common/cpu_affinity.h"
 #include "common/log.h"
+#include "common/periodic.h"
 #include "common/time.h"
 #include "controllers/audit.h"
 #include "controllers/audit_file.h"
@@ -31,7 +33,7 @@
 #include "controllers/encryption_key/reconciler.h"
 #include "controllers/role_binding/reconciler.h"
 #include "controllers/indexes.h"
-#include "controllers/kube_secret_store.h"
+#include "controllers/credential_secrets.h"
 #include "controllers/signing_key.h"
 #include "dataplane/crypto_service.h"
 #include "dataplane/grpc_server.h"
@@ -173,19 +175,17 @@ int runOperator(const OperatorFlags& f) {
       std::ofstream(conf) << "directories.tokendir = " << cfg.stateDir << "/softhsm2/tokens\nobjectstore.backend = file\nlog.level = ERROR\n";
     ::setenv("SOFTHSM2_CONF", conf.c_str(), 1);
   }
-  // Token PINs and the approval signing key: a Secret, or files on the state volume when
-  // kube-apiserver encrypts Secrets through Keygate (no Secret read on the cold-start path).
-  backends::SecretStorePtr secrets;
-  std::string secretsWhere;
-  if (cfg.secretStoreType == "file") {
-    auto fs = backends::FileSecretStore::open(cfg.secretStoreDir);
-    if (!fs.ok()) return fail("secretStore: " + fs.error().message);
-    secrets = std::move(*fs);
-    secretsWhere = cfg.secretStoreDir;
-  } else {
-    secrets = std::make_shared<controllers::KubeSecretStore>(client, cfg.operatorNamespace);
-    secretsWhere = cfg.operatorNamespace + "/keygate-backend-credentials";
-  }
+  // Token PINs and the approval-signing keyring: one Secret per kind of credential, or
+  // files on the state volume when kube-apiserver encrypts Secrets through Keygate (no
+  // Secret read on the cold-start path).
+  auto opened = openSecretStore(cfg, client);
+  if (!opened.ok()) return fail(opened.error().message);
+  if (opened->migrated > 0)
+    logger().info("moved credentials out of the legacy Secret and deleted it",
+                  {{"secret", cfg.operatorNamespace + "/" + controllers::kLegacyCredentialsSecretName},
+                   {"values", opened->migrated}});
+  backends::SecretStorePtr secrets = opened->store;
+  const std::string secretsWhere = opened->where;
   auto registry = backends::BackendRegistry::withBuiltins();
   controllers::BackendSet backendSet;
   for (const auto& bc : cfg.backends) {
@@ -236,11 +236,24 @@ int runOperator(const OperatorFlags& f) {
 
   // The approval-signing key: generated on first start (by one replica, whichever stores it
   // first), kept in the secret store.
-  auto signingKey = controllers::loadOrCreateSigningKey(*secrets);
-  if (!signingKey.ok()) return fail("approval signing key: " + signingKey.error().message);
-  if (signingKey->generatedHere) logger().info("generated the approval signing key", {{"secretStore", secretsWhere}});
-  auto signer = std::make_shared<const api::v1alpha1::ApprovalSigner>(signingKey->key);
-  backends::secureWipe(signingKey->key);
+  auto loadedKeys = controllers::loadOrCreateSigningKeyring(*secrets, realClock().now());
+  if (!loadedKeys.ok()) return fail("approval-signing keyring: " + loadedKeys.error().message);
+  if (loadedKeys->generatedHere) logger().info("generated the approval-signing keyring", {{"secretStore", secretsWhere}});
+  if (loadedKeys->fromUnversioned)
+    logger().info("created the approval-signing keyring from the earlier single key", {{"secretStore", secretsWhere}});
+  auto keyring = std::make_shared<api::v1alpha1::SigningKeyring>(controllers::kSigningKeyPropagation);
+  keyring->set(std::move(loadedKeys->keys));
+  auto signer = std::make_shared<const api::v1alpha1::ApprovalSigner>(keyring);
+  // Every replica re-reads the keyring, so a rotation (`keygate signing-key rotate`) reaches
+  // each of them before the new key signs anything.
+  Periodic keyringRefresh(controllers::kSigningKeyringRefresh, [&secrets, &keyring, &secretsWhere] {
+    auto change = controllers::refreshSigningKeyring(*secrets, *keyring);
+    if (!change.ok())
+      logger().warn("cannot re-read the approval-signing keyring", {{"secretStore", secretsWhere}, {"error", change.error().toString()}});
+    else if (!change->empty())
+      logger().info("approval-signing keyring changed", {{"change", *change}, {"secretStore", secretsWhere}});
+  });
+  keyringRefresh.start();
 
   controllers::EncryptionKeyReconcilerDeps deps;
   deps.keys = &keys->cache();
@@ -249,6 +262,7 @@ int runOperator(const OperatorFlags& f) {
   deps.backends = &backendSet;
   deps.policy = cfg.policy;
   deps.namespaceJurisdiction = namespaceJurisdiction;
+  deps.driftScanInterval = cfg.driftScanInterval;
   deps.events = events;
   deps.audit = audit;
   // Only approvals whose signature, spec hash, role and segregation of duties hold count.
@@ -265,6 +279,16 @@ int runOperator(const OperatorFlags& f) {
   auto keyReconciler = std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps));
   controllers::Controller keyController(keyReconciler, ctl);
   keys->addHandlers(keyController.enqueueHandlers());
+  // A Namespace's keygate.dev/jurisdiction label binds its keys: reconcile them when it changes.
+  namespaces->addHandlers(
+      {[&](const kube::ObjectPtr& n) {
+         for (const auto& k : controllers::keysForNamespaceChange(keys->cache(), nullptr, *n)) keyController.enqueue(k);
+       },
+       [&](const kube::ObjectPtr& before, const kube::ObjectPtr& after) {
+         for (const auto& k : controllers::keysForNamespaceChange(keys->cache(), before.get(), *after))
+           keyController.enqueue(k);
+       },
+       nullptr});
   requests->addHandlers(keyController.mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
 
   // The admission webhook: every replica serves it (leader or not) from its own caches.

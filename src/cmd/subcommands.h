@@ -10,6 +10,7 @@ void registerLocal(CLI::App& app);
 void registerOperator(CLI::App& app);
 void registerKmsPlugin(CLI::App& app);
 void registerAudit(CLI::App& app);
+void registerSigningKey(CLI::App& app);
 int run(CLI::App& app);
 
 }  // namespace keygate::cmd

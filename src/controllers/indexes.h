@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "kube/cache.h"
 
 namespace keygate::controllers {
 
@@ -12,5 +13,10 @@ namespace keygate::controllers {
 // references are indexed under the request's own namespace only (they are refused later).
 inline constexpr const char* kRequestsByKeyIndex = "byKeyRef";
 std::vector<std::string> requestsByKey(const Json& request);
+
+// The keys to reconcile again when a Namespace changes: every key in it when its
+// keygate.dev/jurisdiction label was set, changed or removed (the label binds the keys'
+// jurisdiction); none for other changes. `before` is null for a Namespace just seen.
+std::vector<std::string> keysForNamespaceChange(const kube::ObjectReader& keys, const Json* before, const Json& after);
 
 }  // namespace keygate::controllers

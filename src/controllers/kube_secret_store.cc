@@ -102,4 +102,27 @@ Result<backends::SecretValue> KubeSecretStore::putIfAbsent(std::string_view name
   return makeError(ErrorCode::kConflict, "secret " + ns_ + "/" + name_ + ": too many concurrent updates");
 }
 
+Result<bool> KubeSecretStore::replace(std::string_view name, const backends::SecretValue& expected,
+                                      const backends::SecretValue& next) {
+  RETURN_IF_ERROR(backends::validateSecretName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string key(name);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto s = client_->get(kube::resources::secrets(), ns_, name_);
+    if (!s.ok()) return makeError(s.error().code, "secret " + ns_ + "/" + name_ + ": " + s.error().message);
+    const Json* data = findPath(*s, "data");
+    if (!data || !data->is_object() || !data->contains(key) || !(*data)[key].is_string())
+      return makeError(ErrorCode::kNotFound, "secret " + ns_ + "/" + name_ + " has no " + key);
+    ASSIGN_OR_RETURN(std::string plain, base64Decode((*data)[key].get<std::string>()));
+    const bool same = backends::SecretValue(std::move(plain)) == expected;
+    if (!same) return false;
+    Json updated = *s;  // its resourceVersion makes a concurrent change a 409
+    updated["data"][key] = base64Encode(next.value());
+    auto u = client_->update(kube::resources::secrets(), ns_, updated);
+    if (u.ok()) return true;
+    if (u.error().code != ErrorCode::kConflict) return u.takeError();
+  }
+  return makeError(ErrorCode::kConflict, "secret " + ns_ + "/" + name_ + ": too many concurrent updates");
+}
+
 }  // namespace keygate::controllers

@@ -1,7 +1,7 @@
 #pragma once
-// SecretStore on Kubernetes Secrets in the operator's namespace (never a tenant's): one
-// Secret `<secretName>` holding every value as a data key. Token PINs and the approval
-// signing key live here when Keygate runs in a cluster. Values never reach logs or Events.
+// SecretStore on one Kubernetes Secret in the operator's namespace (never a tenant's), each
+// value a data key. The operator keeps one per kind of secret (credential_secrets.h). Values
+// never reach logs or Events.
 
 #include <mutex>
 #include <string>
@@ -13,7 +13,7 @@ namespace keygate::controllers {
 
 class KubeSecretStore final : public backends::SecretStore {
  public:
-  KubeSecretStore(kube::ClientPtr client, std::string ns, std::string secretName = "keygate-backend-credentials")
+  KubeSecretStore(kube::ClientPtr client, std::string ns, std::string secretName)
       : client_(std::move(client)), ns_(std::move(ns)), name_(std::move(secretName)) {}
   Result<std::optional<backends::SecretValue>> get(std::string_view name) override;
   // Optimistic concurrency: conflicts are retried a few times on the freshly read Secret.
@@ -22,6 +22,9 @@ class KubeSecretStore final : public backends::SecretStore {
   // the resourceVersion read; on 409 read again, and if another replica stored the key first,
   // return its value.
   Result<backends::SecretValue> putIfAbsent(std::string_view name, const backends::SecretValue& value) override;
+  // Update with the resourceVersion of the read that compared: a concurrent writer is a 409.
+  Result<bool> replace(std::string_view name, const backends::SecretValue& expected,
+                       const backends::SecretValue& next) override;
 
  private:
   kube::ClientPtr client_;

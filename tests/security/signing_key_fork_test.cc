@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "backends/file_secret_store.h"
+#include "controllers/credential_secrets.h"
 #include "controllers/kube_secret_store.h"
 #include "controllers/signing_key.h"
 #include "support/temp_dir.h"
@@ -34,6 +35,9 @@ class BothReadFirst final : public backends::SecretStore {
   Status put(std::string_view name, const backends::SecretValue& v) override { return inner_.put(name, v); }
   Result<backends::SecretValue> putIfAbsent(std::string_view name, const backends::SecretValue& v) override {
     return inner_.putIfAbsent(name, v);
+  }
+  Result<bool> replace(std::string_view name, const backends::SecretValue& e, const backends::SecretValue& n) override {
+    return inner_.replace(name, e, n);
   }
 
  private:
@@ -61,7 +65,8 @@ class SigningKeyRaceTest : public ::testing::Test {
 };
 
 TEST_F(SigningKeyRaceTest, GetThenPutForksTheKeyTheAttackReproduces) {
-  KubeSecretStore ra(api_->adminClient(), "keygate-system"), rb(api_->adminClient(), "keygate-system");
+  KubeSecretStore ra(api_->adminClient(), "keygate-system", kApprovalSigningSecretName),
+      rb(api_->adminClient(), "keygate-system", kApprovalSigningSecretName);
   auto barrier = std::make_shared<std::barrier<>>(2);
   BothReadFirst a(ra, barrier), b(rb, barrier);
   Result<std::string> ka = std::string(), kb = std::string();
@@ -75,25 +80,25 @@ TEST_F(SigningKeyRaceTest, GetThenPutForksTheKeyTheAttackReproduces) {
 }
 
 TEST_F(SigningKeyRaceTest, ReplicasStartingTogetherAgreeOnOneKey) {
-  KubeSecretStore ra(api_->adminClient(), "keygate-system"), rb(api_->adminClient(), "keygate-system");
+  KubeSecretStore ra(api_->adminClient(), "keygate-system", kApprovalSigningSecretName),
+      rb(api_->adminClient(), "keygate-system", kApprovalSigningSecretName);
   auto barrier = std::make_shared<std::barrier<>>(2);
   BothReadFirst a(ra, barrier), b(rb, barrier);
-  Result<SigningKey> ka = SigningKey{}, kb = SigningKey{};
-  std::thread ta([&] { ka = loadOrCreateSigningKey(a); });
-  std::thread tb([&] { kb = loadOrCreateSigningKey(b); });
+  const WallTime now = realClock().now();
+  Result<LoadedKeyring> ka = LoadedKeyring{}, kb = LoadedKeyring{};
+  std::thread ta([&] { ka = loadOrCreateSigningKeyring(a, now); });
+  std::thread tb([&] { kb = loadOrCreateSigningKeyring(b, now); });
   ta.join();
   tb.join();
   ASSERT_TRUE(ka.ok()) << ka.error().toString();
   ASSERT_TRUE(kb.ok()) << kb.error().toString();
-  EXPECT_EQ(ka->key, kb->key) << "the replicas use different approval-signing keys";
+  ASSERT_EQ(ka->keys.size(), 1u);
+  EXPECT_EQ(ka->keys, kb->keys) << "the replicas use different approval-signing keys";
   EXPECT_NE(ka->generatedHere, kb->generatedHere) << "exactly one replica's key won";
-  auto stored = a.get(kSigningKeySecret);
-  ASSERT_TRUE(stored.ok() && stored->has_value());
-  EXPECT_EQ((*stored)->value(), ka->key);
   // A restart reads it back.
-  auto again = loadOrCreateSigningKey(b);
+  auto again = loadOrCreateSigningKeyring(b, now);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->key, ka->key);
+  EXPECT_EQ(again->keys, ka->keys);
   EXPECT_FALSE(again->generatedHere);
 }
 

@@ -26,6 +26,11 @@ std::string hex(const unsigned char* p, size_t n) {
   return out;
 }
 
+void secureWipeString(std::string& s) {
+  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+}
+
 std::string hmacSha256(const std::string& key, const std::string& data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -80,18 +85,74 @@ std::string signaturePayload(const SignedFields& f) {
                                     f.time, Json(f.approverGroups)}));
 }
 
+const SigningKeyEntry* signingKeyAt(const std::vector<SigningKeyEntry>& keys, WallTime now, Duration propagation) {
+  const SigningKeyEntry* newestSettled = nullptr;
+  const SigningKeyEntry* oldest = nullptr;
+  for (const auto& k : keys) {
+    if (k.retired || k.key.empty()) continue;
+    if (!oldest || k.created < oldest->created) oldest = &k;
+    if (k.created + propagation <= now && (!newestSettled || k.created > newestSettled->created)) newestSettled = &k;
+  }
+  return newestSettled ? newestSettled : oldest;
+}
+
+void SigningKeyring::set(std::vector<SigningKeyEntry> keys) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& k : keys_) secureWipeString(k.key);
+  keys_ = std::move(keys);
+}
+
+std::vector<SigningKeyEntry> SigningKeyring::keys() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return keys_;
+}
+
+std::optional<SigningKeyEntry> SigningKeyring::signingKey() const {
+  std::lock_guard<std::mutex> l(mu_);
+  const SigningKeyEntry* k = signingKeyAt(keys_, clock_.now(), propagation_);
+  if (!k) return std::nullopt;
+  return *k;
+}
+
+std::optional<std::string> SigningKeyring::verifyingKey(std::string_view id) const {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& k : keys_) {
+    if (k.retired || k.key.empty()) continue;
+    if (id.empty() ? k.unversioned : k.id == id) return k.key;
+  }
+  return std::nullopt;
+}
+
+ApprovalSigner::ApprovalSigner(std::string key) {
+  auto ring = std::make_shared<SigningKeyring>();
+  if (!key.empty()) ring->set({SigningKeyEntry{"", std::move(key), WallTime{}, std::nullopt, true}});
+  ring_ = std::move(ring);
+}
+
 std::string ApprovalSigner::sign(const SignedFields& fields) const {
-  if (key_.empty()) return "";
-  std::string mac = hmacSha256(key_, signaturePayload(fields));
+  if (!ring_) return "";
+  std::optional<SigningKeyEntry> k = ring_->signingKey();
+  if (!k) return "";
+  std::string mac = hmacSha256(k->key, signaturePayload(fields));
+  secureWipeString(k->key);
   if (mac.empty()) return "";
-  return std::string(kSignaturePrefix) + base64Encode(mac);
+  return std::string(kSignaturePrefix) + (k->id.empty() ? "" : k->id + ":") + base64Encode(mac);
 }
 
 bool ApprovalSigner::verify(const SignedFields& fields, std::string_view signature) const {
-  if (key_.empty() || signature.substr(0, kSignaturePrefix.size()) != kSignaturePrefix) return false;
-  auto got = base64Decode(signature.substr(kSignaturePrefix.size()));
-  if (!got.ok()) return false;
-  std::string want = hmacSha256(key_, signaturePayload(fields));
+  if (!ring_ || signature.substr(0, kSignaturePrefix.size()) != kSignaturePrefix) return false;
+  std::string_view rest = signature.substr(kSignaturePrefix.size());
+  std::string_view id;
+  if (size_t colon = rest.find(':'); colon != std::string_view::npos) {
+    id = rest.substr(0, colon);
+    rest = rest.substr(colon + 1);
+    if (id.empty()) return false;  // "hmac-sha256::..." names no key
+  }
+  std::optional<std::string> key = ring_->verifyingKey(id);
+  if (!key) return false;
+  auto got = base64Decode(rest);
+  std::string want = got.ok() ? hmacSha256(*key, signaturePayload(fields)) : "";
+  secureWipeString(*key);
   if (want.empty() || got->size() != want.size()) return false;
   return CRYPTO_memcmp(got->data(), want.data(), want.size()) == 0;
 }

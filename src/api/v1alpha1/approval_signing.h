@@ -34,7 +34,18 @@
 // (same escaping as above). requestUid is the KeyActivationRequest's metadata.uid, keyUid the
 // EncryptionKey's metadata.uid, decision "Approve" | "Deny", time the approval's exact text,
 // groups in the order stamped (sorted).
+//
+// ---- key ids (signing-key rotation) ----------------------------------------------------
+//   signature = "hmac-sha256:" + keyId + ":" + base64(HMAC-SHA256(key[keyId], payload))
+// keyId is 8 lowercase hex digits naming one key of the keyring, so approvals signed before
+// a rotation still verify with the key that signed them. The form without a keyId (the only
+// one before rotation existed) verifies with the keyring's "unversioned" key: the key the
+// operator used then, carried into the keyring when it was created. A retired key verifies
+// nothing: approvals it signed count no longer.
 
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +53,7 @@
 #include "api/v1alpha1/encryption_key.h"
 #include "api/v1alpha1/key_activation_request.h"
 #include "common/result.h"
+#include "common/clock.h"
 
 namespace keygate::api::v1alpha1 {
 
@@ -71,18 +83,56 @@ struct SignedFields {
 };
 std::string signaturePayload(const SignedFields& fields);
 
-// Holds the signing key (bytes, any length > 0; kSigningKeyBytes recommended). Immutable and
-// thread-safe after construction.
+// One key of the approval-signing keyring.
+struct SigningKeyEntry {
+  std::string id;            // 8 lowercase hex digits; "" only for ApprovalSigner(std::string)
+  std::string key;           // bytes; empty once retired
+  WallTime created{};
+  std::optional<WallTime> retired;
+  bool unversioned = false;  // also verifies signatures without a key id (the pre-rotation key)
+  bool operator==(const SigningKeyEntry&) const = default;
+};
+
+// Which key signs at `now`: the newest unretired key created at least `propagation` ago (so
+// every replica, re-reading the keyring periodically, can verify it before anyone signs with
+// it); before any is that old, the oldest unretired key. nullptr when every key is retired.
+const SigningKeyEntry* signingKeyAt(const std::vector<SigningKeyEntry>& keys, WallTime now, Duration propagation);
+
+// The keys an ApprovalSigner uses; replaced as a whole when the stored keyring changes.
+// Thread-safe.
+class SigningKeyring {
+ public:
+  explicit SigningKeyring(Duration propagation = std::chrono::seconds(90), const Clock* clock = nullptr)
+      : propagation_(propagation), clock_(clock ? *clock : realClock()) {}
+  void set(std::vector<SigningKeyEntry> keys);
+  std::vector<SigningKeyEntry> keys() const;
+  // A copy of the key that signs now (nullopt when none).
+  std::optional<SigningKeyEntry> signingKey() const;
+  // The key for a signature's key id ("" = the unversioned key), if present and not retired.
+  std::optional<std::string> verifyingKey(std::string_view id) const;
+
+ private:
+  const Duration propagation_;
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::vector<SigningKeyEntry> keys_;
+};
+
+// Signs with the keyring's current key and verifies with the key the signature names.
+// Thread-safe; the keyring may change under it.
 class ApprovalSigner {
  public:
-  explicit ApprovalSigner(std::string key) : key_(std::move(key)) {}
-  bool hasKey() const { return !key_.empty(); }
+  // One unversioned key (bytes, any length > 0; kSigningKeyBytes recommended): signatures
+  // without a key id. Tests and tools.
+  explicit ApprovalSigner(std::string key);
+  explicit ApprovalSigner(std::shared_ptr<const SigningKeyring> keyring) : ring_(std::move(keyring)) {}
+  bool hasKey() const { return ring_ && ring_->signingKey().has_value(); }
   std::string sign(const SignedFields& fields) const;
-  // Constant-time comparison; false for an empty key or a malformed signature.
+  // Constant-time comparison; false for an unknown or retired key id, or a malformed signature.
   bool verify(const SignedFields& fields, std::string_view signature) const;
 
  private:
-  std::string key_;
+  std::shared_ptr<const SigningKeyring> ring_;
 };
 
 // Why an approval does or does not count (the reconciler puts the description in its

@@ -292,9 +292,11 @@ Result<std::shared_ptr<Token>> TokenManager::token(std::string_view ns) {
   if (auto it = tokens_.find(ns); it != tokens_.end()) return it->second;
 
   const std::string label = tokenLabel(ns);
-  ASSIGN_OR_RETURN(std::optional<SecretValue> soPin, secrets_->get(soPinName(ns)));
+  // The SO PIN is read only where it is used: creating the token, or finishing one whose
+  // creation was interrupted. Opening an existing token never touches it.
   ASSIGN_OR_RETURN(std::optional<SecretValue> userPin, secrets_->get(userPinName(ns)));
   ASSIGN_OR_RETURN(std::optional<CK_SLOT_ID> slot, findSlotByLabel(*ck_, label));
+  std::optional<SecretValue> soPin;
 
   if (slot) {
     if (!userPin) {
@@ -307,6 +309,7 @@ Result<std::shared_ptr<Token>> TokenManager::token(std::string_view ns) {
     RETURN_IF_ERROR(ckCheck("C_GetTokenInfo", ck_->getTokenInfo(*slot, &info), label));
     if (!(info.flags & CKF_USER_PIN_INITIALIZED)) {
       // A crash between C_InitToken and C_InitPIN: finish the job.
+      ASSIGN_OR_RETURN(soPin, secrets_->get(soPinName(ns)));
       if (!soPin) {
         return makeError(ErrorCode::kFailedPrecondition,
                          "token " + label + " has no user PIN and the secret store has no " + soPinName(ns));
@@ -315,6 +318,7 @@ Result<std::shared_ptr<Token>> TokenManager::token(std::string_view ns) {
       log_.info("finished initialising token", {{"token", label}, {"namespace", ns}});
     }
   } else {
+    ASSIGN_OR_RETURN(soPin, secrets_->get(soPinName(ns)));
     if (!soPin || !userPin) {
       // Persist the PINs before the token exists: a crash after C_InitToken must not
       // leave a token nobody can log in to.

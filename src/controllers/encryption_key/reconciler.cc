@@ -54,6 +54,19 @@ EncryptionKeyReconciler::EncryptionKeyReconciler(EncryptionKeyReconcilerDeps dep
   setActiveSince(std::chrono::system_clock::now());
 }
 
+WallTime nextDriftScan(std::string_view uid, WallTime last, Duration interval) {
+  // FNV-1a of the uid picks the key's offset within the interval: keys described together
+  // at start-up are scanned at different moments afterwards.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : uid) h = (h ^ c) * 1099511628211ull;
+  const int64_t period = std::chrono::duration_cast<std::chrono::milliseconds>(interval).count();
+  if (period <= 0) return last;
+  const int64_t offset = static_cast<int64_t>(h % static_cast<uint64_t>(period));
+  const int64_t l = std::chrono::duration_cast<std::chrono::milliseconds>(last.time_since_epoch()).count();
+  const int64_t sincePhase = ((l - offset) % period + period) % period;
+  return WallTime(std::chrono::milliseconds(l - sincePhase + period));
+}
+
 template <typename F>
 auto EncryptionKeyReconciler::timed(const std::string& backend, const std::string& op, F&& f) -> decltype(f()) {
   auto start = std::chrono::steady_clock::now();
@@ -68,7 +81,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcile(const std::string& ke
   kube::ObjectPtr obj = deps_.keys->get(key);
   if (!obj) {
     std::lock_guard<std::mutex> l(mu_);
-    described_.erase(key);
+    describedAt_.erase(key);
     return ReconcileResult{};  // gone: its finalizer (if any) was handled while it was deleting
   }
   return reconcileKey(obj);
@@ -128,14 +141,17 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     return ReconcileResult{};
   }
   v1::BackendView view;
-  bool firstSight;
+  bool describeDue;
   {
     std::lock_guard<std::mutex> l(mu_);
-    firstSight = described_.insert(cacheKey).second;
+    auto it = describedAt_.find(cacheKey);
+    describeDue = it == describedAt_.end() ||
+                  (deps_.driftScanInterval > Duration::zero() &&
+                   now >= nextDriftScan(ek.metadata.uid, it->second, deps_.driftScanInterval));
   }
   if (!backend) {
     view.reachable = false;
-  } else if (firstSight || v1::describeRequested(ek)) {
+  } else if (describeDue || v1::describeRequested(ek)) {
     view.described = true;
     for (const auto& v : ek.status.versions) {
       auto spec = backendSpec(ek, v.version);
@@ -150,6 +166,10 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
         continue;
       }
       view.versions[v.version] = {d->state != backends::BackendKeyState::kAbsent, toApiUsage(d->state)};
+    }
+    if (view.described) {
+      std::lock_guard<std::mutex> l(mu_);
+      describedAt_[cacheKey] = now;
     }
   }
 
@@ -319,7 +339,20 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
   if (finalizerWanted == false) {
     ASSIGN_OR_RETURN(current, setFinalizer(current, false));
   }
-  return ReconcileResult{plan.requeueAfter};
+  ReconcileResult result{plan.requeueAfter};
+  // Come back for the next drift scan (a requeue, not a timer per key: it goes away with the key).
+  if (backend && !deleting && deps_.driftScanInterval > Duration::zero() && !status.versions.empty()) {
+    std::optional<WallTime> last;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto it = describedAt_.find(cacheKey); it != describedAt_.end()) last = it->second;
+    }
+    if (last) {
+      Duration wait = std::max(Duration::zero(), nextDriftScan(ek.metadata.uid, *last, deps_.driftScanInterval) - now);
+      if (!result.requeueAfter || wait < *result.requeueAfter) result.requeueAfter = wait;
+    }
+  }
+  return result;
 }
 
 Result<Json> EncryptionKeyReconciler::writeStatus(const Json& obj, const v1::EncryptionKeyStatus& status) {

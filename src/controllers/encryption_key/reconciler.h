@@ -44,11 +44,20 @@ struct EncryptionKeyReconcilerDeps {
   // jurisdiction for the policy check, whatever the spec says (the webhook refuses a spec
   // that contradicts it; this holds when the webhook was bypassed).
   std::function<std::string(const std::string& ns)> namespaceJurisdiction;
+  // Periodic drift scan: each key's versions are described again once per interval, at an
+  // offset of its own within the interval (spread from its uid), and drift is repaired and
+  // audited. Zero: described only when first seen and when asked (reconcile-requested-at).
+  Duration driftScanInterval{0};
   std::function<std::vector<api::v1alpha1::ApprovalVerdict>(const api::v1alpha1::EncryptionKey&,
                                                             const std::vector<api::v1alpha1::KeyActivationRequest>&,
                                                             WallTime)>
       verdicts;
 };
+
+// When a key last described at `last` is next due for a drift scan: the first moment after
+// `last` at the key's own offset (from its uid) within each interval, so that each key is
+// described once per interval and the keys of a cluster are spread across it.
+WallTime nextDriftScan(std::string_view uid, WallTime last, Duration interval);
 
 class EncryptionKeyReconciler final : public Reconciler {
  public:
@@ -76,7 +85,7 @@ class EncryptionKeyReconciler final : public Reconciler {
   // Keys seen since start: the first reconcile of each describes the backend so that work
   // interrupted by a crash (generated but status not written, half-applied usage) is found.
   std::mutex mu_;
-  std::set<std::string> described_;
+  std::map<std::string, WallTime> describedAt_;  // last successful describe of each key
   OwnWrites ownWrites_;  // see own_writes.h
   std::set<std::string> generateAttempted_;         // "<uid>/v<n>" tried by this process
   std::atomic<int64_t> activeSinceSec_;

@@ -88,7 +88,7 @@ TEST_F(KmsE2E, ColdStartRoundTripsRestartsAndCertificateRotation) {
     int rc = waitExit(p.pid, 30s);
     EXPECT_NE(rc, 0) << readAll(p.log);
     if (rc < 0) kill(p.pid, SIGKILL), waitExit(p.pid, 5s);
-    EXPECT_NE(readAll(p.log).find("approval signing key"), std::string::npos) << readAll(p.log);
+    EXPECT_NE(readAll(p.log).find("credentials: secret keygate-system/"), std::string::npos) << readAll(p.log);
   }
 
   // Cold start, plugin first (as the static pod comes up before anything else): unhealthy,
@@ -128,7 +128,7 @@ TEST_F(KmsE2E, ColdStartRoundTripsRestartsAndCertificateRotation) {
   };
   StartedOperator first = op();
   ASSERT_TRUE(first.ready) << readAll(first.proc.log);
-  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/state/secrets/approval-signing-key"))
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/state/secrets/approval-signing-keys"))
       << readAll(first.proc.log);
 
   // The platform team's key for the cluster: two approvers, the plugin as its KeyUser.
