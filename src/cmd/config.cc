@@ -409,10 +409,12 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
   if (auto m = section("metrics", {"bindAddress"})) bind(*m, "metrics.bindAddress", c.metricsBindAddress);
   if (auto h = section("health", {"bindAddress", "backendProbeInterval", "driftScanInterval"})) {
     bind(*h, "health.bindAddress", c.healthBindAddress);
-    if (YAML::Node v = child(*h, "driftScanInterval"); v.IsDefined())
+    if (YAML::Node v = child(*h, "driftScanInterval"); v.IsDefined() && v.IsScalar() && (v.Scalar() == "0" || v.Scalar() == "0s"))
+      c.driftScanInterval = Duration::zero();  // off
+    else if (v.IsDefined())
       if (auto t = p.duration(v, "health.driftScanInterval")) {
-        if (*t != Duration::zero() && (*t < std::chrono::minutes(1) || *t > std::chrono::hours(24 * 7)))
-          p.fail(v, "health.driftScanInterval", "must be 0 (off) or between 1m and 168h");
+        if (*t != Duration::zero() && (*t < std::chrono::seconds(10) || *t > std::chrono::hours(24 * 7)))
+          p.fail(v, "health.driftScanInterval", "must be 0 (off) or between 10s and 168h");
         else c.driftScanInterval = *t;
       }
     if (YAML::Node v = child(*h, "backendProbeInterval"); v.IsDefined())

@@ -75,7 +75,10 @@ std::string encodeSigningKeyring(const std::vector<av1::SigningKeyEntry>& keys) 
 
 Result<std::vector<av1::SigningKeyEntry>> decodeSigningKeyring(std::string_view text) {
   auto bad = [](const std::string& why) { return makeError(ErrorCode::kInvalidArgument, "approval-signing keyring: " + why); };
-  ASSIGN_OR_RETURN(Json doc, parseJson(text));
+  // Not parseJson's message: it quotes the text it read, which holds key bytes.
+  auto parsed = parseJson(text);
+  if (!parsed.ok()) return bad("not valid JSON");
+  Json doc = std::move(*parsed);
   const Json* list = findPath(doc, "keys");
   if (!list || !list->is_array()) return bad("no \"keys\" list");
   std::vector<av1::SigningKeyEntry> keys;

@@ -25,6 +25,7 @@ KeyOperator::KeyOperator(TestApiServer& server, controllers::BackendSet* backend
   deps.events = events_;
   deps.audit = audit_;
   deps.clock = options.clock;
+  deps.driftScanInterval = options.driftScanInterval;
   if (options.approvalWorkflow) {
     std::string key = options.signingKey;
     if (key.empty()) key = api::v1alpha1::generateSigningKey().value();

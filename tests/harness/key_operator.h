@@ -38,6 +38,7 @@ struct KeyOperatorOptions {
   // EncryptionKey tests stand in for the request controller that way).
   bool approvalWorkflow = false;
   std::string signingKey;  // approval-signing key bytes; empty = generated
+  Duration driftScanInterval{0};  // the key reconciler's periodic drift scan; 0 = off
 };
 
 class KeyOperator {

@@ -99,7 +99,7 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 {{- if not (hasKey $le "leaseName") }}{{ $_ := set $le "leaseName" (printf "%s-leader" (include "keygate.fullname" .)) }}{{ end }}
 {{- $_ := set $cfg "leaderElection" $le }}
 {{- $_ := set $cfg "metrics" (dict "bindAddress" (printf ":%d" (int .Values.metrics.port))) }}
-{{- $_ := set $cfg "health" (dict "bindAddress" (printf ":%d" (int .Values.health.port))) }}
+{{- $_ := set $cfg "health" (dict "bindAddress" (printf ":%d" (int .Values.health.port)) "backendProbeInterval" (toString .Values.health.backendProbeInterval) "driftScanInterval" (toString .Values.health.driftScanInterval)) }}
 {{- $wh := dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key" }}
 {{- with .Values.webhook.clientCA }}
 {{- if .secretName }}

@@ -91,7 +91,8 @@ const SigningKeyEntry* signingKeyAt(const std::vector<SigningKeyEntry>& keys, Wa
   for (const auto& k : keys) {
     if (k.retired || k.key.empty()) continue;
     if (!oldest || k.created < oldest->created) oldest = &k;
-    if (k.created + propagation <= now && (!newestSettled || k.created > newestSettled->created)) newestSettled = &k;
+    // Ties go to the later entry: keys are appended as they are added.
+    if (k.created + propagation <= now && (!newestSettled || k.created >= newestSettled->created)) newestSettled = &k;
   }
   return newestSettled ? newestSettled : oldest;
 }

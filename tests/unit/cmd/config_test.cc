@@ -186,6 +186,25 @@ TEST(ConfigTest, BackendProbeInterval) {
             std::vector<std::string>{"config.yaml:2: health.backendProbeInterval: must be between 1s and 10m"});
 }
 
+TEST(ConfigTest, DriftScanInterval) {
+  auto d = parseOperatorConfig(kBackend, "config.yaml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->driftScanInterval, std::chrono::hours(1));
+  for (const std::string off : {"0", "\"0\"", "0s"}) {
+    auto c = parseOperatorConfig(kBackend + "health: {driftScanInterval: " + off + "}\n", "config.yaml");
+    ASSERT_TRUE(c.ok()) << off << ": " << c.error().message;
+    EXPECT_EQ(c->driftScanInterval, Duration::zero()) << off;
+  }
+  auto c = parseOperatorConfig(kBackend + "health: {driftScanInterval: 15m}\n", "config.yaml");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->driftScanInterval, std::chrono::minutes(15));
+  EXPECT_EQ(errorsOf(kBackend + "health: {driftScanInterval: 5s}\n"),
+            std::vector<std::string>{"config.yaml:2: health.driftScanInterval: must be 0 (off) or between 10s and 168h"});
+  EXPECT_EQ(errorsOf(kBackend + "health: {driftScanInterval: 200h}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "health: {driftScanInterval: [1h]}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "health: {driftScanInterval: -1h}\n").size(), 1u);
+}
+
 // Every bad field gives exactly one `file:line: field: reason` line.
 TEST(ConfigTest, BadFields) {
   struct Case {
