@@ -281,14 +281,7 @@ int runOperator(const OperatorFlags& f) {
   keys->addHandlers(keyController.enqueueHandlers());
   // A Namespace's keygate.dev/jurisdiction label binds its keys: reconcile them when it changes.
   namespaces->addHandlers(
-      {[&](const kube::ObjectPtr& n) {
-         for (const auto& k : controllers::keysForNamespaceChange(keys->cache(), nullptr, *n)) keyController.enqueue(k);
-       },
-       [&](const kube::ObjectPtr& before, const kube::ObjectPtr& after) {
-         for (const auto& k : controllers::keysForNamespaceChange(keys->cache(), before.get(), *after))
-           keyController.enqueue(k);
-       },
-       nullptr});
+      controllers::keysOnJurisdictionChange(keys->cache(), [&keyController](const std::string& k) { keyController.enqueue(k); }));
   requests->addHandlers(keyController.mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
 
   // The admission webhook: every replica serves it (leader or not) from its own caches.

@@ -1,6 +1,6 @@
 #include "controllers/indexes.h"
 
-#include "api/v1alpha1/common_types.h"
+#include "api/v1alpha1/codec.h"
 
 namespace keygate::controllers {
 
@@ -11,13 +11,7 @@ std::vector<std::string> requestsByKey(const Json& request) {
 }
 
 namespace {
-std::string jurisdictionLabel(const Json* ns) {
-  if (!ns) return "";
-  const Json* labels = findPath(*ns, "metadata.labels");
-  if (!labels || !labels->is_object()) return "";
-  auto it = labels->find(std::string(api::v1alpha1::kJurisdictionLabel));
-  return it != labels->end() && it->is_string() ? it->get<std::string>() : "";
-}
+std::string jurisdictionLabel(const Json* ns) { return ns ? api::v1alpha1::jurisdictionOfNamespace(*ns) : ""; }
 }  // namespace
 
 std::vector<std::string> keysForNamespaceChange(const kube::ObjectReader& keys, const Json* before, const Json& after) {
@@ -25,6 +19,16 @@ std::vector<std::string> keysForNamespaceChange(const kube::ObjectReader& keys, 
   if (jurisdictionLabel(before) == jurisdictionLabel(&after)) return out;
   for (const auto& k : keys.listNamespace(getString(after, "metadata.name"))) out.push_back(kube::objectKey(*k));
   return out;
+}
+
+kube::EventHandlers keysOnJurisdictionChange(const kube::ObjectReader& keys, std::function<void(const std::string&)> enqueue) {
+  return {[&keys, enqueue](const kube::ObjectPtr& n) {
+            for (const auto& k : keysForNamespaceChange(keys, nullptr, *n)) enqueue(k);
+          },
+          [&keys, enqueue](const kube::ObjectPtr& before, const kube::ObjectPtr& after) {
+            for (const auto& k : keysForNamespaceChange(keys, before.get(), *after)) enqueue(k);
+          },
+          nullptr};
 }
 
 }  // namespace keygate::controllers

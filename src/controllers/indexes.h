@@ -1,11 +1,13 @@
 #pragma once
 // Cache indexes shared by controllers and `keygate local`.
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "common/json.h"
 #include "kube/cache.h"
+#include "kube/informer.h"
 
 namespace keygate::controllers {
 
@@ -18,5 +20,7 @@ std::vector<std::string> requestsByKey(const Json& request);
 // keygate.dev/jurisdiction label was set, changed or removed (the label binds the keys'
 // jurisdiction); none for other changes. `before` is null for a Namespace just seen.
 std::vector<std::string> keysForNamespaceChange(const kube::ObjectReader& keys, const Json* before, const Json& after);
+// Namespace informer handlers that enqueue those keys.
+kube::EventHandlers keysOnJurisdictionChange(const kube::ObjectReader& keys, std::function<void(const std::string&)> enqueue);
 
 }  // namespace keygate::controllers

@@ -46,11 +46,7 @@ std::string CacheRoleView::namespaceJurisdiction(const std::string& ns) const {
 
 std::string namespaceJurisdictionIn(const kube::ObjectReader& namespaces, const std::string& ns) {
   auto obj = namespaces.get(ns);
-  if (!obj) return "";
-  const Json* labels = findPath(*obj, "metadata.labels");
-  if (!labels || !labels->is_object()) return "";
-  auto it = labels->find(std::string(av1::kJurisdictionLabel));
-  return it != labels->end() && it->is_string() ? it->get<std::string>() : "";
+  return obj ? av1::jurisdictionOfNamespace(*obj) : "";
 }
 
 }  // namespace keygate::webhook

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "controllers/indexes.h"
+#include "api/v1alpha1/codec.h"
 
 namespace keygate::testing {
 
@@ -26,6 +27,13 @@ KeyOperator::KeyOperator(TestApiServer& server, controllers::BackendSet* backend
   deps.audit = audit_;
   deps.clock = options.clock;
   deps.driftScanInterval = options.driftScanInterval;
+  if (options.watchNamespaces) {
+    namespaces_ = std::make_unique<kube::Informer>(client_, kube::resources::namespaces(), ro);
+    deps.namespaceJurisdiction = [this](const std::string& ns) {
+      auto obj = namespaces_->cache().get(ns);
+      return obj ? api::v1alpha1::jurisdictionOfNamespace(*obj) : std::string();
+    };
+  }
   if (options.approvalWorkflow) {
     std::string key = options.signingKey;
     if (key.empty()) key = api::v1alpha1::generateSigningKey().value();
@@ -39,6 +47,9 @@ KeyOperator::KeyOperator(TestApiServer& server, controllers::BackendSet* backend
       std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps)), co);
   keys_->addHandlers(controller_->enqueueHandlers());
   requests_->addHandlers(controller_->mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
+  if (namespaces_)
+    namespaces_->addHandlers(
+        controllers::keysOnJurisdictionChange(keys_->cache(), [this](const std::string& k) { controller_->enqueue(k); }));
   if (!options.approvalWorkflow) return;
 
   controllers::ActivationRequestReconcilerDeps rd;
@@ -90,6 +101,8 @@ void KeyOperator::start() {
   keys_->start();
   requests_->start();
   if (bindings_) bindings_->start();
+  if (namespaces_) namespaces_->start();
+  if (namespaces_) namespaces_->waitForSync(std::chrono::seconds(10));
   keys_->waitForSync(std::chrono::seconds(10));
   requests_->waitForSync(std::chrono::seconds(10));
   if (bindings_) bindings_->waitForSync(std::chrono::seconds(10));
@@ -108,6 +121,7 @@ void KeyOperator::stop() {
   keys_->stop();
   requests_->stop();
   if (bindings_) bindings_->stop();
+  if (namespaces_) namespaces_->stop();
   events_->shutDown();
 }
 

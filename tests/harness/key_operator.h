@@ -39,6 +39,9 @@ struct KeyOperatorOptions {
   bool approvalWorkflow = false;
   std::string signingKey;  // approval-signing key bytes; empty = generated
   Duration driftScanInterval{0};  // the key reconciler's periodic drift scan; 0 = off
+  // Watch Namespaces as the operator does: their keygate.dev/jurisdiction label binds their
+  // keys, and a label change re-queues them.
+  bool watchNamespaces = false;
 };
 
 class KeyOperator {
@@ -69,6 +72,7 @@ class KeyOperator {
   kube::ClientPtr client_;
   std::unique_ptr<kube::Informer> keys_;
   std::unique_ptr<kube::Informer> requests_;
+  std::unique_ptr<kube::Informer> namespaces_;  // watchNamespaces
   std::shared_ptr<controllers::StreamAuditSink> audit_;
   std::shared_ptr<kube::ApiEventRecorder> events_;
   std::unique_ptr<controllers::Controller> controller_;

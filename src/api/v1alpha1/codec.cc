@@ -720,4 +720,11 @@ Json encode(const KeyRoleBinding& k) {
                    kBindingSpecKnown, kBindingStatusKnown);
 }
 
+std::string jurisdictionOfNamespace(const Json& ns) {
+  const Json* labels = findPath(ns, "metadata.labels");
+  if (!labels || !labels->is_object()) return "";
+  auto it = labels->find(std::string(kJurisdictionLabel));
+  return it != labels->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace keygate::api::v1alpha1

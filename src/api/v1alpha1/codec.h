@@ -43,4 +43,7 @@ Json encodeStatus(const KeyRoleBindingStatus& status);
 Result<ObjectMeta> decodeObjectMeta(const Json& j);
 Json encodeObjectMeta(const ObjectMeta& meta, const Json& raw = Json());
 
+// A Namespace object's keygate.dev/jurisdiction label ("" when absent or not a string).
+std::string jurisdictionOfNamespace(const Json& ns);
+
 }  // namespace keygate::api::v1alpha1
