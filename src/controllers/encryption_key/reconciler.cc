@@ -440,7 +440,8 @@ void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key
       if (!rec.changeReference.empty()) msg += ", change " + rec.changeReference;
       if (!rec.affectedSystems.empty()) msg += ", affected systems " + join(rec.affectedSystems);
     }
-    auto type = result == "Success" ? kube::EventType::kNormal : kube::EventType::kWarning;
+    // A repaired drift succeeded, but somebody changed the key outside Keygate: a Warning.
+    auto type = result == "Success" && ev.event != "DriftRepaired" ? kube::EventType::kNormal : kube::EventType::kWarning;
     deps_.events->record(obj, type, ev.event, msg);
     if (requestObj) deps_.events->record(*requestObj, type, ev.event, msg);  // on both objects
   }
