@@ -27,7 +27,6 @@ using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 using controllers::base64Encode;
 
-const char* kOperator = "system:serviceaccount:keygate-system:keygate";
 const char* kNs = "keygate-system";
 
 Json secret(const std::string& name, const std::map<std::string, std::string>& data) {
@@ -44,21 +43,7 @@ std::vector<std::string> dataKeys(kube::Client& c, const std::string& name) {
   return out;
 }
 
-class CredentialsSplitTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = testing::TestApiServer::start();
-    ASSERT_TRUE(s.ok()) << s.error().toString();
-    api_ = std::move(*s);
-    admin_ = api_->adminClient();
-    e2e::applyDeployRbac(*admin_, scratch_.path());
-    operator_ = api_->clientFor(kOperator);
-  }
-
-  testing::TempDir scratch_{"keygate-credentials"};
-  std::unique_ptr<testing::TestApiServer> api_;
-  kube::ClientPtr admin_, operator_;
-};
+class CredentialsSplitTest : public e2e::DeployRbacTest {};
 
 // The attack: whoever holds the operator's token reads every Secret in keygate-system (the
 // webhook's and crypto API's TLS keys, anything a platform team put there). With deploy/'s

@@ -23,7 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 namespace v1 = api::v1alpha1;
 
-const char* kOperator = "system:serviceaccount:keygate-system:keygate";
 
 kube::Resource roles() { return {"rbac.authorization.k8s.io", "v1", "roles", "Role", true}; }
 kube::Resource roleBindings() { return {"rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true}; }
@@ -43,21 +42,7 @@ Json binding(const std::string& name, const std::string& kind, const std::string
           {"subjects", {{{"kind", "User"}, {"name", user}, {"apiGroup", "rbac.authorization.k8s.io"}}}}};
 }
 
-class OperatorRbacTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto s = testing::TestApiServer::start();
-    ASSERT_TRUE(s.ok()) << s.error().toString();
-    api_ = std::move(*s);
-    admin_ = api_->adminClient();
-    e2e::applyDeployRbac(*admin_, scratch_.path());
-    operator_ = api_->clientFor(kOperator);
-  }
-
-  testing::TempDir scratch_{"keygate-operator-rbac"};
-  std::unique_ptr<testing::TestApiServer> api_;
-  kube::ClientPtr admin_, operator_;
-};
+class OperatorRbacTest : public e2e::DeployRbacTest {};
 
 // deploy/'s rules as applied (tests/chart checks that the chart renders the same rules).
 TEST_F(OperatorRbacTest, ShippedRulesHaveNeitherEscalateNorBindNorWildcards) {

@@ -13,6 +13,7 @@
 #include "kube/client.h"
 #include "kube/resource.h"
 #include "support/temp_dir.h"
+#include "support/test_api_server.h"
 
 namespace keygate::e2e {
 
@@ -43,5 +44,25 @@ inline void applyDeployRbac(kube::Client& admin, const std::string& scratch) {
   }
   ASSERT_EQ(applied, 8);  // rbac.yaml: operator ClusterRole, binding, Role, binding; user-roles.yaml: 4 ClusterRoles
 }
+
+inline constexpr const char* kOperatorServiceAccount = "system:serviceaccount:keygate-system:keygate";
+
+// A test API server with deploy/'s RBAC applied, an admin client and a client acting as the
+// operator's ServiceAccount (which the server then holds to exactly the shipped rules).
+class DeployRbacTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = testing::TestApiServer::start();
+    ASSERT_TRUE(s.ok()) << s.error().toString();
+    api_ = std::move(*s);
+    admin_ = api_->adminClient();
+    applyDeployRbac(*admin_, scratch_.path());
+    operator_ = api_->clientFor(kOperatorServiceAccount);
+  }
+
+  testing::TempDir scratch_{"keygate-deploy-rbac"};
+  std::unique_ptr<testing::TestApiServer> api_;
+  kube::ClientPtr admin_, operator_;
+};
 
 }  // namespace keygate::e2e
