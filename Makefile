@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test test-tools build deps clean bench release image
+.PHONY: run test test-tools build deps clean bench release image install
 
 deps:
 	@bash scripts/install-deps.sh
@@ -34,6 +34,11 @@ release: deps
 # smoke-tests it: non-root, read-only, ldd, the quick start inside the container (~6 min cold).
 image:
 	bash scripts/image-test.sh
+
+# keygate and the kubectl-keygate plugin link into $(PREFIX)/bin (default /usr/local).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b"; done

@@ -4,9 +4,12 @@
 #include <iostream>
 
 #include "cli/crypto_commands.h"
+#include "cli/kubectl_plugin.h"
 #include "cmd/subcommands.h"
 
 int main(int argc, char** argv) {
+  // `kubectl keygate ...` runs this binary as kubectl-keygate.
+  if (keygate::cli::invokedAsKubectlPlugin(argv[0])) return keygate::cli::runKubectlPlugin(argc, argv);
   CLI::App app{"Keygate: customer-managed encryption keys for Kubernetes (NIST SP 800-57 lifecycle, M-of-N activation)"};
   app.require_subcommand(1);
   keygate::cmd::registerVersion(app);

@@ -55,9 +55,10 @@ Json rulesFor(v1::Role role) {
                                {"create", "update", "patch", "delete", "get", "list", "watch"})});
     case v1::Role::kKeyApprover:
       // Approving is appending to spec.approvals (JSON patch, merge patch, edit or replace);
-      // reading the keys shows the approver what they approve.
+      // reading the keys shows the approver what they approve, reading the KeyRoleBindings
+      // who else holds the role (`kubectl keygate status/pending`).
       return Json::array({rule({"keygate.dev"}, {"keyactivationrequests"}, {"get", "list", "watch", "update", "patch"}),
-                          rule({"keygate.dev"}, {"encryptionkeys"}, {"get", "list", "watch"})});
+                          rule({"keygate.dev"}, {"encryptionkeys", "keyrolebindings"}, {"get", "list", "watch"})});
     case v1::Role::kKeyUser: return Json::array({rule({"keygate.dev"}, {"encryptionkeys"}, {"get"})});
     case v1::Role::kKeyAuditor:
       return Json::array({rule({"keygate.dev"}, {"encryptionkeys", "keyactivationrequests", "keyrolebindings"},

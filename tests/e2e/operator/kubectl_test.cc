@@ -10,64 +10,13 @@
 #include <cstdio>
 #include <fstream>
 
-#include "e2e/operator/operator_process.h"
+#include "e2e/operator/kubectl_fixture.h"
 
 namespace keygate {
 namespace {
 
 using namespace e2e;
 
-struct KubectlResult {
-  int rc = -1;
-  std::string out;  // stdout and stderr together, as a person sees them
-};
-
-class KubectlE2E : public OperatorE2E {
- protected:
-  // `kubectl ARGS` as `user` (token kubeconfig, default namespace tenant-a).
-  KubectlResult kubectl(const std::string& user, const std::string& args, const std::string& env = "") {
-    std::string out = dir_.path() + "/kubectl.out";
-    std::string cmd = env + " kubectl --kubeconfig " + server_->writeKubeconfig(user) + " " + args + " > " + out + " 2>&1";
-    int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, readAll(out)};
-  }
-  std::string file(const std::string& name, const std::string& text) { return dir_.write(name, text); }
-
-  void createApprovers(const std::vector<std::string>& users) {
-    Json subjects = Json::array();
-    for (const auto& u : users) subjects.push_back({{"kind", "User"}, {"name", u}});
-    Json krb = {{"apiVersion", "keygate.dev/v1alpha1"},
-                {"kind", "KeyRoleBinding"},
-                {"metadata", {{"name", "approvers"}}},
-                {"spec", {{"role", "KeyApprover"}, {"subjects", subjects}, {"reviewBy", "2099-12-31"}}}};
-    auto created = createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", krb);
-    ASSERT_TRUE(created.ok()) << created.error().toString();
-    ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-approvers").ok(); }));
-  }
-
-  void createPreActiveKey(const std::string& name, int approvals) {
-    Json key = {{"apiVersion", "keygate.dev/v1alpha1"},
-                {"kind", "EncryptionKey"},
-                {"metadata", {{"name", name}}},
-                {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"},
-                          {"activation", {{"requiredApprovals", approvals}}}}}};
-    ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-a", key).ok());
-    ASSERT_TRUE(waitUntil([&] {
-      auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", name);
-      return k.ok() && getString(*k, "status.state") == "PreActive";
-    }));
-  }
-
-  std::string requestYaml(const std::string& name, const std::string& key) {
-    return file(name + ".yaml", "apiVersion: keygate.dev/v1alpha1\nkind: KeyActivationRequest\nmetadata:\n  name: " + name +
-                                    "\nspec:\n  keyRef: {name: " + key + "}\n  reason: rollout\n  changeReference: CHG-42\n");
-  }
-
-  Json approvals(const std::string& request) {
-    auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", request);
-    return r.ok() ? r->at("spec").value("approvals", Json::array()) : Json();
-  }
-};
 
 TEST_F(KubectlE2E, ApproversApproveWithPatchMergePatchAndEdit) {
   StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);

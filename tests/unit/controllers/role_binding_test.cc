@@ -27,7 +27,7 @@ TEST(RoleBindingRbacTest, VerbsPerRole) {
             R"([{"apiGroups":["keygate.dev"],"resources":["encryptionkeys"],"verbs":["create","update","patch","delete","get","list","watch"]}])");
   EXPECT_EQ(verbs(Role::kKeyApprover),
             R"([{"apiGroups":["keygate.dev"],"resources":["keyactivationrequests"],"verbs":["get","list","watch","update","patch"]},)"
-            R"({"apiGroups":["keygate.dev"],"resources":["encryptionkeys"],"verbs":["get","list","watch"]}])");
+            R"({"apiGroups":["keygate.dev"],"resources":["encryptionkeys","keyrolebindings"],"verbs":["get","list","watch"]}])");
   EXPECT_EQ(verbs(Role::kKeyUser), R"([{"apiGroups":["keygate.dev"],"resources":["encryptionkeys"],"verbs":["get"]}])");
   EXPECT_EQ(verbs(Role::kKeyAuditor),
             R"([{"apiGroups":["keygate.dev"],"resources":["encryptionkeys","keyactivationrequests","keyrolebindings"],"verbs":["get","list","watch"]},{"apiGroups":[""],"resources":["events"],"verbs":["get","list","watch"]}])");

@@ -1,0 +1,134 @@
+// kubectl-keygate through the real `kubectl` (plugin discovery: the keygate binary linked as
+// kubectl-keygate on PATH), as requesters and approvers use it, against the test API server
+// and the operator binary with its webhook and deploy/'s RBAC (issue 18). The user's
+// kubeconfig comes from $KUBECONFIG, as kubectl hands it to plugins.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+
+#include "e2e/operator/kubectl_fixture.h"
+
+namespace keygate {
+namespace {
+
+using namespace e2e;
+
+class KubectlPluginE2E : public KubectlE2E {
+ protected:
+  void SetUp() override {
+    KubectlE2E::SetUp();
+    bin_ = dir_.path() + "/bin";
+    std::filesystem::create_directories(bin_);
+    std::filesystem::create_symlink(KEYGATE_BINARY, bin_ + "/kubectl-keygate");
+  }
+  // `kubectl keygate ARGS` as `user`.
+  KubectlResult plugin(const std::string& user, const std::string& args) {
+    const std::string out = dir_.path() + "/plugin.out";
+    const std::string cmd = "PATH=" + bin_ + ":$PATH KUBECONFIG=" + server_->writeKubeconfig(user) + " kubectl keygate " +
+                            args + " > " + out + " 2>&1";
+    int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, readAll(out)};
+  }
+  std::string bin_;
+};
+
+// Masks the times and ages that change from run to run.
+std::string masked(std::string s) {
+  s = std::regex_replace(s, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"), "<time>");
+  s = std::regex_replace(s, std::regex(R"(age \d+m|age <1m)"), "age <age>");
+  s = std::regex_replace(s, std::regex(R"(destroyed in [0-9dhm<]+)"), "destroyed in <ttl>");
+  return s;
+}
+
+TEST_F(KubectlPluginE2E, RequestApproveStatusPendingAndRefusalsInOneLine) {
+  StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);
+  ASSERT_TRUE(op.ready);
+  createApprovers({"alice", "bob", "carol"});
+  createPreActiveKey("payments", 2);
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
+
+  auto help = plugin("alice", "--help");
+  EXPECT_EQ(help.rc, 0) << help.out;
+  EXPECT_NE(help.out.find("request"), std::string::npos) << help.out;
+
+  auto created = plugin("alice", "request payments --reason rollout --change-ref CHG-42 --affected payments-db --name activate-payments");
+  ASSERT_EQ(created.rc, 0) << created.out << readAll(op.proc.log);
+  EXPECT_EQ(created.out, "keyactivationrequest.keygate.dev/activate-payments created\n");
+  ASSERT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-payments");
+    return r.ok() && getString(*r, "status.approvals") == "0/2";
+  }));
+
+  // bob's queue: the request, with who asked and how far it is.
+  auto queue = plugin("bob", "pending");
+  ASSERT_EQ(queue.rc, 0) << queue.out;
+  EXPECT_EQ(masked(queue.out),
+            "tenant-a/activate-payments  key payments  requester alice  approvals 0/2  age <age>  reason: rollout\n");
+  // alice's own request is not in her queue (she may not approve it).
+  auto own = plugin("alice", "pending");
+  ASSERT_EQ(own.rc, 0) << own.out;
+  EXPECT_EQ(own.out.find("activate-payments"), std::string::npos) << own.out;
+
+  auto bob = plugin("bob", "approve activate-payments --comment 'reviewed CHG-42'");
+  ASSERT_EQ(bob.rc, 0) << bob.out << readAll(op.proc.log);
+  EXPECT_EQ(bob.out, "keyactivationrequest.keygate.dev/activate-payments approved\n");
+  ASSERT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-payments");
+    return r.ok() && getString(*r, "status.approvals") == "1/2";
+  }));
+
+  // Refusals: one line each, the reason without kube-apiserver's webhook prefix.
+  auto again = plugin("bob", "approve activate-payments");
+  EXPECT_EQ(again.rc, 1);
+  EXPECT_EQ(std::count(again.out.begin(), again.out.end(), '\n'), 1) << again.out;
+  EXPECT_EQ(again.out.rfind("error: ", 0), 0u) << again.out;
+  EXPECT_NE(again.out.find("one entry per approver"), std::string::npos) << again.out;
+  auto self = plugin("alice", "approve activate-payments");
+  EXPECT_EQ(self.rc, 1);
+  EXPECT_EQ(std::count(self.out.begin(), self.out.end(), '\n'), 1) << self.out;
+  EXPECT_EQ(self.out.find("admission webhook"), std::string::npos) << self.out;
+  EXPECT_NE(self.out.find("alice"), std::string::npos) << self.out;
+  EXPECT_EQ(self.out.rfind("error: ", 0), 0u) << self.out;
+  auto noComment = plugin("carol", "deny activate-payments");
+  EXPECT_EQ(noComment.rc, 1) << noComment.out;
+  EXPECT_NE(noComment.out.find("--comment is required"), std::string::npos) << noComment.out;
+  auto missing = plugin("carol", "status nothing-here");
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_EQ(missing.out, "error: no KeyActivationRequest or EncryptionKey named \"nothing-here\" in namespace tenant-a\n");
+
+  // carol looks before she approves.
+  auto status = plugin("carol", "status activate-payments");
+  ASSERT_EQ(status.rc, 0) << status.out;
+  EXPECT_EQ(masked(status.out),
+            "keyactivationrequest tenant-a/activate-payments: Pending, approvals 1/2\n"
+            "  key:       payments (PreActive, material destroyed in <ttl> unless activated)\n"
+            "  requester: alice   reason: rollout   change: CHG-42   affected: payments-db\n"
+            "  approved:  bob at <time> (\"reviewed CHG-42\")\n"
+            "  can still approve: carol (requester and key creator excluded)\n");
+
+  auto carol = plugin("carol", "approve activate-payments -o json");
+  ASSERT_EQ(carol.rc, 0) << carol.out;
+  auto obj = parseJson(carol.out);
+  ASSERT_TRUE(obj.ok()) << carol.out;
+  EXPECT_EQ((*obj)["spec"]["approvals"].size(), 2u);
+  ASSERT_TRUE(waitUntil([&] {
+    auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "payments");
+    return k.ok() && getString(*k, "status.state") == "Active";
+  })) << readAll(op.proc.log);
+  auto key = plugin("carol", "status payments");
+  ASSERT_EQ(key.rc, 0) << key.out;
+  EXPECT_EQ(masked(key.out),
+            "encryptionkey tenant-a/payments: Active, Encrypt AES-256 on softhsm, current version 1\n"
+            "  v1  Active  activated <time>\n"
+            "  activated by request activate-payments, approvers bob, carol\n"
+            "  request activate-payments  Activated  approvals 2/2  requester alice\n");
+  auto empty = plugin("bob", "pending");
+  // bob may list requests in tenant-a only: the queue says where it looked.
+  EXPECT_EQ(empty.out, "no requests waiting for bob in namespace tenant-a\n");
+  stopOperator(op);
+}
+
+}  // namespace
+}  // namespace keygate
