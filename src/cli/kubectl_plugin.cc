@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <iostream>
 #include <memory>
@@ -75,7 +77,9 @@ void emitYaml(YAML::Emitter& out, const Json& j) {
 
 // kubectl's `-o`: "" (a sentence), name, json, yaml.
 void print(const Flags& f, const Json& obj, const std::string& sentence) {
-  const std::string ref = "keyactivationrequest.keygate.dev/" + getString(obj, "metadata.name");
+  std::string kind = getString(obj, "kind");
+  std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ref = kind + ".keygate.dev/" + getString(obj, "metadata.name");
   if (f.output.empty()) std::cout << ref << " " << sentence << "\n";
   else if (f.output == "name") std::cout << ref << "\n";
   else if (f.output == "json") std::cout << obj.dump(4) << "\n";
@@ -116,6 +120,16 @@ void decide(const Flags& f, const char* decision, const char* sentence) {
     patch.push_back({{"op", "add"}, {"path", "/spec/approvals"}, {"value", Json::array({entry})}});
   }
   auto r = s.client->patch(res, s.ns, f.target, kube::PatchType::kJson, patch.dump());
+  if (!r.ok()) fail(serverError(r.error()));
+  print(f, *r, sentence);
+}
+
+// A KeyAdministrator's change to a key: a merge patch of spec fields (the webhook stamps who
+// asked, keygate.dev/requested-by, for the audit record).
+void changeKey(const Flags& f, const Json& spec, const char* sentence) {
+  Session s = connect(f);
+  auto r = s.client->patch(kube::resources::encryptionKeys(), s.ns, f.target, kube::PatchType::kMerge,
+                           Json{{"spec", spec}}.dump());
   if (!r.ok()) fail(serverError(r.error()));
   print(f, *r, sentence);
 }
@@ -246,6 +260,23 @@ int runKubectlPlugin(int argc, char** argv) {
 
   auto* pd = app.add_subcommand("pending", "Requests you may approve now");
   pd->callback([f] { pending(*f); });
+
+  // KeyAdministrator: the spec fields behind the lifecycle transitions.
+  auto keyCommand = [&](const char* name, const char* help) {
+    auto* c = app.add_subcommand(name, help);
+    c->add_option("KEY", f->target, "EncryptionKey name")->required();
+    output(c);
+    return c;
+  };
+  keyCommand("deactivate", "Active -> Deactivated: the key decrypts and verifies, never encrypts or signs again")
+      ->callback([f] { changeKey(*f, {{"deactivate", true}}, "deactivated"); });
+  auto* cp = keyCommand("compromise", "Mark the key Compromised (every version): no use at all, audited");
+  cp->add_option("--reason", f->reason, "What happened (kept in the audit trail)")->required();
+  cp->callback([f] { changeKey(*f, {{"compromised", {{"reason", f->reason}}}}, "marked compromised"); });
+  keyCommand("schedule-destruction", "Destroy the key's material after the pending window (a Deactivated or Compromised key)")
+      ->callback([f] { changeKey(*f, {{"scheduleDestruction", true}}, "scheduled for destruction"); });
+  keyCommand("cancel-destruction", "Cancel a scheduled destruction inside the pending window")
+      ->callback([f] { changeKey(*f, {{"scheduleDestruction", false}}, "destruction cancelled"); });
 
   try {
     app.parse(argc, argv);

@@ -4,9 +4,11 @@
 //   request KEY --reason R [--change-ref C] [--affected S]... [--version N] [--name NAME]
 //   approve REQUEST [--comment C]      deny REQUEST --comment C
 //   status KEY|REQUEST                 pending
+//   deactivate KEY   compromise KEY --reason R   schedule-destruction KEY   cancel-destruction KEY
 // with kubectl's --kubeconfig, --context and -n/--namespace (default: the context's). Approve
 // and deny append to spec.approvals with a JSON patch, as `kubectl patch --type=json` does; the
-// admission webhook stamps who, when and the signature. A refusal is one line on stderr
+// admission webhook stamps who, when and the signature. The key commands (KeyAdministrator)
+// merge-patch the spec field behind the transition; the webhook stamps who asked. A refusal is one line on stderr
 // (`error: <the webhook's reason>`) and exit 1.
 
 namespace keygate::cli {

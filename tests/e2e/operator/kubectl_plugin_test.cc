@@ -130,5 +130,62 @@ TEST_F(KubectlPluginE2E, RequestApproveStatusPendingAndRefusalsInOneLine) {
   stopOperator(op);
 }
 
+// A KeyAdministrator drives the lifecycle with the key commands; the webhook names them in
+// the audit trail, and what RBAC or the webhook refuses comes back as one line.
+TEST_F(KubectlPluginE2E, AdministratorsDeactivateCompromiseAndScheduleDestruction) {
+  StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);
+  ASSERT_TRUE(op.ready);
+  createApprovers({"bob"});
+  createPreActiveKey("reports", 1);
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
+  Json admins = {{"apiVersion", "keygate.dev/v1alpha1"},
+                 {"kind", "KeyRoleBinding"},
+                 {"metadata", {{"name", "admins"}}},
+                 {"spec", {{"role", "KeyAdministrator"}, {"subjects", {{{"kind", "User"}, {"name", "dave"}}}}, {"reviewBy", "2099-12-31"}}}};
+  ASSERT_TRUE(createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", admins).ok());
+  ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-admins").ok(); }));
+  ASSERT_EQ(plugin("alice", "request reports --reason quarterly --name activate-reports").rc, 0);
+  ASSERT_EQ(plugin("bob", "approve activate-reports").rc, 0);
+  auto state = [&] {
+    auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "reports");
+    return k.ok() ? getString(*k, "status.state") : "";
+  };
+  ASSERT_TRUE(waitUntil([&] { return state() == "Active"; })) << readAll(op.proc.log);
+
+  auto notAdmin = plugin("bob", "deactivate reports");
+  EXPECT_EQ(notAdmin.rc, 1);
+  EXPECT_EQ(std::count(notAdmin.out.begin(), notAdmin.out.end(), '\n'), 1) << notAdmin.out;
+  EXPECT_NE(notAdmin.out.find("cannot patch resource \"encryptionkeys\""), std::string::npos) << notAdmin.out;
+  auto activeDestroy = plugin("dave", "schedule-destruction reports");
+  EXPECT_EQ(activeDestroy.rc, 1) << activeDestroy.out;
+  EXPECT_EQ(std::count(activeDestroy.out.begin(), activeDestroy.out.end(), '\n'), 1) << activeDestroy.out;
+  EXPECT_EQ(activeDestroy.out.find("admission webhook"), std::string::npos) << activeDestroy.out;
+
+  auto off = plugin("dave", "deactivate reports");
+  ASSERT_EQ(off.rc, 0) << off.out;
+  EXPECT_EQ(off.out, "encryptionkey.keygate.dev/reports deactivated\n");
+  ASSERT_TRUE(waitUntil([&] { return state() == "Deactivated"; })) << readAll(op.proc.log);
+  EXPECT_TRUE(waitUntil([&] {
+    std::string log = readAll(op.proc.log);
+    return log.find("\"event\":\"KeyDeactivated\"") != std::string::npos && log.find("\"initiator\":\"dave\"") != std::string::npos;
+  })) << "the audit record does not name dave";
+
+  auto scheduled = plugin("dave", "schedule-destruction reports");
+  ASSERT_EQ(scheduled.rc, 0) << scheduled.out;
+  EXPECT_EQ(scheduled.out, "encryptionkey.keygate.dev/reports scheduled for destruction\n");
+  ASSERT_TRUE(waitUntil([&] { return state() == "DestroyScheduled"; })) << readAll(op.proc.log);
+  auto cancelled = plugin("dave", "cancel-destruction reports");
+  ASSERT_EQ(cancelled.rc, 0) << cancelled.out;
+  ASSERT_TRUE(waitUntil([&] { return state() == "Deactivated"; })) << readAll(op.proc.log);
+
+  auto noReason = plugin("dave", "compromise reports");
+  EXPECT_EQ(noReason.rc, 1);
+  auto leaked = plugin("dave", "compromise reports --reason 'material in CI logs' -o name");
+  ASSERT_EQ(leaked.rc, 0) << leaked.out;
+  EXPECT_EQ(leaked.out, "encryptionkey.keygate.dev/reports\n");
+  ASSERT_TRUE(waitUntil([&] { return state() == "Compromised"; })) << readAll(op.proc.log);
+  stopOperator(op);
+}
+
 }  // namespace
 }  // namespace keygate
