@@ -13,6 +13,7 @@
 #include "cli/approval_status.h"
 #include "common/clock.h"
 #include "common/json.h"
+#include "common/time.h"
 #include "kube/client.h"
 #include "kube/client_factory.h"
 #include "kube/kubeconfig.h"
@@ -126,10 +127,9 @@ void decide(const Flags& f, const char* decision, const char* sentence) {
 
 // A KeyAdministrator's change to a key: a merge patch of spec fields (the webhook stamps who
 // asked, keygate.dev/requested-by, for the audit record).
-void changeKey(const Flags& f, const Json& spec, const char* sentence) {
+void changeKey(const Flags& f, const Json& patch, const char* sentence) {
   Session s = connect(f);
-  auto r = s.client->patch(kube::resources::encryptionKeys(), s.ns, f.target, kube::PatchType::kMerge,
-                           Json{{"spec", spec}}.dump());
+  auto r = s.client->patch(kube::resources::encryptionKeys(), s.ns, f.target, kube::PatchType::kMerge, patch.dump());
   if (!r.ok()) fail(serverError(r.error()));
   print(f, *r, sentence);
 }
@@ -164,7 +164,9 @@ void status(const Flags& f) {
     if (!why.empty()) std::cout << "  (who can still approve is not known: cannot list KeyRoleBindings: " << why << ")\n";
     return;
   }
-  if (req.error().code != ErrorCode::kNotFound) fail(serverError(req.error()));
+  // Not a request (or not one this user may read: a KeyAdministrator reads keys only).
+  if (req.error().code != ErrorCode::kNotFound && req.error().code != ErrorCode::kPermissionDenied)
+    fail(serverError(req.error()));
   auto key = s.client->get(kube::resources::encryptionKeys(), s.ns, f.target);
   if (!key.ok()) {
     if (key.error().code == ErrorCode::kNotFound)
@@ -268,15 +270,21 @@ int runKubectlPlugin(int argc, char** argv) {
     output(c);
     return c;
   };
+  keyCommand("rotate", "Start a rotation now: a new PreActive version, activated by a request like the first")
+      ->callback([f] {
+        const std::string at = formatRfc3339Micro(realClock().now());
+        changeKey(*f, {{"metadata", {{"annotations", {{std::string(av1::kRotateRequestedAtAnnotation), at}}}}}},
+                  "rotation requested");
+      });
   keyCommand("deactivate", "Active -> Deactivated: the key decrypts and verifies, never encrypts or signs again")
-      ->callback([f] { changeKey(*f, {{"deactivate", true}}, "deactivated"); });
+      ->callback([f] { changeKey(*f, {{"spec", {{"deactivate", true}}}}, "deactivated"); });
   auto* cp = keyCommand("compromise", "Mark the key Compromised (every version): no use at all, audited");
   cp->add_option("--reason", f->reason, "What happened (kept in the audit trail)")->required();
-  cp->callback([f] { changeKey(*f, {{"compromised", {{"reason", f->reason}}}}, "marked compromised"); });
+  cp->callback([f] { changeKey(*f, {{"spec", {{"compromised", {{"reason", f->reason}}}}}}, "marked compromised"); });
   keyCommand("schedule-destruction", "Destroy the key's material after the pending window (a Deactivated or Compromised key)")
-      ->callback([f] { changeKey(*f, {{"scheduleDestruction", true}}, "scheduled for destruction"); });
+      ->callback([f] { changeKey(*f, {{"spec", {{"scheduleDestruction", true}}}}, "scheduled for destruction"); });
   keyCommand("cancel-destruction", "Cancel a scheduled destruction inside the pending window")
-      ->callback([f] { changeKey(*f, {{"scheduleDestruction", false}}, "destruction cancelled"); });
+      ->callback([f] { changeKey(*f, {{"spec", {{"scheduleDestruction", false}}}}, "destruction cancelled"); });
 
   try {
     app.parse(argc, argv);

@@ -4,7 +4,7 @@
 //   request KEY --reason R [--change-ref C] [--affected S]... [--version N] [--name NAME]
 //   approve REQUEST [--comment C]      deny REQUEST --comment C
 //   status KEY|REQUEST                 pending
-//   deactivate KEY   compromise KEY --reason R   schedule-destruction KEY   cancel-destruction KEY
+//   rotate KEY   deactivate KEY   compromise KEY --reason R   schedule-destruction KEY   cancel-destruction KEY
 // with kubectl's --kubeconfig, --context and -n/--namespace (default: the context's). Approve
 // and deny append to spec.approvals with a JSON patch, as `kubectl patch --type=json` does; the
 // admission webhook stamps who, when and the signature. The key commands (KeyAdministrator)

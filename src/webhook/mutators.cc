@@ -135,15 +135,16 @@ AdmissionResponse mutateKeyActivationRequest(const AdmissionRequest& req, const 
 
 namespace {
 
-// The spec fields only a KeyAdministrator changes, whose transitions the audit trail
-// attributes to the person (keygate.dev/requested-by).
+// The spec fields (and the rotate-requested-at annotation) only a KeyAdministrator changes,
+// whose transitions the audit trail attributes to the person (keygate.dev/requested-by).
 bool adminFieldsChanged(const Json& oldObject, const Json& object) {
   for (const char* f : {"deactivate", "compromised", "scheduleDestruction"}) {
     const Json* o = findPath(oldObject, std::string("spec.") + f);
     const Json* n = findPath(object, std::string("spec.") + f);
     if ((o == nullptr) != (n == nullptr) || (o && *o != *n)) return true;
   }
-  return false;
+  const std::string rotate(av1::kRotateRequestedAtAnnotation);
+  return annotationOf(oldObject, rotate) != annotationOf(object, rotate);
 }
 
 // keygate.dev/requested-by: the user who changed an admin field; otherwise what it was.

@@ -247,14 +247,21 @@ AdmissionResponse validateKeyUpdate(const AdmissionRequest& req, const Admission
   if (o.deactivate != n.deactivate) adminFields.push_back("spec.deactivate");
   if (compromisedChanged(o, n)) adminFields.push_back("spec.compromised");
   if (o.scheduleDestruction != n.scheduleDestruction) adminFields.push_back("spec.scheduleDestruction");
+  {
+    const std::string rotate(av1::kRotateRequestedAtAnnotation);
+    auto was = oldK->metadata.annotations.find(rotate), now = newK->metadata.annotations.find(rotate);
+    const bool hadIt = was != oldK->metadata.annotations.end(), hasIt = now != newK->metadata.annotations.end();
+    if (hadIt != hasIt || (hadIt && was->second != now->second))
+      adminFields.push_back("metadata.annotations[" + rotate + "]");
+  }
   if (!adminFields.empty()) {
     // The key as it is (old labels): relabelling in the same update cannot widen a selector.
     RoleGrant g = holdsRole(ctx.roles.bindings(req.namespace_), req.userInfo, av1::Role::kKeyAdministrator,
                             req.namespace_, &*oldK, ctx.now);
     if (!g.granted)
       return forbidden(req, req.userInfo.username + " cannot change " + joinNames(adminFields) + " on key " +
-                                objectName(req) + ": only a KeyAdministrator may set deactivate, compromised or "
-                                "scheduleDestruction; " +
+                                objectName(req) + ": only a KeyAdministrator may set deactivate, compromised, "
+                                "scheduleDestruction or ask for a rotation; " +
                                 roleRemedy(g, av1::Role::kKeyAdministrator, req.userInfo.username, req.namespace_,
                                            oldK->metadata.name));
   }
@@ -270,7 +277,7 @@ AdmissionResponse validateKeyUpdate(const AdmissionRequest& req, const Admission
     const std::string now = after == newK->metadata.annotations.end() ? "" : after->second;
     if (was != now && (adminFields.empty() || now != req.userInfo.username))
       return forbidden(req, "metadata.annotations[" + rb + "] is set by keygate to the user who changes "
-                            "spec.deactivate, spec.compromised or spec.scheduleDestruction; clients cannot set it");
+                            "spec.deactivate, spec.compromised, spec.scheduleDestruction or asks for a rotation; clients cannot set it");
   }
   FieldErrors errs = introduced(av1::validateUpdate(*oldK, *newK, ctx.policy), av1::validateUpdate(*oldK, *oldK, ctx.policy));
   const std::string annotation(av1::kCreatedByAnnotation);

@@ -340,7 +340,7 @@ const std::vector<std::string_view> kKeySpecKnown = {
     "compromised", "scheduleDestruction", "destruction", "jurisdiction", "affectedSystems"};
 const std::vector<std::string_view> kKeyStatusKnown = {
     "state",        "observedGeneration", "currentVersion", "versions", "preActiveExpiresAt", "activatedBy",
-    "wrappingKey", "selfTest", "observedReconcileRequest", "conditions"};
+    "wrappingKey", "selfTest", "observedReconcileRequest", "observedRotateRequest", "conditions"};
 
 Status readKeySpec(ObjReader& r, EncryptionKeySpec& s) {
   RETURN_IF_ERROR(r.enm("purpose", &s.purpose));
@@ -404,6 +404,7 @@ Status readKeyStatus(ObjReader& r, EncryptionKeyStatus& s) {
     return o.time("at", &st.at);
   }));
   RETURN_IF_ERROR(r.str("observedReconcileRequest", &s.observedReconcileRequest));
+  RETURN_IF_ERROR(r.str("observedRotateRequest", &s.observedRotateRequest));
   return r.objList("conditions", &s.conditions, readCondition);
 }
 
@@ -655,6 +656,7 @@ Json encodeStatus(const EncryptionKeyStatus& s) {
     j["selfTest"] = std::move(t);
   }
   putStr(j, "observedReconcileRequest", s.observedReconcileRequest);
+  putStr(j, "observedRotateRequest", s.observedRotateRequest);
   if (!s.conditions.empty()) j["conditions"] = encodeConditions(s.conditions);
   return j;
 }

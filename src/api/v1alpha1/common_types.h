@@ -35,6 +35,10 @@ inline constexpr std::string_view kJurisdictionLabel = "keygate.dev/jurisdiction
 // spec.scheduleDestruction, stamped by the mutating webhook (clients cannot set it); the
 // audit record and Event of the resulting transition name this person as the initiator.
 inline constexpr std::string_view kRequestedByAnnotation = "keygate.dev/requested-by";
+// On an EncryptionKey, set by a KeyAdministrator (`kubectl keygate rotate`): a value other
+// than status.observedRotateRequest starts a rotation now (a new PreActive version, activated
+// like any other), whatever rotation.period says. Stamps requested-by like the admin fields.
+inline constexpr std::string_view kRotateRequestedAtAnnotation = "keygate.dev/rotate-requested-at";
 
 struct OwnerReference {
   std::string apiVersion;

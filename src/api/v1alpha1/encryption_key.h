@@ -109,6 +109,8 @@ struct EncryptionKeyStatus {
   std::optional<SelfTestStatus> selfTest;
   // The last keygate.dev/reconcile-requested-at value acted on (drift check done).
   std::string observedReconcileRequest;
+  // The last keygate.dev/rotate-requested-at value acted on.
+  std::string observedRotateRequest;
   std::vector<Condition> conditions;
   bool operator==(const EncryptionKeyStatus&) const = default;
 

@@ -433,6 +433,13 @@ class Decider {
   }
 
   void handleRotation() {
+    // On demand (kubectl keygate rotate): acted on once per annotation value.
+    auto asked = key_.metadata.annotations.find(std::string(kRotateRequestedAtAnnotation));
+    if (asked != key_.metadata.annotations.end() && !asked->second.empty() && asked->second != st_.observedRotateRequest) {
+      st_.observedRotateRequest = asked->second;
+      rotateNow();
+      return;
+    }
     if (!spec_.rotation || spec_.deactivate) return;
     auto period = parseGoDuration(spec_.rotation->period);
     if (!period.ok() || *period <= Duration::zero()) return;
@@ -455,6 +462,36 @@ class Decider {
     newVersion(newest + 1);
     audit("KeyRotationStarted", newest + 1,
           "rotation period " + spec_.rotation->period + " elapsed; new version awaits activation");
+  }
+
+  // A rotation a KeyAdministrator asked for: a new PreActive version, unless the key has no
+  // Active version to rotate or a rotation already waits for activation.
+  void rotateNow() {
+    const KeyVersionStatus* cur = st_.findVersion(st_.currentVersion);
+    int64_t newest = 0;
+    bool waiting = false;
+    for (const auto& v : st_.versions) {
+      newest = std::max(newest, v.version);
+      if (cur && v.version > cur->version && v.state == KeyState::kPreActive) waiting = true;
+    }
+    if (spec_.deactivate || !cur || cur->state != KeyState::kActive || waiting) {
+      AuditEvent e;
+      e.event = "KeyRotationRefused";
+      e.message = waiting ? "rotation requested, but version " + std::to_string(newest) + " already awaits activation"
+                          : "rotation requested, but the key has no Active version to rotate";
+      e.requestedByPerson = true;
+      e.affectedSystems = spec_.affectedSystems;
+      plan_.audit.push_back(e);
+      return;
+    }
+    newVersion(newest + 1);
+    AuditEvent e;
+    e.event = "KeyRotationStarted";
+    e.version = newest + 1;
+    e.message = "rotation requested (" + std::string(kRotateRequestedAtAnnotation) + "); new version awaits activation";
+    e.requestedByPerson = true;
+    e.affectedSystems = spec_.affectedSystems;
+    plan_.audit.push_back(e);
   }
 
   // ---- status ------------------------------------------------------------------------

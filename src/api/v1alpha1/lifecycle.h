@@ -81,13 +81,16 @@ struct AuditEvent {
   std::string event;  // KeyGenerated, KeyImported, KeyActivated, KeyDeactivated, KeyCompromised,
                       // KeyExpired, KeyRotationStarted, DestructionScheduled, DestructionCancelled,
                       // KeyDestroyed, KeyRetained, KeyDeleted, DriftRepaired, KeyFailed,
-                      // KeySelfTestFailed
+                      // KeySelfTestFailed, KeyRotationRefused
   int64_t version = 0;
   std::string message;
   std::string request;
   std::vector<std::string> approvers;
   std::string changeReference;
   std::vector<std::string> affectedSystems;
+  // The event follows a person's request (keygate.dev/requested-by names them), not a field
+  // of the spec (a rotation asked for with keygate.dev/rotate-requested-at).
+  bool requestedByPerson = false;
   bool operator==(const AuditEvent&) const = default;
 };
 

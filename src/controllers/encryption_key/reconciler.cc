@@ -334,7 +334,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     std::string id = backendKeyIds.count(ev.version) ? backendKeyIds[ev.version] : "";
     if (id.empty())
       if (const auto* v = status.findVersion(ev.version)) id = v->backendKeyId;
-    emit(current, ek, ev, id, ev.event == "KeySelfTestFailed" ? "Failure" : "Success");
+    emit(current, ek, ev, id, ev.event == "KeySelfTestFailed" || ev.event == "KeyRotationRefused" ? "Failure" : "Success");
   }
   if (finalizerWanted == false) {
     ASSIGN_OR_RETURN(current, setFinalizer(current, false));
@@ -409,7 +409,7 @@ void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key
                             (ev.event == "KeyCompromised" && s.isCompromised()) ||
                             ((ev.event == "DestructionScheduled" || ev.event == "KeyDestroyed") &&
                              s.scheduleDestruction) ||
-                            (ev.event == "DestructionCancelled" && !s.scheduleDestruction);
+                            (ev.event == "DestructionCancelled" && !s.scheduleDestruction) || ev.requestedByPerson;
     auto it = key.metadata.annotations.find(std::string(v1::kRequestedByAnnotation));
     if (adminCause && it != key.metadata.annotations.end() && !it->second.empty()) rec.initiator = it->second;
   }

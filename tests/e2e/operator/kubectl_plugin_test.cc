@@ -187,5 +187,56 @@ TEST_F(KubectlPluginE2E, AdministratorsDeactivateCompromiseAndScheduleDestructio
   stopOperator(op);
 }
 
+// `rotate`: a new PreActive version now, attributed to the KeyAdministrator, activated by a
+// request like the first; asking again while it waits is refused (audited), not stacked.
+TEST_F(KubectlPluginE2E, RotateStartsANewVersionThatIsActivatedLikeTheFirst) {
+  StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);
+  ASSERT_TRUE(op.ready);
+  createApprovers({"bob"});
+  createPreActiveKey("reports", 1);
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
+  Json admins = {{"apiVersion", "keygate.dev/v1alpha1"},
+                 {"kind", "KeyRoleBinding"},
+                 {"metadata", {{"name", "admins"}}},
+                 {"spec", {{"role", "KeyAdministrator"}, {"subjects", {{{"kind", "User"}, {"name", "dave"}}}}, {"reviewBy", "2099-12-31"}}}};
+  ASSERT_TRUE(createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", admins).ok());
+  ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-admins").ok(); }));
+  ASSERT_EQ(plugin("alice", "request reports --reason quarterly --name activate-v1").rc, 0);
+  ASSERT_EQ(plugin("bob", "approve activate-v1").rc, 0);
+  auto versionState = [&](int v) {
+    auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "reports");
+    if (!k.ok()) return std::string();
+    for (const Json& x : (*k)["status"]["versions"])
+      if (x.value("version", 0) == v) return getString(x, "state");
+    return std::string();
+  };
+  ASSERT_TRUE(waitUntil([&] { return versionState(1) == "Active"; })) << readAll(op.proc.log);
+
+  auto notAdmin = plugin("bob", "rotate reports");
+  EXPECT_EQ(notAdmin.rc, 1);
+  EXPECT_EQ(std::count(notAdmin.out.begin(), notAdmin.out.end(), '\n'), 1) << notAdmin.out;
+  auto rotated = plugin("dave", "rotate reports");
+  ASSERT_EQ(rotated.rc, 0) << rotated.out;
+  EXPECT_EQ(rotated.out, "encryptionkey.keygate.dev/reports rotation requested\n");
+  ASSERT_TRUE(waitUntil([&] { return versionState(2) == "PreActive"; })) << readAll(op.proc.log);
+  EXPECT_EQ(versionState(1), "Active") << "the current version keeps serving until v2 is activated";
+  EXPECT_TRUE(waitUntil([&] {
+    std::string log = readAll(op.proc.log);
+    return log.find("\"event\":\"KeyRotationStarted\"") != std::string::npos && log.find("\"initiator\":\"dave\"") != std::string::npos;
+  })) << "the rotation is not attributed to dave";
+  auto status = plugin("dave", "status reports");
+  EXPECT_NE(status.out.find("  v2  PreActive\n"), std::string::npos) << status.out;
+
+  // Again while v2 waits: accepted by the API, refused by the operator, audited.
+  ASSERT_EQ(plugin("dave", "rotate reports").rc, 0);
+  EXPECT_TRUE(waitUntil([&] { return readAll(op.proc.log).find("\"event\":\"KeyRotationRefused\"") != std::string::npos; }));
+  EXPECT_EQ(versionState(3), "");
+
+  ASSERT_EQ(plugin("alice", "request reports --reason rotation --version 2 --name activate-v2").rc, 0);
+  ASSERT_EQ(plugin("bob", "approve activate-v2").rc, 0);
+  ASSERT_TRUE(waitUntil([&] { return versionState(2) == "Active"; })) << readAll(op.proc.log);
+  stopOperator(op);
+}
+
 }  // namespace
 }  // namespace keygate

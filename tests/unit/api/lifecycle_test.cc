@@ -324,6 +324,44 @@ TEST(DecideTest, ActivationAuditCarriesApprovers) {
   EXPECT_EQ(p.status.versions[0].activatedAt, T);
 }
 
+// keygate.dev/rotate-requested-at: one new version per annotation value, attributed to the
+// person who asked; refused (audited) while a rotation waits or with nothing Active.
+TEST(DecideTest, RotationOnRequest) {
+  auto asked = [](const std::string& v) {
+    return [v](EncryptionKey& e) { e.metadata.annotations[std::string(kRotateRequestedAtAnnotation)] = v; };
+  };
+  EncryptionKey k = key("k", withFinalizer(), withVersion(1, KeyState::kActive, kCreated), asked("t1"));
+  k.status.currentVersion = 1;
+  k.status.versions[0].activatedAt = kCreated;
+  Plan p = decide(k, {}, Policy{}, up(), T);
+  EXPECT_NE(std::find(p.actions.begin(), p.actions.end(), A(kGen, 2)), p.actions.end());
+  EXPECT_EQ(p.status.observedRotateRequest, "t1");
+  ASSERT_EQ(events(p), (std::vector<std::string>{"KeyGenerated", "KeyRotationStarted"}));
+  EXPECT_TRUE(p.audit[1].requestedByPerson);
+  EXPECT_EQ(p.audit[1].version, 2);
+
+  // The same value again: nothing (the request was acted on).
+  k.status.observedRotateRequest = "t1";
+  Plan again = decide(k, {}, Policy{}, up(), T);
+  EXPECT_EQ(std::find(again.actions.begin(), again.actions.end(), A(kGen, 2)), again.actions.end());
+  EXPECT_TRUE(events(again).empty());
+
+  // A new value while v2 waits for activation: refused, not stacked.
+  EncryptionKey waiting = key("k", withFinalizer(), withVersion(1, KeyState::kActive, kCreated),
+                              withVersion(2, KeyState::kPreActive, kCreated), asked("t2"));
+  waiting.status.currentVersion = 1;
+  waiting.status.versions[0].activatedAt = kCreated;
+  waiting.status.observedRotateRequest = "t1";
+  Plan refused = decide(waiting, {}, Policy{}, up(), T);
+  EXPECT_EQ(std::find(refused.actions.begin(), refused.actions.end(), A(kGen, 3)), refused.actions.end());
+  EXPECT_EQ(events(refused), (std::vector<std::string>{"KeyRotationRefused"}));
+  EXPECT_EQ(refused.status.observedRotateRequest, "t2");
+
+  // Nothing Active to rotate (a PreActive first version).
+  EncryptionKey fresh = key("k", withFinalizer(), withVersion(1, KeyState::kPreActive, kCreated), asked("t3"));
+  EXPECT_EQ(events(decide(fresh, {}, Policy{}, up(), T)), (std::vector<std::string>{"KeyRotationRefused"}));
+}
+
 // A full timed life: create, wait, approve at notBefore, rotate, deactivate, destroy.
 TEST(DecideTest, FullLifeWithInjectedClock) {
   Policy policy;
