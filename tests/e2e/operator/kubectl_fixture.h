@@ -22,9 +22,12 @@ class KubectlE2E : public OperatorE2E {
  protected:
   // `kubectl ARGS` as `user` (token kubeconfig, default namespace tenant-a).
   KubectlResult kubectl(const std::string& user, const std::string& args, const std::string& env = "") {
-    std::string out = dir_.path() + "/kubectl.out";
-    std::string cmd = env + " kubectl --kubeconfig " + server_->writeKubeconfig(user) + " " + args + " > " + out + " 2>&1";
-    int status = std::system(cmd.c_str());
+    return shell(env + " kubectl --kubeconfig " + server_->writeKubeconfig(user) + " " + args);
+  }
+  // A shell command line, its output and exit code as a person sees them.
+  KubectlResult shell(const std::string& command) {
+    const std::string out = dir_.path() + "/command.out";
+    int status = std::system((command + " > " + out + " 2>&1").c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, readAll(out)};
   }
   std::string file(const std::string& name, const std::string& text) { return dir_.write(name, text); }

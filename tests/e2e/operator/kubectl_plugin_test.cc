@@ -25,11 +25,28 @@ class KubectlPluginE2E : public KubectlE2E {
   }
   // `kubectl keygate ARGS` as `user`.
   KubectlResult plugin(const std::string& user, const std::string& args) {
-    const std::string out = dir_.path() + "/plugin.out";
-    const std::string cmd = "PATH=" + bin_ + ":$PATH KUBECONFIG=" + server_->writeKubeconfig(user) + " kubectl keygate " +
-                            args + " > " + out + " 2>&1";
-    int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, readAll(out)};
+    return shell("PATH=" + bin_ + ":$PATH KUBECONFIG=" + server_->writeKubeconfig(user) + " kubectl keygate " + args);
+  }
+  bool approvalsReach(const std::string& request, const std::string& counted) {
+    return waitUntil([&] {
+      auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", request);
+      return r.ok() && getString(*r, "status.approvals") == counted;
+    });
+  }
+  // Key "reports" (one approval), bob its approver, dave a KeyAdministrator; alice requests
+  // with `request` and bob approves with the plugin (the operator then activates it).
+  void activeKeyWithAdministrator(const std::string& request) {
+    createApprovers({"bob"});
+    createPreActiveKey("reports", 1);
+    grant(*admin_, "tenant-a", "alice", {"get", "create"});
+    Json admins = {{"apiVersion", "keygate.dev/v1alpha1"},
+                   {"kind", "KeyRoleBinding"},
+                   {"metadata", {{"name", "admins"}}},
+                   {"spec", {{"role", "KeyAdministrator"}, {"subjects", {{{"kind", "User"}, {"name", "dave"}}}}, {"reviewBy", "2099-12-31"}}}};
+    ASSERT_TRUE(createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", admins).ok());
+    ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-admins").ok(); }));
+    ASSERT_EQ(plugin("alice", "request reports --reason quarterly --name " + request).rc, 0);
+    ASSERT_EQ(plugin("bob", "approve " + request).rc, 0);
   }
   std::string bin_;
 };
@@ -56,10 +73,7 @@ TEST_F(KubectlPluginE2E, RequestApproveStatusPendingAndRefusalsInOneLine) {
   auto created = plugin("alice", "request payments --reason rollout --change-ref CHG-42 --affected payments-db --name activate-payments");
   ASSERT_EQ(created.rc, 0) << created.out << readAll(op.proc.log);
   EXPECT_EQ(created.out, "keyactivationrequest.keygate.dev/activate-payments created\n");
-  ASSERT_TRUE(waitUntil([&] {
-    auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-payments");
-    return r.ok() && getString(*r, "status.approvals") == "0/2";
-  }));
+  ASSERT_TRUE(approvalsReach("activate-payments", "0/2"));
 
   // bob's queue: the request, with who asked and how far it is.
   auto queue = plugin("bob", "pending");
@@ -74,10 +88,7 @@ TEST_F(KubectlPluginE2E, RequestApproveStatusPendingAndRefusalsInOneLine) {
   auto bob = plugin("bob", "approve activate-payments --comment 'reviewed CHG-42'");
   ASSERT_EQ(bob.rc, 0) << bob.out << readAll(op.proc.log);
   EXPECT_EQ(bob.out, "keyactivationrequest.keygate.dev/activate-payments approved\n");
-  ASSERT_TRUE(waitUntil([&] {
-    auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-payments");
-    return r.ok() && getString(*r, "status.approvals") == "1/2";
-  }));
+  ASSERT_TRUE(approvalsReach("activate-payments", "1/2"));
 
   // Refusals: one line each, the reason without kube-apiserver's webhook prefix.
   auto again = plugin("bob", "approve activate-payments");
@@ -135,17 +146,7 @@ TEST_F(KubectlPluginE2E, RequestApproveStatusPendingAndRefusalsInOneLine) {
 TEST_F(KubectlPluginE2E, AdministratorsDeactivateCompromiseAndScheduleDestruction) {
   StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);
   ASSERT_TRUE(op.ready);
-  createApprovers({"bob"});
-  createPreActiveKey("reports", 1);
-  grant(*admin_, "tenant-a", "alice", {"get", "create"});
-  Json admins = {{"apiVersion", "keygate.dev/v1alpha1"},
-                 {"kind", "KeyRoleBinding"},
-                 {"metadata", {{"name", "admins"}}},
-                 {"spec", {{"role", "KeyAdministrator"}, {"subjects", {{{"kind", "User"}, {"name", "dave"}}}}, {"reviewBy", "2099-12-31"}}}};
-  ASSERT_TRUE(createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", admins).ok());
-  ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-admins").ok(); }));
-  ASSERT_EQ(plugin("alice", "request reports --reason quarterly --name activate-reports").rc, 0);
-  ASSERT_EQ(plugin("bob", "approve activate-reports").rc, 0);
+  ASSERT_NO_FATAL_FAILURE(activeKeyWithAdministrator("activate-reports"));
   auto state = [&] {
     auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "reports");
     return k.ok() ? getString(*k, "status.state") : "";
@@ -192,17 +193,7 @@ TEST_F(KubectlPluginE2E, AdministratorsDeactivateCompromiseAndScheduleDestructio
 TEST_F(KubectlPluginE2E, RotateStartsANewVersionThatIsActivatedLikeTheFirst) {
   StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);
   ASSERT_TRUE(op.ready);
-  createApprovers({"bob"});
-  createPreActiveKey("reports", 1);
-  grant(*admin_, "tenant-a", "alice", {"get", "create"});
-  Json admins = {{"apiVersion", "keygate.dev/v1alpha1"},
-                 {"kind", "KeyRoleBinding"},
-                 {"metadata", {{"name", "admins"}}},
-                 {"spec", {{"role", "KeyAdministrator"}, {"subjects", {{{"kind", "User"}, {"name", "dave"}}}}, {"reviewBy", "2099-12-31"}}}};
-  ASSERT_TRUE(createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", admins).ok());
-  ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-admins").ok(); }));
-  ASSERT_EQ(plugin("alice", "request reports --reason quarterly --name activate-v1").rc, 0);
-  ASSERT_EQ(plugin("bob", "approve activate-v1").rc, 0);
+  ASSERT_NO_FATAL_FAILURE(activeKeyWithAdministrator("activate-v1"));
   auto versionState = [&](int v) {
     auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "reports");
     if (!k.ok()) return std::string();
