@@ -13,6 +13,7 @@ PACKAGES=(
   softhsm2 libsofthsm2-dev libp11-kit-dev opensc
   python3 python3-yaml python3-pykmip python3-cryptography
   prometheus openssl curl
+  lua5.4
 )
 
 missing=()

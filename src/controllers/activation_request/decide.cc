@@ -123,7 +123,7 @@ v1::ApprovalVerdict verdictFor(const v1::KeyActivationRequest& request, const Ap
   return v;
 }
 
-RequestDecision decideRequest(const RequestInputs& in) {
+static RequestDecision decidePhase(const RequestInputs& in) {
   const v1::KeyActivationRequest& r = *in.request;
   const v1::Policy& policy = *in.policy;
   const WallTime now = in.now;
@@ -232,6 +232,28 @@ RequestDecision decideRequest(const RequestInputs& in) {
            (t.approvers.empty() ? "" : ": " + join(t.approvers)));
   st.phase = v1::RequestPhase::kPending;
   d.requeueAfter = std::chrono::duration_cast<Duration>(expiry - now);
+  return d;
+}
+
+// kstatus and Argo CD read Ready: True only once the key version is active, False with the
+// phase as reason (and what it waits for) otherwise.
+static void setReady(v1::KeyActivationRequestStatus& st, int64_t gen, WallTime now) {
+  const std::string phase(v1::toString(st.phase == v1::RequestPhase::kUnspecified ? v1::RequestPhase::kPending : st.phase));
+  std::string message;
+  switch (st.phase) {
+    case v1::RequestPhase::kActivated: message = "the key version this request asked for is active"; break;
+    case v1::RequestPhase::kApproved: message = "approved; waiting for the operator to activate the key version"; break;
+    case v1::RequestPhase::kDenied: message = "denied by an approver"; break;
+    case v1::RequestPhase::kExpired: message = "the key version expired before it was activated"; break;
+    case v1::RequestPhase::kFailed: message = "cannot be acted on; see the Approved condition"; break;
+    default: message = "waiting for approvals (" + v1::formatApprovals(st.approvalsReceived, st.approvalsRequired) + ")"; break;
+  }
+  v1::setCondition(st.conditions, "Ready", st.phase == v1::RequestPhase::kActivated, phase, message, gen, now);
+}
+
+RequestDecision decideRequest(const RequestInputs& in) {
+  RequestDecision d = decidePhase(in);
+  setReady(d.status, in.request->metadata.generation, in.now);
   return d;
 }
 

@@ -128,6 +128,14 @@ TEST_F(KubectlPluginE2E, RequestApproveStatusPendingAndRefusalsInOneLine) {
     auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "payments");
     return k.ok() && getString(*k, "status.state") == "Active";
   })) << readAll(op.proc.log);
+  // kstatus / Argo CD: the request's Ready turns True once its key version is active.
+  EXPECT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-payments");
+    if (!r.ok()) return false;
+    for (const Json& c : (*r)["status"]["conditions"])
+      if (getString(c, "type") == "Ready") return getString(c, "status") == "True" && getString(c, "reason") == "Activated";
+    return false;
+  }));
   auto key = plugin("carol", "status payments");
   ASSERT_EQ(key.rc, 0) << key.out;
   EXPECT_EQ(masked(key.out),

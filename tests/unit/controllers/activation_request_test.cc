@@ -256,6 +256,30 @@ TEST_F(ActivationDecideTest, VerdictsMatchTheTally) {
   EXPECT_EQ(describeIgnored(t.ignored), "1 ignored: not signed (mallory)");
 }
 
+// kstatus / Argo CD: Ready is False with the phase as reason (and what it waits for) until the
+// key version is active, then True; also on the terminal Activated phase set by the key's
+// reconciler.
+TEST_F(ActivationDecideTest, ReadyIsTrueOnlyOnceTheKeyVersionIsActive) {
+  auto ready = [](const RequestDecision& d) {
+    const Condition* c = findCondition(d.status.conditions, "Ready");
+    return c ? c->status + "/" + c->reason + ": " + c->message : std::string("absent");
+  };
+  auto d = run();
+  EXPECT_EQ(ready(d), "False/Pending: waiting for approvals (0/2)");
+  sign("bob");
+  sign("carol");
+  d = run();
+  EXPECT_EQ(ready(d), "False/Approved: approved; waiting for the operator to activate the key version");
+  request_.status = d.status;
+  request_.status.phase = RequestPhase::kActivated;  // the key reconciler's patch
+  d = run();
+  EXPECT_EQ(ready(d), "True/Activated: the key version this request asked for is active");
+  EXPECT_EQ(findCondition(d.status.conditions, "Ready")->observedGeneration, request_.metadata.generation);
+  EXPECT_EQ(run(gen::t0(), false).status.conditions.empty(), false);
+  EXPECT_EQ(ready(run(gen::t0() + std::chrono::hours(1), false)), "True/Activated: the key version this request asked for is active")
+      << "a terminal phase keeps its Ready";
+}
+
 // Repeating the decision on its own output changes nothing (status written once).
 TEST_F(ActivationDecideTest, Idempotent) {
   sign("bob");
