@@ -235,9 +235,7 @@ static RequestDecision decidePhase(const RequestInputs& in) {
   return d;
 }
 
-// kstatus and Argo CD read Ready: True only once the key version is active, False with the
-// phase as reason (and what it waits for) otherwise.
-static void setReady(v1::KeyActivationRequestStatus& st, int64_t gen, WallTime now) {
+void setRequestReady(v1::KeyActivationRequestStatus& st, int64_t gen, WallTime now) {
   const std::string phase(v1::toString(st.phase == v1::RequestPhase::kUnspecified ? v1::RequestPhase::kPending : st.phase));
   std::string message;
   switch (st.phase) {
@@ -253,7 +251,17 @@ static void setReady(v1::KeyActivationRequestStatus& st, int64_t gen, WallTime n
 
 RequestDecision decideRequest(const RequestInputs& in) {
   RequestDecision d = decidePhase(in);
-  setReady(d.status, in.request->metadata.generation, in.now);
+  // The key reconciler may patch Activated before this reconciler counted the last approval:
+  // the count then comes from the key's record of who activated it, so that an Activated
+  // request never shows fewer approvals than its key recorded.
+  const v1::EncryptionKey* key = in.key;
+  if (d.status.phase == v1::RequestPhase::kActivated && key && key->status.activatedBy &&
+      key->status.activatedBy->request == in.request->metadata.name) {
+    d.status.approvalsReceived = std::max<int64_t>(d.status.approvalsReceived,
+                                                   static_cast<int64_t>(key->status.activatedBy->approvers.size()));
+    d.status.approvals = v1::formatApprovals(d.status.approvalsReceived, d.status.approvalsRequired);
+  }
+  setRequestReady(d.status, in.request->metadata.generation, in.now);
   return d;
 }
 

@@ -83,4 +83,9 @@ struct RequestInputs {
 
 RequestDecision decideRequest(const RequestInputs& in);
 
+// The request's Ready condition from its phase (kstatus, Argo CD, `kubectl wait`): True only
+// once the key version is active (Activated), False with the phase as reason and what it
+// waits for otherwise. decideRequest sets it; `keygate local` calls it too.
+void setRequestReady(api::v1alpha1::KeyActivationRequestStatus& status, int64_t generation, WallTime now);
+
 }  // namespace keygate::controllers

@@ -16,6 +16,7 @@
 #include "backends/file_secret_store.h"
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "common/time.h"
+#include "controllers/activation_request/decide.h"
 #include "controllers/audit.h"
 #include "controllers/backend_set.h"
 #include "controllers/encryption_key/reconciler.h"
@@ -83,10 +84,20 @@ struct LocalRunner::Impl {
       auto req = v1::decodeKeyActivationRequest(obj);
       if (!req.ok()) continue;
       auto phase = req->status.phase;
-      if (phase == v1::RequestPhase::kActivated || phase == v1::RequestPhase::kDenied ||
-          phase == v1::RequestPhase::kExpired || phase == v1::RequestPhase::kFailed)
-        continue;
       const std::string ns = req->metadata.namespace_;
+      auto write = [&](const v1::KeyActivationRequestStatus& st) {
+        if (st == req->status) return;
+        Json body = obj;
+        body["status"] = v1::encodeStatus(st);
+        (void)store.update(kRequests, ns, body, "status");
+      };
+      if (phase == v1::RequestPhase::kActivated || phase == v1::RequestPhase::kDenied ||
+          phase == v1::RequestPhase::kExpired || phase == v1::RequestPhase::kFailed) {
+        v1::KeyActivationRequestStatus st = req->status;  // decided: only Ready follows the phase
+        setRequestReady(st, req->metadata.generation, now);
+        write(st);
+        continue;
+      }
       auto keyObj = store.get(kKeys, ns, req->spec.keyRef.name);
       int64_t required = 1;
       if (keyObj.ok()) {
@@ -130,10 +141,8 @@ struct LocalRunner::Impl {
                        ignored.empty() ? "None" : "Ignored",
                        ignored.empty() ? "no approval ignored" : std::to_string(ignored.size()) + " ignored: " + join(ignored, "; "),
                        req->metadata.generation, now);
-      if (st == req->status) continue;
-      Json body = obj;
-      body["status"] = v1::encodeStatus(st);
-      (void)store.update(kRequests, ns, body, "status");
+      setRequestReady(st, req->metadata.generation, now);
+      write(st);
     }
   }
 };

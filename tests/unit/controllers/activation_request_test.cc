@@ -280,6 +280,20 @@ TEST_F(ActivationDecideTest, ReadyIsTrueOnlyOnceTheKeyVersionIsActive) {
       << "a terminal phase keeps its Ready";
 }
 
+// The key reconciler patched Activated before this reconciler counted the last approval: the
+// count follows the key's record (never "Activated 1/2").
+TEST_F(ActivationDecideTest, ActivatedBeforeTheLastCountTakesTheKeysRecord) {
+  sign("bob");
+  auto d = run();
+  ASSERT_EQ(d.status.approvals, "1/2");
+  request_.status = d.status;
+  request_.status.phase = RequestPhase::kActivated;  // the key reconciler's patch
+  key_.status.activatedBy = ActivatedBy{"activate", {"bob", "carol"}};
+  d = run();
+  EXPECT_EQ(d.status.approvals, "2/2");
+  EXPECT_EQ(d.status.approvalsReceived, 2);
+}
+
 // Repeating the decision on its own output changes nothing (status written once).
 TEST_F(ActivationDecideTest, Idempotent) {
   sign("bob");
