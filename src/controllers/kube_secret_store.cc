@@ -34,7 +34,11 @@ Result<std::optional<backends::SecretValue>> KubeSecretStore::get(std::string_vi
     if (s.error().code == ErrorCode::kNotFound) return std::optional<backends::SecretValue>();
     return makeError(s.error().code, "secret " + ns_ + "/" + name_ + ": " + s.error().message);
   }
-  const Json* v = findPath(*s, "data");
+  return valueIn(*s, name);
+}
+
+Result<std::optional<backends::SecretValue>> KubeSecretStore::valueIn(const Json& secret, std::string_view name) const {
+  const Json* v = findPath(secret, "data");
   if (!v || !v->is_object() || !v->contains(std::string(name))) return std::optional<backends::SecretValue>();
   const Json& enc = (*v)[std::string(name)];
   if (!enc.is_string()) return makeError(ErrorCode::kInternal, "secret " + ns_ + "/" + name_ + ": data is not a string");
@@ -87,12 +91,8 @@ Result<backends::SecretValue> KubeSecretStore::putIfAbsent(std::string_view name
       if (c.error().code == ErrorCode::kAlreadyExists) continue;  // another replica made it: look again
       return c.takeError();
     }
-    if (const Json* data = findPath(*s, "data"); data && data->is_object() && data->contains(key)) {
-      const Json& enc = (*data)[key];
-      if (!enc.is_string()) return makeError(ErrorCode::kInternal, "secret " + ns_ + "/" + name_ + ": data is not a string");
-      ASSIGN_OR_RETURN(std::string plain, base64Decode(enc.get<std::string>()));
-      return backends::SecretValue(std::move(plain));
-    }
+    ASSIGN_OR_RETURN(std::optional<backends::SecretValue> stored, valueIn(*s, key));
+    if (stored) return std::move(*stored);
     Json next = *s;  // carries metadata.resourceVersion: a concurrent writer makes this a 409
     next["data"][key] = base64Encode(value.value());
     auto u = client_->update(kube::resources::secrets(), ns_, next);
@@ -110,12 +110,9 @@ Result<bool> KubeSecretStore::replace(std::string_view name, const backends::Sec
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto s = client_->get(kube::resources::secrets(), ns_, name_);
     if (!s.ok()) return makeError(s.error().code, "secret " + ns_ + "/" + name_ + ": " + s.error().message);
-    const Json* data = findPath(*s, "data");
-    if (!data || !data->is_object() || !data->contains(key) || !(*data)[key].is_string())
-      return makeError(ErrorCode::kNotFound, "secret " + ns_ + "/" + name_ + " has no " + key);
-    ASSIGN_OR_RETURN(std::string plain, base64Decode((*data)[key].get<std::string>()));
-    const bool same = backends::SecretValue(std::move(plain)) == expected;
-    if (!same) return false;
+    ASSIGN_OR_RETURN(std::optional<backends::SecretValue> stored, valueIn(*s, key));
+    if (!stored) return makeError(ErrorCode::kNotFound, "secret " + ns_ + "/" + name_ + " has no " + key);
+    if (!(*stored == expected)) return false;
     Json updated = *s;  // its resourceVersion makes a concurrent change a 409
     updated["data"][key] = base64Encode(next.value());
     auto u = client_->update(kube::resources::secrets(), ns_, updated);

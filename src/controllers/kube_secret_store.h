@@ -27,6 +27,8 @@ class KubeSecretStore final : public backends::SecretStore {
                        const backends::SecretValue& next) override;
 
  private:
+  // The decoded value of data[name] in a read Secret (nullopt when absent).
+  Result<std::optional<backends::SecretValue>> valueIn(const Json& secret, std::string_view name) const;
   kube::ClientPtr client_;
   std::string ns_;
   std::string name_;
