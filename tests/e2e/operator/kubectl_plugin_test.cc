@@ -109,6 +109,15 @@ TEST_F(KubectlPluginE2E, RequestApproveStatusPendingAndRefusalsInOneLine) {
   EXPECT_EQ(missing.rc, 1);
   EXPECT_EQ(missing.out, "error: no KeyActivationRequest or EncryptionKey named \"nothing-here\" in namespace tenant-a\n");
 
+  // Bad input: a kubeconfig that is not one, an unknown command, a non-number version.
+  const std::string junk = dir_.write("junk-kubeconfig", "clusters: [1, 2\n");
+  auto badConfig = shell("PATH=" + bin_ + ":$PATH KUBECONFIG=" + junk + " kubectl keygate status activate-payments");
+  EXPECT_EQ(badConfig.rc, 1) << badConfig.out;
+  EXPECT_EQ(badConfig.out.rfind("error: ", 0), 0u) << badConfig.out;
+  EXPECT_NE(badConfig.out.find(junk), std::string::npos) << "the message names the file: " << badConfig.out;
+  EXPECT_EQ(plugin("carol", "frobnicate").rc, 1);
+  EXPECT_EQ(plugin("alice", "request payments --reason x --version two").rc, 1);
+
   // carol looks before she approves.
   auto status = plugin("carol", "status activate-payments");
   ASSERT_EQ(status.rc, 0) << status.out;
