@@ -14,6 +14,7 @@ PACKAGES=(
   python3 python3-yaml python3-pykmip python3-cryptography
   prometheus openssl curl
   lua5.4
+  chromium fonts-liberation
 )
 
 missing=()

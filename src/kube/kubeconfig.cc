@@ -90,6 +90,7 @@ Result<ClientConfig> parseKubeconfig(const std::string& text, const std::string&
   YAML::Node cluster = clusterEntry["cluster"];
 
   ClientConfig out;
+  out.context = ctxName;
   out.ns = scalar(c, "namespace");
   if (out.ns.empty()) out.ns = "default";
   out.transport.server = scalar(cluster, "server");

@@ -11,6 +11,7 @@ namespace keygate::kube {
 struct ClientConfig {
   TransportConfig transport;
   std::string ns;  // default namespace from the context / service account ("default" if none)
+  std::string context = {};  // the kubeconfig context used ("" in cluster); initialiser: {transport, ns} inits may omit it
 };
 
 struct KubeconfigOptions {

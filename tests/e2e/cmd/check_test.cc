@@ -10,36 +10,14 @@
 #include <vector>
 
 #include "common/json.h"
+#include "e2e/cmd/run_keygate.h"
 
 namespace keygate {
 namespace {
 
-struct CheckRun {
-  int exitCode = -1;
-  std::vector<std::string> lines;  // stdout, one entry per line
-  std::string out;
-  std::string err;
-};
+using CheckRun = KeygateRun;
 
-// Runs `keygate check ARGS` with the source tree as working directory (relative paths in output).
-CheckRun keygateCheck(const std::string& args) {
-  auto errPath = std::filesystem::temp_directory_path() / ("keygate-check-" + std::to_string(::getpid()) + ".err");
-  std::string cmd = "cd '" + std::string(KEYGATE_TEST_SOURCE_DIR) + "' && '" + KEYGATE_BINARY + "' check " + args +
-                    " 2>'" + errPath.string() + "'";
-  CheckRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) r.out.append(buf, n);
-  int status = ::pclose(p);
-  r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(errPath);
-  r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
-  std::filesystem::remove(errPath);
-  std::istringstream in(r.out);
-  for (std::string l; std::getline(in, l);) r.lines.push_back(l);
-  return r;
-}
+CheckRun keygateCheck(const std::string& args) { return runKeygate("check " + args); }
 
 // The good examples pass: exit 0 and one summary line.
 TEST(CheckE2E, GoodExamplesAreClean) {

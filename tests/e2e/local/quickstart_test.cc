@@ -59,8 +59,14 @@ TEST(QuickstartTest, LocalOnceShowsActiveAndPreActiveAndTheTokenAgrees) {
       if (line.find(" " + name + " ") != std::string::npos) return line;
     return std::string();
   };
-  EXPECT_NE(rowOf("model-weights").find("Active       v1:Active"), std::string::npos) << out;
-  EXPECT_NE(rowOf("audit-log-signing").find("PreActive    v1:PreActive"), std::string::npos) << out;
+  auto stateAndVersions = [&](const std::string& name) {
+    std::istringstream row(rowOf(name));
+    std::string ns, kind, n, state, versions;
+    row >> ns >> kind >> n >> state >> versions;
+    return state + " " + versions;
+  };
+  EXPECT_EQ(stateAndVersions("model-weights"), "Active v1:Active") << out;
+  EXPECT_EQ(stateAndVersions("audit-log-signing"), "PreActive v1:PreActive") << out;
   EXPECT_NE(rowOf("activate-model-weights").find("Activated"), std::string::npos) << out;
   EXPECT_NE(out.find(R"("event":"KeyActivated")"), std::string::npos) << out;
   EXPECT_NE(out.find(R"("initiator":"alice","approvers":["bob","carol"],"changeReference":"CHG-1234")"), std::string::npos) << out;
@@ -69,6 +75,19 @@ TEST(QuickstartTest, LocalOnceShowsActiveAndPreActiveAndTheTokenAgrees) {
   auto [rc2, out2] = run(cmd);
   ASSERT_EQ(rc2, 0) << out2;
   EXPECT_EQ(out2.find("KeyGenerated"), std::string::npos) << out2;
+
+  // The quick start's audit report: the people of the manifests in their roles, the
+  // activation with its approvers, and CEK-15.1 answered Yes.
+  auto [rc3, report] = run(std::string(KEYGATE_BINARY) + " audit report --state-dir " + stateDir);
+  ASSERT_EQ(rc3, 0) << report;
+  EXPECT_NE(report.find("- tenant-demo: KeyAdministrator erin; KeyApprover bob, carol; KeyAuditor dave; KeyUser "
+                        "serviceaccount:tenant-demo/model-server;"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("| tenant-demo/model-weights v1 | activate-model-weights | alice | bob, carol | CHG-1234 |"),
+            std::string::npos)
+      << report;
+  EXPECT_NE(report.find("**Answer: Yes.** Every key is created PreActive"), std::string::npos) << report;
 
   // Look into the token the run created.
   std::ifstream in(stateDir + "/state.json");
