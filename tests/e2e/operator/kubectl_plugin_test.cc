@@ -246,5 +246,58 @@ TEST_F(KubectlPluginE2E, RotateStartsANewVersionThatIsActivatedLikeTheFirst) {
   stopOperator(op);
 }
 
+// The audit report from the cluster, as an auditor runs it: carol holds KeyAuditor (the
+// operator makes her RBAC from the binding), reads the namespace with her own kubeconfig and
+// the operator's hash-chained audit file; erin, with no role, gets one line and exit 2.
+TEST_F(KubectlPluginE2E, AuditReportFromTheClusterAsAKeyAuditor) {
+  StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);
+  ASSERT_TRUE(op.ready);
+  activeKeyWithAdministrator("activate-reports");
+  ASSERT_TRUE(waitUntil([&] {
+    auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "reports");
+    return k.ok() && getString(*k, "status.state") == "Active";
+  }));
+  Json auditors = {{"apiVersion", "keygate.dev/v1alpha1"},
+                   {"kind", "KeyRoleBinding"},
+                   {"metadata", {{"name", "auditors"}}},
+                   {"spec", {{"role", "KeyAuditor"}, {"subjects", {{{"kind", "User"}, {"name", "carol"}}}}, {"reviewBy", "2099-12-31"}}}};
+  ASSERT_TRUE(createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", auditors).ok());
+  ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-auditors").ok(); }));
+
+  const std::string auditLog = dir_.path() + "/state/audit/audit.log";
+  const std::string report = std::string(KEYGATE_BINARY) + " audit report --audit-log " + auditLog + " -o json";
+  auto run = shell("KUBECONFIG=" + server_->writeKubeconfig("carol") + " " + report + " 2>/dev/null");
+  ASSERT_EQ(run.rc, 0) << run.out;
+  Json r = Json::parse(run.out, nullptr, false);
+  ASSERT_TRUE(r.is_object()) << run.out;
+  EXPECT_EQ(r["scope"]["source"], "cluster");
+  EXPECT_EQ(r["scope"]["namespaces"], Json({"tenant-a"}));  // the kubeconfig context's namespace
+  EXPECT_EQ(r["auditTrail"]["chain"], "intact") << r["auditTrail"].dump();
+  ASSERT_EQ(r["keys"].size(), 1u);
+  EXPECT_EQ(r["keys"][0]["name"], "reports");
+  EXPECT_EQ(r["keys"][0]["state"], "Active");
+  EXPECT_EQ(r["keys"][0]["createdBy"], "admin");
+  ASSERT_EQ(r["activations"].size(), 1u) << r["activations"].dump(2);
+  const Json& a = r["activations"][0];
+  EXPECT_EQ(a["evidence"], "audit");
+  EXPECT_EQ(a["request"], "activate-reports");
+  EXPECT_EQ(a["requester"], "alice");
+  EXPECT_EQ(a["approvers"], Json({"bob"}));
+  EXPECT_EQ(a["reason"], "quarterly");
+  EXPECT_EQ(r["tenants"][0]["roles"]["KeyAuditor"], Json({"carol"}));
+  EXPECT_EQ(r["tenants"][0]["roles"]["KeyAdministrator"], Json({"dave"}));
+  // Roles current, no conflict, the key activated by the book, the trail intact: nothing to act on.
+  EXPECT_TRUE(r["findings"].empty()) << r["findings"].dump(2);
+  for (const auto& q : r["questions"]) EXPECT_EQ(q["answer"], "Yes") << q.dump(2);
+
+  auto refused = shell("KUBECONFIG=" + server_->writeKubeconfig("erin") + " " + report);
+  EXPECT_EQ(refused.rc, 2) << refused.out;
+  EXPECT_NE(refused.out.find("keygate audit report: cannot list encryptionkeys in namespace tenant-a: "), std::string::npos)
+      << refused.out;
+  EXPECT_NE(refused.out.find("forbidden"), std::string::npos) << refused.out;
+  EXPECT_EQ(std::count(refused.out.begin(), refused.out.end(), '\n'), 1) << refused.out;
+  stopOperator(op);
+}
+
 }  // namespace
 }  // namespace keygate
