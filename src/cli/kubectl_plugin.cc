@@ -23,7 +23,7 @@ namespace keygate::cli {
 namespace {
 
 struct Flags {
-  std::string kubeconfig, context, ns, output;
+  std::string kubeconfig, context, ns, output, dryRun = "none";
   // request
   std::string key, reason, changeRef, name;
   std::vector<std::string> affected;
@@ -48,6 +48,7 @@ Session connect(const Flags& f) {
   if (!kc.ok()) fail(kc.error().message);
   kube::ClientOptions co;
   co.rest.fieldManager = "kubectl-keygate";
+  co.rest.dryRun = f.dryRun == "server";
   auto c = kube::makeClient(*kc, co);
   if (!c.ok()) fail(c.error().message);
   return {*c, f.ns.empty() ? kc->ns : f.ns};
@@ -81,7 +82,7 @@ void print(const Flags& f, const Json& obj, const std::string& sentence) {
   std::string kind = getString(obj, "kind");
   std::transform(kind.begin(), kind.end(), kind.begin(), [](unsigned char c) { return std::tolower(c); });
   const std::string ref = kind + ".keygate.dev/" + getString(obj, "metadata.name");
-  if (f.output.empty()) std::cout << ref << " " << sentence << "\n";
+  if (f.output.empty()) std::cout << ref << " " << sentence << (f.dryRun == "server" ? " (server dry run)" : "") << "\n";
   else if (f.output == "name") std::cout << ref << "\n";
   else if (f.output == "json") std::cout << obj.dump(4) << "\n";
   else {
@@ -230,8 +231,12 @@ int runKubectlPlugin(int argc, char** argv) {
   app.add_option("--kubeconfig", f->kubeconfig, "Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)");
   app.add_option("--context", f->context, "The kubeconfig context to use");
   app.add_option("-n,--namespace", f->ns, "Namespace (default: the context's)");
+  // The commands that change objects: kubectl's -o and --dry-run=server (the API server and
+  // the webhook decide as for real, and nothing is stored).
   auto output = [f](CLI::App* sub) {
     sub->add_option("-o,--output", f->output, "name, json or yaml")->check(CLI::IsMember({"name", "json", "yaml"}));
+    sub->add_option("--dry-run", f->dryRun, "none (default) or server: submit for validation and admission only, store nothing")
+        ->check(CLI::IsMember({"none", "server"}));
   };
 
   auto* req = app.add_subcommand("request", "Ask for a key's activation (creates a KeyActivationRequest)");

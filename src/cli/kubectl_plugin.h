@@ -9,7 +9,8 @@
 // and deny append to spec.approvals with a JSON patch, as `kubectl patch --type=json` does; the
 // admission webhook stamps who, when and the signature. The key commands (KeyAdministrator)
 // merge-patch the spec field behind the transition; the webhook stamps who asked. A refusal is one line on stderr
-// (`error: <the webhook's reason>`) and exit 1.
+// (`error: <the webhook's reason>`) and exit 1. The commands that change objects take kubectl's
+// -o name|json|yaml and --dry-run=server (validated and admitted, nothing stored).
 
 namespace keygate::cli {
 

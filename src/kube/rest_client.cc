@@ -122,6 +122,7 @@ Result<Json> RestClient::list(const Resource& r, const std::string& ns, const Li
 Result<Json> RestClient::create(const Resource& r, const std::string& ns, const Json& body) {
   std::string path = r.path(ns);
   addQuery(path, "fieldManager", options_.fieldManager);
+  if (options_.dryRun) addQuery(path, "dryRun", "All");
   return callJson("create", r, {"POST", path, {{"Content-Type", "application/json"}}, dumpJson(body)}, false);
 }
 
@@ -131,6 +132,7 @@ Result<Json> RestClient::update(const Resource& r, const std::string& ns, const 
   if (name.empty()) return makeError(ErrorCode::kInvalidArgument, "update " + r.plural + ": metadata.name is empty");
   std::string path = r.path(ns, name, subresource);
   addQuery(path, "fieldManager", options_.fieldManager);
+  if (options_.dryRun) addQuery(path, "dryRun", "All");
   // PUT carries resourceVersion: a retry after an unknown outcome fails safely with 409.
   return callJson(subresource.empty() ? "update" : "update/" + subresource, r,
                   {"PUT", path, {{"Content-Type", "application/json"}}, dumpJson(body)}, false);
@@ -149,6 +151,7 @@ Result<Json> RestClient::patch(const Resource& r, const std::string& ns, const s
   std::string manager = opts.fieldManager.empty() ? options_.fieldManager : opts.fieldManager;
   addQuery(path, "fieldManager", manager);
   if (type == PatchType::kApply && opts.force) addQuery(path, "force", "true");
+  if (options_.dryRun) addQuery(path, "dryRun", "All");
   // Apply is declarative and idempotent; merge/JSON patches may not be.
   return callJson(opts.subresource.empty() ? "patch" : "patch/" + opts.subresource, r,
                   {"PATCH", path, {{"Content-Type", ct}}, body}, type == PatchType::kApply);

@@ -23,6 +23,10 @@ struct RestClientOptions {
   // Observes every finished request (verb, resource plural, HTTP status or 0) for metrics.
   std::function<void(const std::string& verb, const std::string& resource, int code)> observe;
   std::string fieldManager = "keygate";
+  // Adds dryRun=All to create, update and patch: the server validates, admits (webhooks see
+  // dryRun: true) and answers with the object it would store, and stores nothing
+  // (kubectl --dry-run=server).
+  bool dryRun = false;
 };
 
 class RestClient final : public Client {

@@ -246,6 +246,42 @@ TEST_F(KubectlPluginE2E, RotateStartsANewVersionThatIsActivatedLikeTheFirst) {
   stopOperator(op);
 }
 
+// --dry-run=server: the API server and the webhook decide as for real (a self-approval is
+// refused in one line; bob's approval comes back stamped and signed) and nothing is stored.
+TEST_F(KubectlPluginE2E, DryRunServerDecidesAsForRealAndStoresNothing) {
+  StartedOperator op = startOperatorWithWebhooks(*server_, *admin_, dir_);
+  ASSERT_TRUE(op.ready);
+  createApprovers({"alice", "bob", "carol"});
+  createPreActiveKey("payments", 2);
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
+
+  auto dry = plugin("alice", "request payments --reason rollout --name dry --dry-run=server");
+  EXPECT_EQ(dry.rc, 0) << dry.out;
+  EXPECT_EQ(dry.out, "keyactivationrequest.keygate.dev/dry created (server dry run)\n");
+  EXPECT_EQ(admin_->get(kube::resources::keyActivationRequests(), "tenant-a", "dry").error().code, ErrorCode::kNotFound);
+
+  ASSERT_EQ(plugin("alice", "request payments --reason rollout --name real").rc, 0);
+  ASSERT_TRUE(approvalsReach("real", "0/2"));
+  auto self = plugin("alice", "approve real --dry-run=server");
+  EXPECT_EQ(self.rc, 1) << self.out;
+  EXPECT_EQ(self.out.rfind("error: ", 0), 0u) << self.out;
+  EXPECT_NE(self.out.find("requester"), std::string::npos) << self.out;
+  EXPECT_EQ(std::count(self.out.begin(), self.out.end(), '\n'), 1) << self.out;
+
+  auto bob = plugin("bob", "approve real --comment lgtm --dry-run=server -o json");
+  ASSERT_EQ(bob.rc, 0) << bob.out;
+  Json would = Json::parse(bob.out, nullptr, false);
+  ASSERT_TRUE(would.is_object()) << bob.out;
+  ASSERT_EQ(would["spec"]["approvals"].size(), 1u) << bob.out;
+  EXPECT_EQ(would["spec"]["approvals"][0]["approver"], "bob");  // stamped by the webhook
+  EXPECT_FALSE(would["spec"]["approvals"][0].value("signature", "").empty());
+  EXPECT_TRUE(approvals("real").empty()) << approvals("real").dump();
+  auto bad = plugin("bob", "approve real --dry-run=client");
+  EXPECT_EQ(bad.rc, 1) << bad.out;
+  EXPECT_NE(bad.out.find("--dry-run"), std::string::npos) << bad.out;
+  stopOperator(op);
+}
+
 // The audit report from the cluster, as an auditor runs it: carol holds KeyAuditor (the
 // operator makes her RBAC from the binding), reads the namespace with her own kubeconfig and
 // the operator's hash-chained audit file; erin, with no role, gets one line and exit 2.
