@@ -60,4 +60,13 @@ KeyVersionStatus* EncryptionKeyStatus::findVersion(int64_t v) {
   return nullptr;
 }
 
+void setProgressConditions(std::vector<Condition>& conditions, Progress progress, std::string_view reason,
+                           std::string_view message, int64_t observedGeneration, WallTime now) {
+  const bool reconciling = progress == Progress::kReconciling, stalled = progress == Progress::kStalled;
+  setCondition(conditions, "Reconciling", reconciling, reconciling ? reason : "Settled",
+               reconciling ? message : "nothing pending", observedGeneration, now);
+  setCondition(conditions, "Stalled", stalled, stalled ? reason : "NotStalled",
+               stalled ? message : "no failure that needs a person", observedGeneration, now);
+}
+
 }  // namespace keygate::api::v1alpha1

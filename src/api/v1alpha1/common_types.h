@@ -85,6 +85,12 @@ bool conditionIsTrue(const std::vector<Condition>& conditions, std::string_view 
 // condition is new or its status changes, so repeating the same call is a no-op.
 void setCondition(std::vector<Condition>& conditions, std::string_view type, bool status, std::string_view reason,
                   std::string_view message, int64_t observedGeneration, WallTime now);
+// kstatus' "abnormal-true" conditions, set beside Ready on every kind (docs/gitops.md):
+// Reconciling=True while work or people are still pending, Stalled=True on an outcome a
+// human must act on (kstatus reports the object Failed); both False once the object is done.
+enum class Progress { kDone, kReconciling, kStalled };
+void setProgressConditions(std::vector<Condition>& conditions, Progress progress, std::string_view reason,
+                           std::string_view message, int64_t observedGeneration, WallTime now);
 
 // ---------------------------------------------------------------------------------------
 // Enums. kUnspecified is "absent on the wire" (encoded by omission); validation reports it

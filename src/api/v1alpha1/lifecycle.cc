@@ -525,6 +525,22 @@ class Decider {
     } else {
       setCond("Ready", active, state, readyMessage());
     }
+    {
+      const Condition* ready = findCondition(st_.conditions, "Ready");
+      Progress progress = Progress::kDone;
+      switch (st_.state) {
+        case KeyState::kFailed:
+        case KeyState::kCompromised:
+        case KeyState::kExpired: progress = Progress::kStalled; break;
+        case KeyState::kActive:
+        case KeyState::kDeactivated:
+        case KeyState::kDestroyed: progress = blocked_.empty() ? Progress::kDone : Progress::kReconciling; break;
+        default: progress = Progress::kReconciling; break;  // Pending, PreActive (waits for approvals), DestroyScheduled
+      }
+      // Copies: setting the conditions may reallocate the vector `ready` points into.
+      const std::string reason = ready ? ready->reason : state, message = ready ? ready->message : "";
+      setProgressConditions(st_.conditions, progress, reason, message, gen_, now_);
+    }
     setCond("PreActivated", preActive, preActive ? "PreActive" : "NoPreActiveVersion",
             preActive ? "a version exists in the backend with no operation permitted" : "no PreActive version");
     if (waitingForNotBefore_) {
@@ -662,6 +678,7 @@ EncryptionKeyStatus markFailed(const EncryptionKey& key, std::string_view reason
   st.state = KeyState::kFailed;
   st.observedGeneration = key.metadata.generation;
   setCondition(st.conditions, "Ready", false, reason, message, key.metadata.generation, now);
+  setProgressConditions(st.conditions, Progress::kStalled, reason, message, key.metadata.generation, now);
   return st;
 }
 
@@ -676,6 +693,7 @@ EncryptionKeyStatus markSelfTestFailed(const EncryptionKey& key, EncryptionKeySt
   setCondition(st.conditions, "SelfTestFailed", true, "KnownAnswerTestFailed", msg, key.metadata.generation, now);
   setCondition(st.conditions, "Ready", false, "SelfTestFailed", msg, key.metadata.generation, now);
   setCondition(st.conditions, "Activated", false, "SelfTestFailed", msg, key.metadata.generation, now);
+  setProgressConditions(st.conditions, Progress::kStalled, "SelfTestFailed", msg, key.metadata.generation, now);
   return st;
 }
 

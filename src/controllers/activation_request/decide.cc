@@ -247,6 +247,11 @@ void setRequestReady(v1::KeyActivationRequestStatus& st, int64_t gen, WallTime n
     default: message = "waiting for approvals (" + v1::formatApprovals(st.approvalsReceived, st.approvalsRequired) + ")"; break;
   }
   v1::setCondition(st.conditions, "Ready", st.phase == v1::RequestPhase::kActivated, phase, message, gen, now);
+  v1::Progress progress = v1::Progress::kReconciling;  // Pending, Approved: people or the operator still act
+  if (st.phase == v1::RequestPhase::kActivated) progress = v1::Progress::kDone;
+  if (st.phase == v1::RequestPhase::kDenied || st.phase == v1::RequestPhase::kExpired || st.phase == v1::RequestPhase::kFailed)
+    progress = v1::Progress::kStalled;
+  v1::setProgressConditions(st.conditions, progress, phase, message, gen, now);
 }
 
 RequestDecision decideRequest(const RequestInputs& in) {

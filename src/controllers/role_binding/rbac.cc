@@ -153,6 +153,7 @@ BindingDecision decideBinding(const v1::KeyRoleBinding& b, const std::vector<v1:
     std::string msg = "spec.reviewBy: " + due.error().message;
     cond("ReviewOverdue", true, "InvalidReviewBy", msg);
     cond("Ready", false, "InvalidReviewBy", msg);
+    v1::setProgressConditions(st.conditions, v1::Progress::kStalled, "InvalidReviewBy", msg, gen, now);
     st.rbac = v1::RbacRefs{name, ""};
     return d;
   }
@@ -162,6 +163,7 @@ BindingDecision decideBinding(const v1::KeyRoleBinding& b, const std::vector<v1:
     std::string msg = "reviewBy " + b.spec.reviewBy + " has passed: the binding grants nothing until it is renewed";
     cond("ReviewOverdue", true, "ReviewOverdue", msg);
     cond("Ready", false, "ReviewOverdue", msg);
+    v1::setProgressConditions(st.conditions, v1::Progress::kStalled, "ReviewOverdue", msg, gen, now);
     st.rbac = v1::RbacRefs{name, ""};
     return d;
   }
@@ -169,6 +171,7 @@ BindingDecision decideBinding(const v1::KeyRoleBinding& b, const std::vector<v1:
   d.requeueAfter = std::chrono::duration_cast<Duration>(*due - now);
   cond("ReviewOverdue", false, "ReviewCurrent", "grants " + std::string(v1::toString(b.spec.role)) + " until " + formatRfc3339(*due));
   cond("Ready", true, "Materialized", "Role and RoleBinding " + name + " grant " + std::string(v1::toString(b.spec.role)));
+  v1::setProgressConditions(st.conditions, v1::Progress::kDone, "Materialized", "", gen, now);
   st.rbac = v1::RbacRefs{name, name};
   return d;
 }

@@ -280,6 +280,11 @@ TEST_P(DecideTable, Idempotent) {
   EXPECT_TRUE(second.audit.empty()) << second.audit.front().event;
   EXPECT_FALSE(second.statusChanged);
   EXPECT_EQ(second.status, first.status);
+  for (size_t i = 0; i < std::min(first.status.conditions.size(), second.status.conditions.size()); ++i)
+    EXPECT_EQ(first.status.conditions[i], second.status.conditions[i])
+        << first.status.conditions[i].type << " " << first.status.conditions[i].reason << "/" << first.status.conditions[i].message
+        << " vs " << second.status.conditions[i].type << " " << second.status.conditions[i].reason << "/"
+        << second.status.conditions[i].message;
 }
 
 INSTANTIATE_TEST_SUITE_P(Lifecycle, DecideTable, ::testing::ValuesIn(rows()),
@@ -363,6 +368,17 @@ TEST(DecideTest, RotationOnRequest) {
 }
 
 // A full timed life: create, wait, approve at notBefore, rotate, deactivate, destroy.
+// kstatus: Reconciling=True while the key waits (PreActive: for people; DestroyScheduled: for
+// its window), both False when it is settled, Stalled=True on an outcome a person must act on.
+std::string progress(const EncryptionKey& k) {
+  std::string out;
+  for (const char* t : {"Reconciling", "Stalled"}) {
+    const Condition* c = findCondition(k.status.conditions, t);
+    out += std::string(out.empty() ? "" : " ") + t + "=" + (c ? c->status + "/" + c->reason : "absent");
+  }
+  return out;
+}
+
 TEST(DecideTest, FullLifeWithInjectedClock) {
   Policy policy;
   EncryptionKey k = key("k", withNotBefore("2027-01-16T00:00:00Z"), withRotation("720h"));
@@ -374,6 +390,7 @@ TEST(DecideTest, FullLifeWithInjectedClock) {
   };
   step();
   EXPECT_EQ(k.status.state, KeyState::kPreActive);
+  EXPECT_EQ(progress(k), "Reconciling=True/PreActive Stalled=False/NotStalled");
   EXPECT_EQ(k.status.preActiveExpiresAt, T + hours(168));
   auto req = request("r1", "k", approved(1));
   Plan wait = step({req});
@@ -381,6 +398,7 @@ TEST(DecideTest, FullLifeWithInjectedClock) {
   now = *parseRfc3339("2027-01-16T00:00:00Z");
   step({req});
   EXPECT_EQ(k.status.state, KeyState::kActive);
+  EXPECT_EQ(progress(k), "Reconciling=False/Settled Stalled=False/NotStalled");
   now += hours(720);
   step();
   EXPECT_EQ(k.status.versions.size(), 2u);
@@ -391,10 +409,26 @@ TEST(DecideTest, FullLifeWithInjectedClock) {
   k.spec.scheduleDestruction = true;
   step();
   EXPECT_EQ(k.status.state, KeyState::kDestroyScheduled);
+  EXPECT_EQ(progress(k), "Reconciling=True/DestroyScheduled Stalled=False/NotStalled");
   now += hours(168);
   Plan destroy = step();
   EXPECT_EQ(k.status.state, KeyState::kDestroyed);
+  EXPECT_EQ(progress(k), "Reconciling=False/Settled Stalled=False/NotStalled");
   EXPECT_EQ(destroy.actions, (std::vector<Action>{A(kDestroy, 1), A(kDestroy, 2)}));
+}
+
+TEST(DecideTest, CompromisedAndFailedKeysAreStalled) {
+  Policy policy;
+  EncryptionKey k = key("k");
+  k = applyPlan(k, decide(k, {}, policy, {}, T));
+  k.spec.compromised = CompromisedSpec{"leaked"};
+  k = applyPlan(k, decide(k, {}, policy, {}, T + hours(1)));
+  EXPECT_EQ(k.status.state, KeyState::kCompromised);
+  EXPECT_EQ(progress(k), "Reconciling=False/Settled Stalled=True/Compromised");
+  EncryptionKey failed = key("f");
+  failed = applyPlan(failed, decide(failed, {}, policy, {}, T));
+  failed.status = markSelfTestFailed(failed, failed.status, 1, "KAT mismatch", T + hours(1));
+  EXPECT_EQ(progress(failed), "Reconciling=False/Settled Stalled=True/SelfTestFailed");
 }
 
 }  // namespace

@@ -194,6 +194,8 @@ TEST_F(ActivationDecideTest, OneValidDenyDenies) {
   EXPECT_EQ(d.message, "denied by carol: not this week");
   EXPECT_TRUE(conditionIsTrue(d.status.conditions, "Denied"));
   EXPECT_EQ(verdictFor(request_, d.tally).validApprovals, 0);
+  EXPECT_TRUE(conditionIsTrue(d.status.conditions, "Stalled"));  // kstatus: Failed
+  EXPECT_FALSE(conditionIsTrue(d.status.conditions, "Reconciling"));
   // Terminal: nothing changes afterwards.
   request_.status = d.status;
   EXPECT_EQ(run().status, d.status);
@@ -266,6 +268,8 @@ TEST_F(ActivationDecideTest, ReadyIsTrueOnlyOnceTheKeyVersionIsActive) {
   };
   auto d = run();
   EXPECT_EQ(ready(d), "False/Pending: waiting for approvals (0/2)");
+  EXPECT_TRUE(conditionIsTrue(d.status.conditions, "Reconciling"));  // kstatus: InProgress
+  EXPECT_FALSE(conditionIsTrue(d.status.conditions, "Stalled"));
   sign("bob");
   sign("carol");
   d = run();
@@ -275,6 +279,8 @@ TEST_F(ActivationDecideTest, ReadyIsTrueOnlyOnceTheKeyVersionIsActive) {
   d = run();
   EXPECT_EQ(ready(d), "True/Activated: the key version this request asked for is active");
   EXPECT_EQ(findCondition(d.status.conditions, "Ready")->observedGeneration, request_.metadata.generation);
+  EXPECT_FALSE(conditionIsTrue(d.status.conditions, "Reconciling"));  // kstatus: Current
+  EXPECT_FALSE(conditionIsTrue(d.status.conditions, "Stalled"));
   EXPECT_EQ(run(gen::t0(), false).status.conditions.empty(), false);
   EXPECT_EQ(ready(run(gen::t0() + std::chrono::hours(1), false)), "True/Activated: the key version this request asked for is active")
       << "a terminal phase keeps its Ready";

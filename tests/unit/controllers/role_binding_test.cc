@@ -81,6 +81,7 @@ TEST(RoleBindingRbacTest, ReviewBy) {
   EXPECT_EQ(d.reviewDue, gen::at("2027-07-01T00:00:00Z"));
   EXPECT_FALSE(conditionIsTrue(d.status.conditions, "ReviewOverdue"));
   EXPECT_TRUE(conditionIsTrue(d.status.conditions, "Ready"));
+  EXPECT_FALSE(conditionIsTrue(d.status.conditions, "Stalled"));
   ASSERT_TRUE(d.status.rbac.has_value());
   EXPECT_EQ(d.status.rbac->roleBinding, "keygate-approvers");
 
@@ -90,6 +91,8 @@ TEST(RoleBindingRbacTest, ReviewBy) {
   EXPECT_TRUE(conditionIsTrue(d.status.conditions, "ReviewOverdue"));
   EXPECT_FALSE(conditionIsTrue(d.status.conditions, "Ready"));
   EXPECT_EQ(d.status.rbac->roleBinding, "");
+  EXPECT_TRUE(conditionIsTrue(d.status.conditions, "Stalled"));  // kstatus: Failed until someone reviews it
+  EXPECT_FALSE(conditionIsTrue(d.status.conditions, "Reconciling"));
 
   b.spec.reviewBy = "someday";
   d = decideBinding(b, {b}, gen::t0());
