@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test test-tools build deps clean bench release image install
+.PHONY: run test test-tools build deps clean bench release image install krew
 
 deps:
 	@bash scripts/install-deps.sh
@@ -40,8 +40,12 @@ PREFIX ?= /usr/local
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
+# kubectl-keygate for krew: dist/krew/keygate-vX.Y.Z-linux-ARCH.tar.gz and its manifest keygate.yaml.
+krew: release
+	bash scripts/krew-package.sh build-release/src/cmd/keygate dist/krew
+
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b"; done
 
 clean:
-	rm -rf $(BUILD_DIR) build-release
+	rm -rf $(BUILD_DIR) build-release dist
