@@ -54,6 +54,17 @@ ReportInput governed() {
   return in;
 }
 
+// A record of tenant-a's key "payments".
+TrailRecord record(WallTime time, const char* event, int64_t version = 1) {
+  TrailRecord r;
+  r.time = time;
+  r.event = event;
+  r.ns = "tenant-a";
+  r.key = "payments";
+  r.version = version;
+  return r;
+}
+
 std::vector<std::string> codes(const Json& report) {
   std::vector<std::string> out;
   for (const auto& f : report["findings"]) out.push_back(f["code"]);
@@ -123,12 +134,7 @@ TEST(AuditReport, ANamespaceWithKeysAndNobodyToGovernThem) {
 TEST(AuditReport, SinceLeavesOutOlderRecordsAndActivations) {
   ReportInput in = governed();
   auto rec = [](const char* time, const char* event, int64_t version) {
-    TrailRecord r;
-    r.time = *parseRfc3339(time);
-    r.event = event;
-    r.ns = "tenant-a";
-    r.key = "payments";
-    r.version = version;
+    TrailRecord r = record(*parseRfc3339(time), event, version);
     r.request = "req";
     r.initiator = "alice";
     r.approvers = {"bob", "carol"};
@@ -145,11 +151,7 @@ TEST(AuditReport, SinceLeavesOutOlderRecordsAndActivations) {
 
 TEST(AuditReport, RefusedCallsAreFindingsButNotGapsInTheControl) {
   ReportInput in = governed();
-  TrailRecord denied;
-  denied.time = kNow - std::chrono::hours(1);
-  denied.event = "KeyUseDenied";
-  denied.ns = "tenant-a";
-  denied.key = "payments";
+  TrailRecord denied = record(kNow - std::chrono::hours(1), "KeyUseDenied");
   denied.initiator = "system:serviceaccount:tenant-b:app";
   denied.operation = "Decrypt";
   denied.reason = "OtherTenant";
@@ -182,13 +184,7 @@ TEST(AuditReport, RenderingsEscapeWhatUsersWrote) {
 
 TEST(AuditReport, HtmlIsSelfContained) {
   ReportInput in = governed();
-  TrailRecord gen;
-  gen.time = kNow - std::chrono::hours(48);
-  gen.event = "KeyGenerated";
-  gen.ns = "tenant-a";
-  gen.key = "payments";
-  gen.version = 1;
-  in.trail.records = {gen};
+  in.trail.records = {record(kNow - std::chrono::hours(48), "KeyGenerated")};
   const std::string html = renderHtml(buildReport(in));
   EXPECT_THAT(html, HasSubstr("<svg role=\"img\" aria-label=\"keys by state over time\""));
   EXPECT_THAT(html, HasSubstr("default-src 'none'"));
