@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/key_wrapping.h"
 #include "common/result.h"
 
 namespace keygate::backends {
@@ -102,9 +103,10 @@ struct SelfTestResult {
   std::string detail;     // why it failed (a CKR name, a mismatch); empty when passed
 };
 
-// Material a tenant wrapped for import (BYOK). Never logged.
+// Material a tenant wrapped for import (BYOK), as read from its Secret. Never logged,
+// copied or stored: the backend unwraps it inside the HSM.
 struct WrappedKeyMaterial {
-  std::string wrappingAlgorithm;  // e.g. "RSA_AES_KEY_WRAP_SHA_256"
+  WrappingFormat format = WrappingFormat::kRsaAesKeyWrapSha1;
   std::vector<uint8_t> blob;
 };
 
@@ -125,9 +127,15 @@ struct GcmSealed {
   ByteVec sealed;  // ciphertext || 16-byte tag
 };
 
+// BYOK: the wrapping key of one import window (`serial` 1, 2, ...) of one key version: an
+// RSA-3072 pair in the tenant's own token whose private half is sensitive, never
+// extractable, and can only unwrap.
 struct WrappingKey {
-  std::string algorithm;
-  std::string publicKeyPem;
+  std::string backendKeyId;   // "keygate/<ns>/<uid>/v<version>/wrap<serial>"
+  std::string publicKeyPem;   // SubjectPublicKeyInfo PEM, for the tenant
+  // The formats this backend unwraps with it, best first: each was tried on this token with
+  // a throw-away key when the pair was made (a module may list a mechanism it cannot use).
+  std::vector<WrappingFormat> formats;
 };
 
 struct GenerateOptions {
@@ -153,12 +161,19 @@ class KeyBackend {
   virtual Result<GeneratedKey> generate(const KeySpec& spec, const GenerateOptions& options) = 0;
   Result<GeneratedKey> generate(const KeySpec& spec) { return generate(spec, GenerateOptions{}); }
 
-  // BYOK: unwraps tenant material inside the backend as a PreActive key. Not implemented
-  // yet by any backend (Unimplemented); it arrives with the BYOK issue.
-  virtual Result<GeneratedKey> importWrapped(const KeySpec& spec, const WrappedKeyMaterial& material) = 0;
-  // BYOK: the per-key wrapping public key the tenant wraps its material with.
-  // Unimplemented for now, like importWrapped.
-  virtual Result<WrappingKey> wrappingKey(const KeyRef& ref) = 0;
+  // ---- BYOK (docs/byok.md). Defaults: Unimplemented. ---------------------------------
+  // Creates the wrapping key `serial` of the key version, or returns the one an earlier
+  // attempt created (idempotent).
+  virtual Result<WrappingKey> createWrappingKey(const KeyRef& ref, int serial);
+  // Destroys it (an import window ended, or the import is done). OK when absent.
+  virtual Status destroyWrappingKey(const KeyRef& ref, int serial);
+  // Unwraps the tenant's material inside the backend with wrapping key `serial` into the key
+  // version, with every usage off (PreActive) and the protection of a generated key. If the
+  // version exists already, returns it (created=false) without reading the material.
+  // InvalidArgument with the reason, nothing created: a blob that does not unwrap (another
+  // wrapping key, truncated, padded), a format the backend cannot do, material of the wrong
+  // kind or length for the algorithm. FailedPrecondition: the wrapping key is gone.
+  virtual Result<GeneratedKey> importWrapped(const KeySpec& spec, int wrappingSerial, const WrappedKeyMaterial& material);
 
   // Sets the usage of every object of the key version to exactly `state` for the key's
   // purpose (also the repair for drift). NotFound when the key version does not exist.

@@ -42,6 +42,17 @@ SigningScheme defaultSigningScheme(Algorithm a) {
 }
 
 Result<ByteVec> KeyBackend::randomBytes(const std::string&, size_t) { return unimplemented(*this, "random bytes"); }
+
+namespace {
+Error noImport(const KeyBackend& b) {
+  return makeError(ErrorCode::kUnimplemented,
+                   std::string(b.type()) + " backend " + b.name() + " cannot import tenant key material (BYOK)");
+}
+}  // namespace
+
+Result<WrappingKey> KeyBackend::createWrappingKey(const KeyRef&, int) { return noImport(*this); }
+Status KeyBackend::destroyWrappingKey(const KeyRef&, int) { return okStatus(); }
+Result<GeneratedKey> KeyBackend::importWrapped(const KeySpec&, int, const WrappedKeyMaterial&) { return noImport(*this); }
 Result<GcmSealed> KeyBackend::aesGcmSeal(const KeySpec&, ByteView, ByteView) {
   return unimplemented(*this, "AES-GCM encryption");
 }

@@ -1,7 +1,5 @@
 #include "cli/kubectl_plugin.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -11,6 +9,7 @@
 
 #include "api/v1alpha1/codec.h"
 #include "cli/approval_status.h"
+#include "cli/yaml_out.h"
 #include "common/clock.h"
 #include "common/json.h"
 #include "common/time.h"
@@ -56,27 +55,6 @@ Session connect(const Flags& f) {
 
 std::string serverError(const Error& e) { return admissionReason(e.message); }
 
-void emitYaml(YAML::Emitter& out, const Json& j) {
-  if (j.is_object()) {
-    out << YAML::BeginMap;
-    for (const auto& [k, v] : j.items()) {
-      out << YAML::Key << k << YAML::Value;
-      emitYaml(out, v);
-    }
-    out << YAML::EndMap;
-  } else if (j.is_array()) {
-    out << YAML::BeginSeq;
-    for (const auto& v : j) emitYaml(out, v);
-    out << YAML::EndSeq;
-  } else if (j.is_string()) {
-    out << YAML::DoubleQuoted << j.get<std::string>();
-  } else if (j.is_null()) {
-    out << YAML::Null;
-  } else {
-    out << j.dump();
-  }
-}
-
 // kubectl's `-o`: "" (a sentence), name, json, yaml.
 void print(const Flags& f, const Json& obj, const std::string& sentence) {
   std::string kind = getString(obj, "kind");
@@ -85,11 +63,7 @@ void print(const Flags& f, const Json& obj, const std::string& sentence) {
   if (f.output.empty()) std::cout << ref << " " << sentence << (f.dryRun == "server" ? " (server dry run)" : "") << "\n";
   else if (f.output == "name") std::cout << ref << "\n";
   else if (f.output == "json") std::cout << obj.dump(4) << "\n";
-  else {
-    YAML::Emitter out;
-    emitYaml(out, obj);
-    std::cout << out.c_str() << "\n";
-  }
+  else std::cout << yamlOf(obj);
 }
 
 void request(const Flags& f) {

@@ -379,7 +379,7 @@ void parseLeaderElection(Parser& p, const YAML::Node& n, LeaderElectionConfig& l
 
 OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view file) {
   OperatorConfig c;
-  p.onlyKeys(root, "", {"backends", "policy", "metrics", "health", "webhook", "dataPlane", "leaderElection",
+  p.onlyKeys(root, "", {"backends", "policy", "metrics", "health", "byok", "webhook", "dataPlane", "leaderElection",
                         "operatorNamespace", "stateDir", "secretStore", "workers", "audit"});
   c.backends = parseBackends(p, root);
 
@@ -422,6 +422,14 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
         if (*t < std::chrono::seconds(1) || *t > std::chrono::minutes(10))
           p.fail(v, "health.backendProbeInterval", "must be between 1s and 10m");
         else c.backendProbeInterval = *t;
+      }
+  }
+  if (auto b = section("byok", {"importWindow"})) {
+    if (YAML::Node v = child(*b, "importWindow"); v.IsDefined())
+      if (auto t = p.duration(v, "byok.importWindow")) {
+        if (*t < std::chrono::minutes(1) || *t > std::chrono::hours(24 * 30))
+          p.fail(v, "byok.importWindow", "must be between 1m and 720h");
+        else c.importWindow = *t;
       }
   }
   if (auto w = section("webhook", {"bindAddress", "certFile", "keyFile", "clientCAFile", "allowedClientNames"})) {

@@ -76,6 +76,8 @@ struct OperatorConfig {
   // interval (each key at its own offset, so the describes are spread out); a changed usage
   // attribute is repaired and audited as DriftRepaired. 0 = only at start and on request.
   Duration driftScanInterval = std::chrono::hours(1);
+  // byok.importWindow: how long a published BYOK wrapping key accepts material (1m to 720h).
+  Duration importWindow = std::chrono::hours(24);
   WebhookConfig webhook;
   DataPlaneConfig dataPlane;
   LeaderElectionConfig leaderElection;

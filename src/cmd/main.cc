@@ -5,6 +5,7 @@
 
 #include "cli/crypto_commands.h"
 #include "cli/kubectl_plugin.h"
+#include "cli/wrap_command.h"
 #include "cmd/subcommands.h"
 
 int main(int argc, char** argv) {
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   keygate::cmd::registerAudit(app);
   keygate::cmd::registerSigningKey(app);
   keygate::cli::registerCryptoCommands(app);
+  keygate::cli::registerWrapCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -263,6 +263,7 @@ int runOperator(const OperatorFlags& f) {
   deps.policy = cfg.policy;
   deps.namespaceJurisdiction = namespaceJurisdiction;
   deps.driftScanInterval = cfg.driftScanInterval;
+  deps.importWindow = cfg.importWindow;
   deps.events = events;
   deps.audit = audit;
   // Only approvals whose signature, spec hash, role and segregation of duties hold count.

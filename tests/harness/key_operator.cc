@@ -27,6 +27,7 @@ KeyOperator::KeyOperator(TestApiServer& server, controllers::BackendSet* backend
   deps.audit = audit_;
   deps.clock = options.clock;
   deps.driftScanInterval = options.driftScanInterval;
+  deps.importWindow = options.importWindow;
   if (options.watchNamespaces) {
     namespaces_ = std::make_unique<kube::Informer>(client_, kube::resources::namespaces(), ro);
     deps.namespaceJurisdiction = [this](const std::string& ns) {

@@ -39,6 +39,7 @@ struct KeyOperatorOptions {
   bool approvalWorkflow = false;
   std::string signingKey;  // approval-signing key bytes; empty = generated
   Duration driftScanInterval{0};  // the key reconciler's periodic drift scan; 0 = off
+  Duration importWindow = std::chrono::hours(24);  // BYOK import window
   // Watch Namespaces as the operator does: their keygate.dev/jurisdiction label binds their
   // keys, and a label change re-queues them.
   bool watchNamespaces = false;

@@ -35,10 +35,6 @@ class WrongAnswerBackend final : public backends::KeyBackend {
   Result<backends::GeneratedKey> generate(const backends::KeySpec& s, const backends::GenerateOptions& o) override {
     return inner_->generate(s, o);
   }
-  Result<backends::GeneratedKey> importWrapped(const backends::KeySpec& s, const backends::WrappedKeyMaterial& m) override {
-    return inner_->importWrapped(s, m);
-  }
-  Result<backends::WrappingKey> wrappingKey(const backends::KeyRef& r) override { return inner_->wrappingKey(r); }
   Status applyUsage(const backends::KeySpec& s, backends::UsageState u) override { return inner_->applyUsage(s, u); }
   Status markCompromised(const backends::KeySpec& s) override { return inner_->markCompromised(s); }
   Status destroy(const backends::KeyRef& r) override { return inner_->destroy(r); }

@@ -100,6 +100,7 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 {{- $_ := set $cfg "leaderElection" $le }}
 {{- $_ := set $cfg "metrics" (dict "bindAddress" (printf ":%d" (int .Values.metrics.port))) }}
 {{- $_ := set $cfg "health" (dict "bindAddress" (printf ":%d" (int .Values.health.port)) "backendProbeInterval" (toString .Values.health.backendProbeInterval) "driftScanInterval" (toString .Values.health.driftScanInterval)) }}
+{{- $_ := set $cfg "byok" (dict "importWindow" (toString .Values.byok.importWindow)) }}
 {{- $wh := dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key" }}
 {{- with .Values.webhook.clientCA }}
 {{- if .secretName }}

@@ -396,7 +396,10 @@ Status readKeyStatus(ObjReader& r, EncryptionKeyStatus& s) {
   }));
   RETURN_IF_ERROR(r.optObject("wrappingKey", &s.wrappingKey, [](ObjReader& o, WrappingKeyStatus& w) -> Status {
     RETURN_IF_ERROR(o.str("algorithm", &w.algorithm));
+    RETURN_IF_ERROR(o.strList("algorithms", &w.algorithms));
     RETURN_IF_ERROR(o.str("publicKeyPem", &w.publicKeyPem));
+    RETURN_IF_ERROR(o.i64("version", &w.version));
+    RETURN_IF_ERROR(o.i64("serial", &w.serial));
     return o.time("expiresAt", &w.expiresAt);
   }));
   RETURN_IF_ERROR(r.optObject("selfTest", &s.selfTest, [](ObjReader& o, SelfTestStatus& st) -> Status {
@@ -645,8 +648,11 @@ Json encodeStatus(const EncryptionKeyStatus& s) {
   if (s.wrappingKey) {
     Json w = Json::object();
     putStr(w, "algorithm", s.wrappingKey->algorithm);
+    putList(w, "algorithms", s.wrappingKey->algorithms);
     putStr(w, "publicKeyPem", s.wrappingKey->publicKeyPem);
     putTime(w, "expiresAt", s.wrappingKey->expiresAt);
+    if (s.wrappingKey->version > 0) w["version"] = s.wrappingKey->version;
+    if (s.wrappingKey->serial > 0) w["serial"] = s.wrappingKey->serial;
     j["wrappingKey"] = std::move(w);
   }
   if (s.selfTest) {

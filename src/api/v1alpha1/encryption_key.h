@@ -85,10 +85,15 @@ struct ActivatedBy {
   bool operator==(const ActivatedBy&) const = default;
 };
 
+// Origin External: the wrapping key of the current import window (docs/byok.md). Gone once
+// the version's material is imported.
 struct WrappingKeyStatus {
-  std::string algorithm;
+  std::string algorithm;                // the best format the backend unwraps (first of algorithms)
+  std::vector<std::string> algorithms;  // every format it unwraps, best first (AWS KMS names)
   std::string publicKeyPem;
-  std::optional<WallTime> expiresAt;
+  std::optional<WallTime> expiresAt;    // end of the import window; a new wrapping key after it
+  int64_t version = 0;                  // the key version the material is for
+  int64_t serial = 0;                   // import window number of that version (1, 2, ...)
   bool operator==(const WrappingKeyStatus&) const = default;
 };
 

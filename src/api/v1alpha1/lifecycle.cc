@@ -131,6 +131,7 @@ class Decider {
     if (backend_.described && !checkDrift()) return;
     if (spec_.deactivate) deactivateAll();
     if (st_.versions.empty()) return createFirstVersion();
+    requestImports();
     handleActivationAndExpiry();
     handleRotation();
   }
@@ -279,18 +280,36 @@ class Decider {
 
   // ---- creation, activation, expiry, rotation ----------------------------------------
 
+  // A generated version is PreActive at once. An imported one (origin External) stays
+  // Pending until the tenant's wrapped material is imported: the reconciler publishes a
+  // wrapping key, imports, sets it PreActive (its TTL starts then) and audits KeyImported.
   KeyVersionStatus& newVersion(int64_t number) {
-    const bool external = spec_.origin == Origin::kExternal;
-    act(external ? ActionType::kImportVersion : ActionType::kGenerateVersion, number);
     KeyVersionStatus v;
     v.version = number;
-    v.state = KeyState::kPreActive;
     v.createdAt = now_;
+    if (external()) {
+      v.state = KeyState::kPending;
+      st_.versions.push_back(v);
+      act(ActionType::kImportVersion, number);
+      return st_.versions.back();
+    }
+    act(ActionType::kGenerateVersion, number);
+    v.state = KeyState::kPreActive;
     st_.versions.push_back(v);
-    audit(external ? "KeyImported" : "KeyGenerated", number,
+    audit("KeyGenerated", number,
           "version " + std::to_string(number) + " created PreActive (no operation permitted until activation)");
     requeue(now_);  // an approval may already be waiting
     return st_.versions.back();
+  }
+
+  bool external() const { return spec_.origin == Origin::kExternal; }
+
+  // Every reconcile of an External key with a version still waiting for its material asks
+  // the reconciler to import (or to keep the wrapping key published and wait).
+  void requestImports() {
+    if (!external()) return;
+    for (const auto& v : st_.versions)
+      if (v.state == KeyState::kPending) act(ActionType::kImportVersion, v.version);
   }
 
   void createFirstVersion() {
@@ -450,7 +469,8 @@ class Decider {
     for (const auto& v : st_.versions) {
       newest = std::max(newest, v.version);
       if (v.version > cur->version) {
-        if (v.state == KeyState::kPreActive) return;  // a rotation is already waiting for activation
+        // A rotation is already waiting for activation (or, imported keys, for its material).
+        if (v.state == KeyState::kPreActive || v.state == KeyState::kPending) return;
         if (v.createdAt) base = std::max(base, *v.createdAt);  // a failed (expired) rotation restarts the clock
       }
     }
@@ -472,7 +492,7 @@ class Decider {
     bool waiting = false;
     for (const auto& v : st_.versions) {
       newest = std::max(newest, v.version);
-      if (cur && v.version > cur->version && v.state == KeyState::kPreActive) waiting = true;
+      if (cur && v.version > cur->version && (v.state == KeyState::kPreActive || v.state == KeyState::kPending)) waiting = true;
     }
     if (spec_.deactivate || !cur || cur->state != KeyState::kActive || waiting) {
       AuditEvent e;
@@ -561,7 +581,9 @@ class Decider {
   std::string readyMessage() const {
     switch (st_.state) {
       case KeyState::kActive: return "key is Active for purpose " + std::string(toString(spec_.purpose));
-      case KeyState::kPending: return "waiting for the backend";
+      case KeyState::kPending:
+        return external() ? "waiting for the tenant's wrapped key material (see the ImportPending condition)"
+                          : "waiting for the backend";
       case KeyState::kPreActive: return "key exists but no operation is permitted until an approved activation";
       case KeyState::kDeactivated: return "key may process (decrypt/verify/unwrap) but never protect";
       case KeyState::kCompromised: return "key is compromised: no operation permitted";

@@ -81,7 +81,8 @@ struct AuditEvent {
   std::string event;  // KeyGenerated, KeyImported, KeyActivated, KeyDeactivated, KeyCompromised,
                       // KeyExpired, KeyRotationStarted, DestructionScheduled, DestructionCancelled,
                       // KeyDestroyed, KeyRetained, KeyDeleted, DriftRepaired, KeyFailed,
-                      // KeySelfTestFailed, KeyRotationRefused
+                      // KeySelfTestFailed, KeyRotationRefused; BYOK (the reconciler's import):
+                      // WrappingKeyPublished, KeyImported, KeyImportRefused
   int64_t version = 0;
   std::string message;
   std::string request;

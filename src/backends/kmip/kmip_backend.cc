@@ -168,12 +168,11 @@ Result<GeneratedKey> KmipBackend::generate(const KeySpec& spec, const GenerateOp
   return GeneratedKey{id, "", true};
 }
 
-Result<GeneratedKey> KmipBackend::importWrapped(const KeySpec&, const WrappedKeyMaterial&) {
-  return makeError(ErrorCode::kUnimplemented, "BYOK import is not implemented for KMIP backends yet");
-}
-
-Result<WrappingKey> KmipBackend::wrappingKey(const KeyRef&) {
-  return makeError(ErrorCode::kUnimplemented, "BYOK wrapping keys are not implemented for KMIP backends yet");
+Result<WrappingKey> KmipBackend::createWrappingKey(const KeyRef&, int) {
+  return makeError(ErrorCode::kUnimplemented,
+                   "kmip backend " + name() + " cannot import tenant key material: KMIP 1.2 Register would carry it in "
+                   "plaintext through the operator, and the server cannot unwrap under a key it holds (PyKMIP 0.10); use a "
+                   "pkcs11 backend for origin External");
 }
 
 Status KmipBackend::revoke(const std::string& uid, uint32_t reasonCode) {

@@ -36,8 +36,10 @@ class KmipBackend final : public KeyBackend {
   std::string_view type() const override { return "kmip"; }
   using KeyBackend::generate;
   Result<GeneratedKey> generate(const KeySpec& spec, const GenerateOptions& options) override;
-  Result<GeneratedKey> importWrapped(const KeySpec& spec, const WrappedKeyMaterial& material) override;
-  Result<WrappingKey> wrappingKey(const KeyRef& ref) override;
+  // BYOK over KMIP is refused with the reason (docs/byok.md): the operator would have to
+  // send the material in plaintext, or the server unwrap under a key it holds, which PyKMIP
+  // 0.10 cannot.
+  Result<WrappingKey> createWrappingKey(const KeyRef& ref, int serial) override;
   Status applyUsage(const KeySpec& spec, UsageState state) override;
   // Revoke with Key Compromise whatever the state (Pre-Active included: left Pre-Active, a
   // compromised key could still be activated on the server).

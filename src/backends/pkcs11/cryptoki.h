@@ -64,6 +64,15 @@ class Cryptoki {
   virtual CK_RV unwrapKey(CK_SESSION_HANDLE session, const CK_MECHANISM& mechanism,
                           CK_OBJECT_HANDLE unwrappingKey, std::span<const uint8_t> wrapped,
                           std::span<const CK_ATTRIBUTE> tmpl, CK_OBJECT_HANDLE* key) = 0;
+  // C_DigestInit + C_DigestKey + C_DigestFinal: the digest of a secret key's value, computed
+  // inside the token (BYOK check values). Default: not supported.
+  virtual CK_RV digestKey(CK_SESSION_HANDLE session, const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, Bytes* digest) {
+    (void)session;
+    (void)mechanism;
+    (void)key;
+    (void)digest;
+    return CKR_FUNCTION_NOT_SUPPORTED;
+  }
   // C_GenerateRandom into out (its size is the length asked for).
   virtual CK_RV generateRandom(CK_SESSION_HANDLE session, std::span<uint8_t> out) {
     (void)session;

@@ -259,4 +259,18 @@ CK_RV DlCryptoki::generateRandom(CK_SESSION_HANDLE session, std::span<uint8_t> o
   return f_->C_GenerateRandom(session, out.data(), out.size());
 }
 
+CK_RV DlCryptoki::digestKey(CK_SESSION_HANDLE session, const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, Bytes* digest) {
+  CK_RV rv = f_->C_DigestInit(session, const_cast<CK_MECHANISM_PTR>(&mechanism));
+  if (rv != CKR_OK) return rv;
+  rv = f_->C_DigestKey(session, key);
+  Bytes out(64);
+  CK_ULONG len = out.size();
+  CK_RV fin = f_->C_DigestFinal(session, out.data(), &len);  // also ends the operation after a failed C_DigestKey
+  if (rv != CKR_OK) return rv;
+  if (fin != CKR_OK) return fin;
+  out.resize(len);
+  *digest = std::move(out);
+  return CKR_OK;
+}
+
 }  // namespace keygate::backends::pkcs11

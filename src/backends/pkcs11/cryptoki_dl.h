@@ -62,6 +62,7 @@ class DlCryptoki final : public Cryptoki {
   CK_RV unwrapKey(CK_SESSION_HANDLE session, const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE unwrappingKey,
                   std::span<const uint8_t> wrapped, std::span<const CK_ATTRIBUTE> tmpl, CK_OBJECT_HANDLE* key) override;
   CK_RV generateRandom(CK_SESSION_HANDLE session, std::span<uint8_t> out) override;
+  CK_RV digestKey(CK_SESSION_HANDLE session, const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key, Bytes* digest) override;
 
  private:
   DlCryptoki(std::string path, CK_FUNCTION_LIST_PTR fns) : path_(std::move(path)), f_(fns) {}

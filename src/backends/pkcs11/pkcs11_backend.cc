@@ -211,18 +211,6 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const Generate
   }, Token::Access::kExclusive);
 }
 
-Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, const WrappedKeyMaterial&) {
-  return makeError(ErrorCode::kUnimplemented,
-                   "pkcs11 backend " + options_.name + ": BYOK import of " + spec.ref.backendKeyId() +
-                       " is not implemented yet");
-}
-
-Result<WrappingKey> Pkcs11Backend::wrappingKey(const KeyRef& ref) {
-  return makeError(ErrorCode::kUnimplemented,
-                   "pkcs11 backend " + options_.name + ": BYOK wrapping key for " + ref.backendKeyId() +
-                       " is not implemented yet");
-}
-
 Status Pkcs11Backend::applyUsage(const KeySpec& spec, UsageState state) {
   RETURN_IF_ERROR(spec.ref.validate());
   RETURN_IF_ERROR(checkAlgorithmFitsPurpose(spec.algorithm, spec.purpose));

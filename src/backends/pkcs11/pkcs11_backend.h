@@ -35,8 +35,10 @@ class Pkcs11Backend final : public KeyBackend {
   std::string_view type() const override { return "pkcs11"; }
   using KeyBackend::generate;
   Result<GeneratedKey> generate(const KeySpec& spec, const GenerateOptions& options) override;
-  Result<GeneratedKey> importWrapped(const KeySpec& spec, const WrappedKeyMaterial& material) override;
-  Result<WrappingKey> wrappingKey(const KeyRef& ref) override;
+  // BYOK (byok.cc).
+  Result<WrappingKey> createWrappingKey(const KeyRef& ref, int serial) override;
+  Status destroyWrappingKey(const KeyRef& ref, int serial) override;
+  Result<GeneratedKey> importWrapped(const KeySpec& spec, int wrappingSerial, const WrappedKeyMaterial& material) override;
   Status applyUsage(const KeySpec& spec, UsageState state) override;
   Status destroy(const KeyRef& ref) override;
   Result<KeyDescription> describe(const KeySpec& spec) override;

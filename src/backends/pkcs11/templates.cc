@@ -209,6 +209,79 @@ GenerationTemplate generationTemplate(const KeySpec& spec) {
   return g;
 }
 
+AttributeList importTemplate(const KeySpec& spec) {
+  AttributeList t;
+  switch (spec.algorithm) {
+    case Algorithm::kAes256:
+    case Algorithm::kHmacSha256:
+      addCommon(t, CKO_SECRET_KEY, spec.algorithm == Algorithm::kAes256 ? CKK_AES : CKK_GENERIC_SECRET, spec);
+      break;
+    case Algorithm::kRsa3072:
+    case Algorithm::kRsa4096: addCommon(t, CKO_PRIVATE_KEY, CKK_RSA, spec); break;
+    case Algorithm::kEcP256:
+    case Algorithm::kEcP384: addCommon(t, CKO_PRIVATE_KEY, CKK_EC, spec); break;
+  }
+  addProtection(t);
+  return t;
+}
+
+AttributeList importedPublicTemplate(const KeySpec& spec) {
+  AttributeList t;
+  const bool rsa = spec.algorithm == Algorithm::kRsa3072 || spec.algorithm == Algorithm::kRsa4096;
+  addCommon(t, CKO_PUBLIC_KEY, rsa ? CKK_RSA : CKK_EC, spec);
+  return t;
+}
+
+Bytes wrappingObjectId(const KeyRef& ref, int serial) {
+  std::string in = "keygate/v1:" + ref.keyUid + "/v" + std::to_string(ref.version) + "/wrap" + std::to_string(serial);
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), md);
+  return Bytes(md, md + 16);
+}
+
+std::string wrappingKeyLabel(const KeyRef& ref, int serial) {
+  return ref.backendKeyId() + "/wrap" + std::to_string(serial);
+}
+
+GenerationTemplate wrappingKeyTemplate(const KeyRef& ref, int serial) {
+  GenerationTemplate g;
+  g.mechanism = CKM_RSA_PKCS_KEY_PAIR_GEN;
+  g.keyPair = true;
+  g.keyType = CKK_RSA;
+  const Bytes id = wrappingObjectId(ref, serial);
+  const std::string label = wrappingKeyLabel(ref, serial);
+  auto common = [&](AttributeList& t, CK_OBJECT_CLASS cls) {
+    t.addUlong(CKA_CLASS, cls)
+        .addUlong(CKA_KEY_TYPE, CKK_RSA)
+        .add(CKA_TOKEN, true)
+        .add(CKA_PRIVATE, true)
+        .add(CKA_MODIFIABLE, false)
+        .add(CKA_COPYABLE, false)
+        .addBytes(CKA_ID, id)
+        .addString(CKA_LABEL, label);
+    for (CK_ATTRIBUTE_TYPE a : usageAttributes(cls)) t.add(a, false);
+  };
+  // The public half only describes the key (the tenant wraps with its PEM); the private half
+  // only unwraps, and never leaves the token.
+  common(g.publicKey, CKO_PUBLIC_KEY);
+  g.publicKey.addUlong(CKA_MODULUS_BITS, 3072);
+  const uint8_t e[] = {0x01, 0x00, 0x01};
+  g.publicKey.addBytes(CKA_PUBLIC_EXPONENT, e);
+  AttributeList priv;
+  priv.addUlong(CKA_CLASS, CKO_PRIVATE_KEY)
+      .addUlong(CKA_KEY_TYPE, CKK_RSA)
+      .add(CKA_TOKEN, true)
+      .add(CKA_PRIVATE, true)
+      .add(CKA_MODIFIABLE, false)
+      .add(CKA_COPYABLE, false)
+      .addBytes(CKA_ID, id)
+      .addString(CKA_LABEL, label);
+  for (CK_ATTRIBUTE_TYPE a : usageAttributes(CKO_PRIVATE_KEY)) priv.add(a, a == CKA_UNWRAP);
+  addProtection(priv);
+  g.privateKey = std::move(priv);
+  return g;
+}
+
 AttributeList usageTemplate(Purpose purpose, CK_OBJECT_CLASS cls, UsageState state) {
   AttributeList t;
   std::vector<CK_ATTRIBUTE_TYPE> on = enabledUsage(purpose, cls, state);

@@ -60,6 +60,18 @@ struct GenerationTemplate {
 };
 GenerationTemplate generationTemplate(const KeySpec& spec);
 
+// BYOK. What C_UnwrapKey gets for an imported key version: a generated key's attributes
+// (same CKA_ID and label, every usage off, sensitive, never extractable); a secret key for
+// AES/HMAC, the private half for RSA/EC.
+AttributeList importTemplate(const KeySpec& spec);
+// The public half created beside an imported private key (the caller adds the key values).
+AttributeList importedPublicTemplate(const KeySpec& spec);
+// The wrapping key pair of import window `serial`: RSA-3072, its own CKA_ID and label
+// ("<backendKeyId>/wrap<serial>"), not modifiable; the private half can only unwrap.
+Bytes wrappingObjectId(const KeyRef& ref, int serial);
+std::string wrappingKeyLabel(const KeyRef& ref, int serial);
+GenerationTemplate wrappingKeyTemplate(const KeyRef& ref, int serial);
+
 // The usage template that puts an object of class `cls` into `state`.
 AttributeList usageTemplate(Purpose purpose, CK_OBJECT_CLASS cls, UsageState state);
 

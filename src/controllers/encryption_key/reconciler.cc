@@ -1,6 +1,7 @@
 #include "controllers/encryption_key/reconciler.h"
 
 #include "controllers/backend_spec.h"
+#include "controllers/encryption_key/key_import.h"
 
 #include <algorithm>
 
@@ -194,6 +195,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     std::string message;
   };
   std::optional<SelfTestFailure> selfTestFailed;
+  std::optional<Duration> importRequeue;  // an import waiting for the tenant's Secret
   for (const auto& action : plan.actions) {
     Status st;
     std::string op(v1::toString(action.type));
@@ -235,10 +237,24 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
           }
           break;
         }
-        case v1::ActionType::kImportVersion:
-          st = makeError(ErrorCode::kUnimplemented,
-                         "origin External (BYOK import) is not supported by backend \"" + ek.spec.backend + "\" yet");
+        case v1::ActionType::kImportVersion: {
+          ImportContext ic;
+          ic.key = &ek;
+          ic.version = action.version;
+          ic.backend = backend;
+          ic.spec = *spec;
+          ic.client = deps_.client.get();
+          ic.now = now;
+          ic.importWindow = deps_.importWindow;
+          auto r = timed(ek.spec.backend, "importWrapped", [&] { return importVersion(ic, status); });
+          if (!r.ok()) {
+            st = r.takeError();
+            break;
+          }
+          if (r->requeueAfter && (!importRequeue || *r->requeueAfter < *importRequeue)) importRequeue = r->requeueAfter;
+          if (r->audit) plan.audit.push_back(*r->audit);  // also the Event (emit below)
           break;
+        }
         case v1::ActionType::kActivateVersion:
           st = timed(ek.spec.backend, "activate", [&] { return backend->activate(*spec); });
           break;
@@ -334,12 +350,15 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     std::string id = backendKeyIds.count(ev.version) ? backendKeyIds[ev.version] : "";
     if (id.empty())
       if (const auto* v = status.findVersion(ev.version)) id = v->backendKeyId;
-    emit(current, ek, ev, id, ev.event == "KeySelfTestFailed" || ev.event == "KeyRotationRefused" ? "Failure" : "Success");
+    emit(current, ek, ev, id, ev.event == "KeySelfTestFailed" || ev.event == "KeyRotationRefused" || ev.event == "KeyImportRefused"
+                                ? "Failure"
+                                : "Success");
   }
   if (finalizerWanted == false) {
     ASSIGN_OR_RETURN(current, setFinalizer(current, false));
   }
   ReconcileResult result{plan.requeueAfter};
+  if (importRequeue && (!result.requeueAfter || *importRequeue < *result.requeueAfter)) result.requeueAfter = importRequeue;
   // Come back for the next drift scan (a requeue, not a timer per key: it goes away with the key).
   if (backend && !deleting && deps_.driftScanInterval > Duration::zero() && !status.versions.empty()) {
     std::optional<WallTime> last;

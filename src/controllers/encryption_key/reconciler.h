@@ -48,6 +48,9 @@ struct EncryptionKeyReconcilerDeps {
   // offset of its own within the interval (spread from its uid), and drift is repaired and
   // audited. Zero: described only when first seen and when asked (reconcile-requested-at).
   Duration driftScanInterval{0};
+  // BYOK: how long a published wrapping key accepts material (byok.importWindow); after it a
+  // new wrapping key replaces it and the old private half is destroyed.
+  Duration importWindow = std::chrono::hours(24);
   std::function<std::vector<api::v1alpha1::ApprovalVerdict>(const api::v1alpha1::EncryptionKey&,
                                                             const std::vector<api::v1alpha1::KeyActivationRequest>&,
                                                             WallTime)>

@@ -34,9 +34,13 @@ const kube::Resource kKeys = kube::resources::encryptionKeys();
 const kube::Resource kRequests = kube::resources::keyActivationRequests();
 const kube::Resource kBindings = kube::resources::keyRoleBindings();
 const kube::Resource kNamespaces = kube::resources::namespaces();
+// BYOK: the tenant's wrapped material (keygate wrap's Secret). Held in memory for the run,
+// never written to state.json.
+const kube::Resource kSecrets = kube::resources::secrets();
 
 const kube::Resource* resourceForKind(const std::string& apiVersion, const std::string& kind) {
   if (apiVersion == "v1" && kind == "Namespace") return &kNamespaces;
+  if (apiVersion == "v1" && kind == "Secret") return &kSecrets;
   if (apiVersion != v1::kApiVersion) return nullptr;
   if (kind == "EncryptionKey") return &kKeys;
   if (kind == "KeyActivationRequest") return &kRequests;
@@ -273,7 +277,7 @@ Result<std::vector<std::string>> LocalRunner::loadManifests(const std::string& d
       // Re-applied manifest: the spec, labels and annotations come from the file.
       Json next = *existing;
       bool changed = false;
-      for (const char* field : {"spec"}) {
+      for (const char* field : {"spec", "data"}) {
         if (obj.contains(field) && next[field] != obj[field]) {
           next[field] = obj[field];
           changed = true;
@@ -390,6 +394,20 @@ void LocalRunner::print(std::ostream& out) const {
   line(header);
   for (const auto& r : rs) line(r);
   auto lines = auditLines();
+  // BYOK: what the tenant does next for keys waiting for their material.
+  for (const auto& obj : impl_->store.objects(kKeys)) {
+    const Json* conds = findPath(obj, "status.conditions");
+    if (conds == nullptr || !conds->is_array()) continue;
+    for (const auto& c : *conds)
+      if (getString(c, "type") == "ImportPending" && getString(c, "status") == "True")
+        out << "\n" << getString(obj, "metadata.namespace") << "/" << getString(obj, "metadata.name") << " waits for its key material ("
+            << getString(c, "reason") << "): keygate wrap --state-dir " << impl_->options.stateDir << " --key "
+            << getString(obj, "metadata.namespace") << "/" << getString(obj, "metadata.name")
+            << " --material FILE --out MANIFEST_DIR/wrapped-key.yaml, then run again\n";
+      else if (getString(c, "type") == "ImportFailed" && getString(c, "status") == "True")
+        out << getString(obj, "metadata.namespace") << "/" << getString(obj, "metadata.name") << ": import refused ("
+            << getString(c, "reason") << "): " << getString(c, "message") << "\n";
+  }
   out << "\nAudit records of this run (" << lines.size() << "; all runs in " << impl_->options.stateDir
       << "/audit.log):\n";
   for (const auto& l : lines) out << l << "\n";

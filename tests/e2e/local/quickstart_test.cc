@@ -250,3 +250,73 @@ TEST(QuickstartTest, ServeGivesWorkloadsTheCryptoApi) {
 
 }  // namespace
 }  // namespace keygate
+
+namespace keygate {
+namespace {
+
+// BYOK in keygate local (examples/byok, docs/byok.md): the first run publishes the wrapping
+// key, `keygate wrap` wraps the tenant's material into a manifest, the second run imports it
+// and activates it through the manifests' request; the fingerprint keygate wrap printed is
+// the one in status, and the token encrypts with the key only once Active.
+TEST(QuickstartTest, ByokLocalWrapImportActivate) {
+  testing::TempDir dir;
+  const std::string manifests = dir.path() + "/byok", stateDir = dir.path() + "/.keygate";
+  std::filesystem::copy(testing::sourceDir() + "/examples/byok", manifests);
+  const std::string local = std::string(KEYGATE_BINARY) + " local -f " + manifests + " --once --state-dir " + stateDir;
+  auto [rc, out] = run(local);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("tenant-byok/customer-data waits for its key material"), std::string::npos) << out;
+
+  // The tenant: 32 random bytes, wrapped for the published key (from the local state).
+  const std::string material = dir.path() + "/key.bin";
+  ASSERT_EQ(run("head -c 32 /dev/urandom > " + material).first, 0);
+  auto [wrc, wout] = run(std::string(KEYGATE_BINARY) + " wrap --state-dir " + stateDir +
+                         " --key tenant-byok/customer-data --material " + material + " --out " + manifests + "/50-wrapped.yaml");
+  ASSERT_EQ(wrc, 0) << wout;
+  auto fp = wout.find("fingerprint kcv:");
+  ASSERT_NE(fp, std::string::npos) << wout;
+  const std::string fingerprint = wout.substr(fp + 12, 10);  // kcv: + 6 hex
+
+  auto [rc2, out2] = run(local);
+  ASSERT_EQ(rc2, 0) << out2;
+  EXPECT_NE(out2.find("\"event\":\"KeyImported\""), std::string::npos) << out2;
+  EXPECT_NE(out2.find("\"event\":\"KeyActivated\""), std::string::npos) << out2;
+  std::ifstream in(stateDir + "/state.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string stateText = ss.str();
+  auto state = parseJson(stateText);
+  ASSERT_TRUE(state.ok());
+  for (const auto& o : (*state)["objects"]) {
+    if (getString(o, "kind") != "EncryptionKey") continue;
+    EXPECT_EQ(getString(o, "status.state"), "Active") << o.dump();
+    EXPECT_EQ(o["status"]["versions"][0].value("fingerprint", ""), fingerprint);
+  }
+  // The Secret stayed in the manifests: state.json holds neither it nor the blob.
+  EXPECT_EQ(stateText.find("\"kind\": \"Secret\""), std::string::npos);
+  std::ifstream wrapped(manifests + "/50-wrapped.yaml");
+  std::stringstream ws;
+  ws << wrapped.rdbuf();
+  auto dataAt = ws.str().find("wrapped: \"");
+  ASSERT_NE(dataAt, std::string::npos) << ws.str();
+  EXPECT_EQ(stateText.find(ws.str().substr(dataAt + 10, 40)), std::string::npos) << "the blob is not in state.json";
+
+  // The token: the imported key encrypts now that it is Active.
+  setenv("SOFTHSM2_CONF", (stateDir + "/softhsm2.conf").c_str(), 1);
+  auto secrets = backends::FileSecretStore::open(stateDir + "/secrets");
+  ASSERT_TRUE(secrets.ok());
+  backends::pkcs11::Pkcs11BackendOptions bo;
+  bo.name = "softhsm";
+  bo.modulePath = KEYGATE_SOFTHSM2_MODULE;
+  auto backend = backends::pkcs11::Pkcs11Backend::open(bo, *secrets);
+  ASSERT_TRUE(backend.ok()) << backend.error().toString();
+  auto session = backends::testing::openTenantSession(**backend, "tenant-byok", *secrets);
+  ASSERT_TRUE(session);
+  backends::testing::Prober active(*session, backends::Algorithm::kAes256,
+                                   "keygate/tenant-byok/" + keyUid(*state, "customer-data") + "/v1");
+  ASSERT_EQ(active.objectCount(), 1u);
+  EXPECT_EQ(active.run(backends::testing::Op::kEncrypt), CKR_OK);
+}
+
+}  // namespace
+}  // namespace keygate

@@ -281,7 +281,7 @@ TEST(Pkcs11BadInput, UnknownOrMisfitAlgorithmIsRefused) {
   k.ref.tenantNamespace = ns;
   k.ref.version = 0;
   EXPECT_EQ(b->generate(k).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(b->importWrapped(k, {}).error().code, ErrorCode::kUnimplemented);
+  EXPECT_EQ(b->importWrapped(k, 1, {}).error().code, ErrorCode::kInvalidArgument);  // version 0
   auto s = openTenantSession(*b, ns);
   EXPECT_TRUE(s->findAll().empty()) << "nothing was created";
 }

@@ -89,9 +89,10 @@ std::vector<Row> rows() {
   // Backend down: the key is Pending, nothing is attempted.
   r.push_back({"BackendUnreachableStaysPending", key("k", fin), {}, unreachable(), T, {}, KeyState::kPending, {},
                std::nullopt});
-  // BYOK: origin External imports instead of generating.
+  // BYOK: origin External imports instead of generating. The version is Pending until the
+  // reconciler has imported the tenant's material (it then audits KeyImported).
   r.push_back({"ExternalOriginImports", key("k", fin, withExternalOrigin()), {}, up(), T, {A(kImport, 1)},
-               KeyState::kPreActive, {"KeyImported"}, Duration::zero()});
+               KeyState::kPending, {}, std::nullopt});
   // PreActive → Active with an Approved request meeting requiredApprovals.
   r.push_back({"ApprovedRequestActivates", key("k", fin, preActive1), {request("r1", "k", approved(1))}, up(), T,
                {A(kActivate, 1), A(kSelfTest, 1)}, KeyState::kActive, {"KeyActivated"}, std::nullopt,
@@ -276,6 +277,9 @@ TEST_P(DecideTable, Idempotent) {
     backend.reachable = row.backend.reachable;
   }
   Plan second = run(row, next, backend);
+  // A version waiting for its imported material asks the reconciler to look again each time
+  // (the only action that repeats by design).
+  std::erase_if(second.actions, [](const Action& a) { return a.type == ActionType::kImportVersion; });
   EXPECT_TRUE(second.actions.empty()) << toString(second.actions.front().type);
   EXPECT_TRUE(second.audit.empty()) << second.audit.front().event;
   EXPECT_FALSE(second.statusChanged);
@@ -429,6 +433,41 @@ TEST(DecideTest, CompromisedAndFailedKeysAreStalled) {
   failed = applyPlan(failed, decide(failed, {}, policy, {}, T));
   failed.status = markSelfTestFailed(failed, failed.status, 1, "KAT mismatch", T + hours(1));
   EXPECT_EQ(progress(failed), "Reconciling=False/Settled Stalled=True/SelfTestFailed");
+}
+
+// BYOK: an External key's version waits Pending (the reconciler is asked to import on every
+// pass), counts no TTL and cannot be activated; once the reconciler has imported it
+// (PreActive) it is activated like any other; a rotation waits Pending for new material
+// while the old version stays Active.
+TEST(DecideTest, ExternalKeyWaitsForItsMaterialThenActivatesLikeAnyOther) {
+  Policy policy;
+  EncryptionKey k = key("k", withExternalOrigin());
+  auto step = [&](WallTime now, std::vector<KeyActivationRequest> reqs = {}) {
+    Plan p = decide(k, reqs, policy, {}, now);
+    k = applyPlan(k, p);
+    return p;
+  };
+  step(T);
+  Plan waiting = step(T + hours(1), {request("r1", "k", approved(1))});
+  EXPECT_EQ(k.status.state, KeyState::kPending);
+  EXPECT_EQ(k.status.versions[0].state, KeyState::kPending);
+  EXPECT_FALSE(k.status.preActiveExpiresAt.has_value()) << "no TTL before the material is there";
+  EXPECT_EQ(waiting.actions, (std::vector<Action>{A(kImport, 1)})) << "an approval cannot activate what is not imported";
+  EXPECT_EQ(findCondition(k.status.conditions, "Ready")->message,
+            "waiting for the tenant's wrapped key material (see the ImportPending condition)");
+  // The reconciler imported it.
+  k.status.versions[0].state = KeyState::kPreActive;
+  k.status.versions[0].createdAt = T + hours(2);
+  step(T + hours(2));
+  EXPECT_EQ(k.status.state, KeyState::kPreActive);
+  EXPECT_EQ(k.status.preActiveExpiresAt, T + hours(2 + 168));
+  step(T + hours(3), {request("r1", "k", approved(1))});
+  EXPECT_EQ(k.status.state, KeyState::kActive);
+  k.metadata.annotations[std::string(kRotateRequestedAtAnnotation)] = "2027-02-01T00:00:00Z";
+  Plan rotate = step(T + hours(4));
+  EXPECT_EQ(rotate.actions, (std::vector<Action>{A(kImport, 2)}));
+  EXPECT_EQ(k.status.state, KeyState::kActive);
+  EXPECT_EQ(k.status.versions[1].state, KeyState::kPending);
 }
 
 }  // namespace

@@ -286,7 +286,7 @@ TEST(ConfigTest, BadFields) {
       {kBackend + "workers: two\n", "config.yaml:2: workers: expected an integer, got two"},
       {kBackend + "workers: 2.5\n", "config.yaml:2: workers: expected an integer, got 2.5"},
       {kBackend + "worker: 2\n",
-       "config.yaml:2: worker: unknown field (known: backends, policy, metrics, health, webhook, dataPlane, leaderElection, "
+       "config.yaml:2: worker: unknown field (known: backends, policy, metrics, health, byok, webhook, dataPlane, leaderElection, "
        "operatorNamespace, stateDir, secretStore, workers, audit)"},
       {kBackend + "workers: 2\nworkers: 3\n", "config.yaml:3: workers: duplicate field"},
       // policy: reported by the api policy parser, same format.
