@@ -9,6 +9,7 @@
 
 #include "api/v1alpha1/codec.h"
 #include "cli/approval_status.h"
+#include "cli/wrap_command.h"
 #include "cli/yaml_out.h"
 #include "common/clock.h"
 #include "common/json.h"
@@ -238,6 +239,25 @@ int runKubectlPlugin(int argc, char** argv) {
   auto* st = app.add_subcommand("status", "A request's approvals and who can still approve, or a key's versions and requests");
   st->add_option("NAME", f->target, "KeyActivationRequest or EncryptionKey name")->required();
   st->callback([f] { status(*f); });
+
+  // BYOK: the tenant's side (docs/byok.md), for a key of the current namespace.
+  auto wf = std::make_shared<WrapFlags>();
+  auto* wr = app.add_subcommand("wrap", "Wrap your key material for an EncryptionKey of origin External (BYOK)");
+  wr->add_option("KEY", f->target, "EncryptionKey name")->required();
+  addWrapOptions(wr, *wf);
+  wr->callback([f, wf] {
+    WrapFlags w = *wf;
+    w.kubeconfig = f->kubeconfig;
+    w.context = f->context;
+    std::string ns = f->ns;
+    if (ns.empty() && w.stateDir.empty()) {
+      auto kc = kube::loadKubeconfig({f->kubeconfig, f->context});
+      if (!kc.ok()) fail(kc.error().message);
+      ns = kc->ns;
+    }
+    w.key = ns + "/" + f->target;
+    runWrap(w, "kubectl keygate wrap", "error");
+  });
 
   auto* pd = app.add_subcommand("pending", "Requests you may approve now");
   pd->callback([f] { pending(*f); });

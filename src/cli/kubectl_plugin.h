@@ -5,6 +5,7 @@
 //   approve REQUEST [--comment C]      deny REQUEST --comment C
 //   status KEY|REQUEST                 pending
 //   rotate KEY   deactivate KEY   compromise KEY --reason R   schedule-destruction KEY   cancel-destruction KEY
+//   wrap KEY --material FILE (BYOK, the tenant's side: cli/wrap_command.h)
 // with kubectl's --kubeconfig, --context and -n/--namespace (default: the context's). Approve
 // and deny append to spec.approvals with a JSON patch, as `kubectl patch --type=json` does; the
 // admission webhook stamps who, when and the signature. The key commands (KeyAdministrator)

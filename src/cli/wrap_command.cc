@@ -28,11 +28,6 @@
 namespace keygate::cli {
 namespace {
 
-struct WrapFlags {
-  std::string key, material, format, wrappingKeyFile, algorithm, kubeconfig, context, stateDir, output = "yaml", outFile;
-  std::string secretName, secretKey, operatorServiceAccount = "keygate-system/keygate";
-};
-
 struct Failure {
   std::string message;
   int code = 1;
@@ -166,7 +161,7 @@ std::string base64(const std::vector<uint8_t>& in) {
   return out;
 }
 
-void wrap(const WrapFlags& f) {
+void wrap(const WrapFlags& f, const std::string& info) {
   Target t = resolve(f);
   WrappingFormat format;
   const bool privateKey = t.algorithm.rfind("RSA", 0) == 0 || t.algorithm.rfind("EC", 0) == 0;
@@ -246,42 +241,48 @@ void wrap(const WrapFlags& f) {
     o << out;
     if (!o) fail("cannot write " + f.outFile, 2);
   }
-  std::cerr << "keygate wrap: " << t.algorithm << " material wrapped with " << wrappingFormatName(format)
+  std::cerr << info << ": " << t.algorithm << " material wrapped with " << wrappingFormatName(format)
             << (t.wrappingKeyId.empty() ? "" : " for " + t.wrappingKeyId)
             << (t.expiresAt.empty() ? "" : " (window ends " + t.expiresAt + ")") << "\n"
-            << "keygate wrap: fingerprint " << *fp << ": after the import, compare with status.versions["
+            << info << ": fingerprint " << *fp << ": after the import, compare with status.versions["
             << (t.version > 0 ? std::to_string(t.version - 1) : std::string("…")) << "].fingerprint\n";
 }
 
 }  // namespace
 
+void addWrapOptions(CLI::App* w, WrapFlags& f) {
+  w->add_option("--material", f.material, "Key material: 32 raw bytes (AES-256), 32-64 (HMAC-SHA256), or an RSA private key (PEM/DER)")
+      ->required();
+  w->add_option("--format", f.format, "Wrapping format (default: the best the backend publishes for this material)");
+  w->add_option("--wrapping-key", f.wrappingKeyFile, "Wrap for this PEM public key instead of reading the key's status");
+  w->add_option("--algorithm", f.algorithm, "With --wrapping-key: the key's algorithm");
+  w->add_option("--state-dir", f.stateDir, "Read the key from keygate local's state instead of a cluster");
+  w->add_option("-o,--output", f.output, "yaml (default: Secret, Role, RoleBinding), json, or raw (the blob)")
+      ->check(CLI::IsMember({"yaml", "json", "raw"}));
+  w->add_option("--out", f.outFile, "Write to this file instead of stdout");
+  w->add_option("--secret-name", f.secretName, "Secret name (default: the key's spec.import.secretRef.name)");
+  w->add_option("--secret-key", f.secretKey, "Secret data key (default: the key's spec.import.secretRef.key)");
+  w->add_option("--operator-service-account", f.operatorServiceAccount,
+                "The operator's ServiceAccount, NAMESPACE/NAME, granted get on the Secret (default keygate-system/keygate)");
+}
+
+void runWrap(const WrapFlags& f, const std::string& info, const std::string& prefix) {
+  try {
+    wrap(f, info);
+  } catch (const Failure& e) {
+    std::cerr << prefix << ": " << e.message << "\n";
+    throw CLI::RuntimeError(e.code);
+  }
+}
+
 void registerWrapCommand(CLI::App& app) {
   auto f = std::make_shared<WrapFlags>();
   auto* w = app.add_subcommand("wrap", "BYOK: wrap your key material for an EncryptionKey of origin External (docs/byok.md)");
   w->add_option("--key", f->key, "The EncryptionKey, NAMESPACE/NAME (its status.wrappingKey is used)");
-  w->add_option("--material", f->material, "Key material: 32 raw bytes (AES-256), 32-64 (HMAC-SHA256), or an RSA private key (PEM/DER)")
-      ->required();
-  w->add_option("--format", f->format, "Wrapping format (default: the best the backend publishes for this material)");
-  w->add_option("--wrapping-key", f->wrappingKeyFile, "Wrap for this PEM public key instead of reading the key's status");
-  w->add_option("--algorithm", f->algorithm, "With --wrapping-key: the key's algorithm");
   w->add_option("--kubeconfig", f->kubeconfig, "Path to the kubeconfig file");
   w->add_option("--context", f->context, "The kubeconfig context to use");
-  w->add_option("--state-dir", f->stateDir, "Read the key from keygate local's state instead of a cluster");
-  w->add_option("-o,--output", f->output, "yaml (default: Secret, Role, RoleBinding), json, or raw (the blob)")
-      ->check(CLI::IsMember({"yaml", "json", "raw"}));
-  w->add_option("--out", f->outFile, "Write to this file instead of stdout");
-  w->add_option("--secret-name", f->secretName, "Secret name (default: the key's spec.import.secretRef.name)");
-  w->add_option("--secret-key", f->secretKey, "Secret data key (default: the key's spec.import.secretRef.key)");
-  w->add_option("--operator-service-account", f->operatorServiceAccount,
-                "The operator's ServiceAccount, NAMESPACE/NAME, granted get on the Secret (default keygate-system/keygate)");
-  w->callback([f] {
-    try {
-      wrap(*f);
-    } catch (const Failure& e) {
-      std::cerr << "keygate wrap: " << e.message << "\n";
-      throw CLI::RuntimeError(e.code);
-    }
-  });
+  addWrapOptions(w, *f);
+  w->callback([f] { runWrap(*f, "keygate wrap", "keygate wrap"); });
 }
 
 }  // namespace keygate::cli

@@ -86,6 +86,19 @@ TEST_F(ByokE2E, TenantGrantsReadWrapsWithKeygateWrapAndByHandAndBothImport) {
   createExternalKey("ledger-mac", "HMAC-SHA256", "MAC");
   keyWhen("ledger-mac", [](const Json& k) { return !getString(k, "status.wrappingKey.publicKeyPem").empty(); });
   sh("head -c 32 /dev/urandom > mac.bin");
+  // kubectl keygate wrap (the plugin, found on PATH) writes the same kind of manifest for a
+  // key of the current namespace; once a key is imported it says there is nothing to wrap for.
+  sh("mkdir -p bin && ln -sf " + kg + " bin/kubectl-keygate");
+  const std::string plugin = "PATH=" + dir_.path() + "/bin:$PATH KUBECONFIG=" + server_->writeKubeconfig("admin") + " kubectl keygate ";
+  sh(plugin + "wrap ledger-mac --material mac.bin --out plugin-wrapped.yaml 2>/dev/null");
+  const std::string manifest = sh("cat plugin-wrapped.yaml");
+  EXPECT_NE(manifest.find("kind: \"Secret\""), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("name: \"ledger-mac-material\""), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("keygate.dev/wrapping-key"), std::string::npos) << manifest;
+  auto done = shell("(cd " + dir_.path() + " && " + plugin + "wrap customer-data --material aes.bin)");
+  EXPECT_EQ(done.rc, 1) << done.out;
+  EXPECT_EQ(done.out.rfind("error: encryptionkey tenant-a/customer-data publishes no wrapping key", 0), 0u) << done.out;
+  EXPECT_EQ(std::count(done.out.begin(), done.out.end(), '\n'), 1) << done.out;
   sh("kubectl " + admin + " -n tenant-a get ek ledger-mac -o jsonpath='{.status.wrappingKey.publicKeyPem}' > wrapping.pem");
   sh("openssl rand 32 > ephemeral.bin");
   sh("openssl pkeyutl -encrypt -pubin -inkey wrapping.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha1 "
