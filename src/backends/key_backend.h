@@ -108,6 +108,9 @@ struct SelfTestResult {
 struct WrappedKeyMaterial {
   WrappingFormat format = WrappingFormat::kRsaAesKeyWrapSha1;
   std::vector<uint8_t> blob;
+  // EC keys: the public key (SubjectPublicKeyInfo PEM) the tenant supplies beside the
+  // material (a PKCS#11 EC private key has no public point); it must belong to the private key.
+  std::string publicKeyPem = {};  // initialiser: {format, blob} inits may omit it
 };
 
 // Signature schemes of the crypto API (AWS KMS names). ECDSA signatures are DER

@@ -111,8 +111,8 @@ Target resolve(const WrapFlags& f) {
 }
 
 // The material as the backend unwraps it: raw bytes for secret keys, PKCS#8 DER for private
-// keys (read from PEM or DER).
-std::vector<uint8_t> loadMaterial(const std::string& path, const std::string& algorithm) {
+// keys (read from PEM or DER); for EC keys also the public key the Secret carries beside it.
+std::vector<uint8_t> loadMaterial(const std::string& path, const std::string& algorithm, std::string* publicPem) {
   auto bytes = readWholeFile(path);
   if (!bytes.ok()) fail(bytes.error().message, 2);
   std::vector<uint8_t> m(bytes->begin(), bytes->end());
@@ -125,8 +125,8 @@ std::vector<uint8_t> loadMaterial(const std::string& path, const std::string& al
     if (m.size() < 32 || m.size() > 64) fail(path + " holds " + std::to_string(m.size()) + " bytes; HMAC-SHA256 key material is 32 to 64 raw bytes");
     return m;
   }
-  if (algorithm != "RSA-3072" && algorithm != "RSA-4096")
-    fail("import of " + algorithm + " keys is not supported yet (AES-256, HMAC-SHA256, RSA-3072 and RSA-4096 are)");
+  const bool ec = algorithm == "EC-P256" || algorithm == "EC-P384";
+  if (!ec && algorithm != "RSA-3072" && algorithm != "RSA-4096") fail("import of " + algorithm + " keys is not supported");
   EVP_PKEY* key = nullptr;
   if (BIO* bio = BIO_new_mem_buf(m.data(), static_cast<int>(m.size()))) {
     key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
@@ -140,6 +140,17 @@ std::vector<uint8_t> loadMaterial(const std::string& path, const std::string& al
   if (key == nullptr) fail(path + " is not a private key (PEM or DER, PKCS#1 or PKCS#8)");
   const int bits = EVP_PKEY_bits(key);
   const bool rsa = EVP_PKEY_base_id(key) == EVP_PKEY_RSA;
+  const bool isEc = EVP_PKEY_base_id(key) == EVP_PKEY_EC;
+  if (isEc && publicPem) {
+    if (BIO* out = BIO_new(BIO_s_mem())) {
+      if (PEM_write_bio_PUBKEY(out, key) == 1) {
+        char* data = nullptr;
+        long n = BIO_get_mem_data(out, &data);
+        publicPem->assign(data, static_cast<size_t>(n));
+      }
+      BIO_free(out);
+    }
+  }
   std::vector<uint8_t> der;
   if (PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key)) {
     unsigned char* out = nullptr;
@@ -149,6 +160,11 @@ std::vector<uint8_t> loadMaterial(const std::string& path, const std::string& al
     PKCS8_PRIV_KEY_INFO_free(p8);
   }
   EVP_PKEY_free(key);
+  if (ec) {
+    const bool fits = isEc && ((algorithm == "EC-P256" && bits == 256) || (algorithm == "EC-P384" && bits == 384));
+    if (!fits) fail(path + " is not an " + algorithm + " key");
+    return der;
+  }
   if (!rsa || std::to_string(bits) != algorithm.substr(4))
     fail(path + " is not an " + algorithm + " key (" + (rsa ? "RSA-" + std::to_string(bits) : std::string("not RSA")) + ")");
   return der;
@@ -190,7 +206,8 @@ void wrap(const WrapFlags& f, const std::string& info) {
   }
   if (privateKey && !isKeyWrapFormat(format))
     fail(std::string(wrappingFormatName(format)) + " carries raw secret material; use RSA_AES_KEY_WRAP_SHA_1 or _SHA_256 for " + t.algorithm);
-  std::vector<uint8_t> material = loadMaterial(f.material, t.algorithm);
+  std::string publicPem;
+  std::vector<uint8_t> material = loadMaterial(f.material, t.algorithm, &publicPem);
   auto fp = materialFingerprint(material, privateKey, t.algorithm == "AES-256");
   auto blob = wrapKeyMaterial(t.publicKeyPem, format, material);
   OPENSSL_cleanse(material.data(), material.size());
@@ -206,6 +223,7 @@ void wrap(const WrapFlags& f, const std::string& info) {
     if (secretName.empty() || secretKey.empty()) fail("the Secret's name and key are not known: pass --secret-name and --secret-key", 2);
     Json annotations = {{"keygate.dev/wrapping-algorithm", wrappingFormatName(format)}};
     if (!t.wrappingKeyId.empty()) annotations["keygate.dev/wrapping-key"] = t.wrappingKeyId;
+    if (!publicPem.empty()) annotations["keygate.dev/public-key"] = publicPem;
     Json secret = {{"apiVersion", "v1"},
                    {"kind", "Secret"},
                    {"metadata", {{"name", secretName}, {"annotations", annotations}}},
@@ -251,7 +269,7 @@ void wrap(const WrapFlags& f, const std::string& info) {
 }  // namespace
 
 void addWrapOptions(CLI::App* w, WrapFlags& f) {
-  w->add_option("--material", f.material, "Key material: 32 raw bytes (AES-256), 32-64 (HMAC-SHA256), or an RSA private key (PEM/DER)")
+  w->add_option("--material", f.material, "Key material: 32 raw bytes (AES-256), 32-64 (HMAC-SHA256), or an RSA or EC private key (PEM/DER)")
       ->required();
   w->add_option("--format", f.format, "Wrapping format (default: the best the backend publishes for this material)");
   w->add_option("--wrapping-key", f.wrappingKeyFile, "Wrap for this PEM public key instead of reading the key's status");

@@ -7,7 +7,12 @@
 // missing, so RSA_AES_KEY_WRAP_* is done in two steps (OAEP-unwrap the ephemeral AES key as
 // a session object, CKM_AES_KEY_WRAP_PAD-unwrap the target, destroy the ephemeral key).
 // Which formats a token can do is tried, not assumed, when a wrapping key is made.
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "backends/pkcs11/attributes.h"
 #include "backends/pkcs11/ck_errors.h"
@@ -189,6 +194,56 @@ Result<Measure> measureSecret(Session& s, CK_OBJECT_HANDLE wrapPriv, WrappingFor
   return m;
 }
 
+// The CKA_EC_POINT (DER OCTET STRING of the uncompressed point) of an EC public key PEM on
+// the algorithm's curve.
+Result<Bytes> ecPublicPoint(const std::string& pem, Algorithm algorithm) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr,
+                                                          EVP_PKEY_free);
+  if (!key || EVP_PKEY_base_id(key.get()) != EVP_PKEY_EC)
+    return makeError(ErrorCode::kInvalidArgument, "the public key beside the material is not an EC public key (PEM)");
+  char curve[64] = {0};
+  size_t len = 0;
+  EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &len);
+  const std::string want = algorithm == Algorithm::kEcP256 ? "prime256v1" : "secp384r1";
+  if (want != curve)
+    return makeError(ErrorCode::kInvalidArgument, std::string("the public key is on curve ") + curve + "; the key is " +
+                                                      algorithmName(algorithm));
+  Bytes point(160);
+  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point.data(), point.size(), &len) != 1)
+    return makeError(ErrorCode::kInvalidArgument, "cannot read the EC public point");
+  point.resize(len);
+  Bytes der{0x04, static_cast<uint8_t>(point.size())};
+  der.insert(der.end(), point.begin(), point.end());
+  return der;
+}
+
+// Unwraps the blob once more into a session copy of the private key that may only sign, signs
+// a random digest with it in the token, and checks the signature with the tenant's public key.
+Status provePair(Session& s, CK_OBJECT_HANDLE wrapPriv, const WrappedKeyMaterial& material, Algorithm algorithm,
+                 const std::string& publicPem) {
+  AttributeList copyTmpl;
+  copyTmpl.addUlong(CKA_CLASS, CKO_PRIVATE_KEY).addUlong(CKA_KEY_TYPE, CKK_EC).add(CKA_TOKEN, false);
+  for (CK_ATTRIBUTE_TYPE a : usageAttributes(CKO_PRIVATE_KEY)) copyTmpl.add(a, a == CKA_SIGN);
+  copyTmpl.add(CKA_SENSITIVE, true).add(CKA_EXTRACTABLE, false);
+  ASSIGN_OR_RETURN(CK_OBJECT_HANDLE copy, unwrapBlob(s, wrapPriv, material.format, material.blob, copyTmpl));
+  SessionObject guard(s, copy);
+  Bytes digest(algorithm == Algorithm::kEcP256 ? 32 : 48);
+  RAND_bytes(digest.data(), static_cast<int>(digest.size()));
+  CK_MECHANISM ecdsa{CKM_ECDSA, nullptr, 0};
+  Bytes raw;
+  RETURN_IF_ERROR(ckCheck("C_SignInit", s.ck().signInit(s.handle(), ecdsa, copy), "pair check"));
+  RETURN_IF_ERROR(ckCheck("C_Sign", s.ck().sign(s.handle(), digest, &raw), "pair check"));
+  ASSIGN_OR_RETURN(Bytes der, ecdsaRawToDer(raw));
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(publicPem.data(), static_cast<int>(publicPem.size())), BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new(key.get(), nullptr), EVP_PKEY_CTX_free);
+  if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1 ||
+      EVP_PKEY_verify(ctx.get(), der.data(), der.size(), digest.data(), digest.size()) != 1)
+    return makeError(ErrorCode::kInvalidArgument, "the public key beside the material does not belong to the private key");
+  return okStatus();
+}
+
 }  // namespace
 
 Result<WrappingKey> Pkcs11Backend::createWrappingKey(const KeyRef& ref, int serial) {
@@ -290,10 +345,22 @@ Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, int wrapp
         return reject("cannot create the public half (" + ckrName(rv) + ")");
       created.push_back(ObjectRef{pub, CKO_PUBLIC_KEY});
     } else {
-      // EC: the public point is not an attribute of the private object, and the token gives
-      // nothing from which to derive it; refused until the tenant can supply it.
-      return reject(std::string("import of ") + algorithmName(spec.algorithm) +
-                    " private keys is not supported yet (the token cannot give the public point)");
+      // EC: the public point is not an attribute of a PKCS#11 private key, so the tenant
+      // supplies the public key; a signature made in the token by a session copy of the
+      // imported private key must verify with it.
+      if (material.publicKeyPem.empty())
+        return reject("an EC private key is imported with its public key (keygate wrap adds it as the Secret's "
+                      "annotation keygate.dev/public-key)");
+      auto point = ecPublicPoint(material.publicKeyPem, spec.algorithm);
+      if (!point.ok()) return reject(point.error().message);
+      if (auto match = provePair(s, wrapPriv, material, spec.algorithm, material.publicKeyPem); !match.ok())
+        return reject(match.error().message);
+      AttributeList pubTmpl = importedPublicTemplate(spec);
+      pubTmpl.addBytes(CKA_EC_PARAMS, ecParams(spec.algorithm)).addBytes(CKA_EC_POINT, *point);
+      CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
+      if (CK_RV rv = s.ck().createObject(s.handle(), pubTmpl.span(), &pub); rv != CKR_OK)
+        return reject("cannot create the public half (" + ckrName(rv) + ")");
+      created.push_back(ObjectRef{pub, CKO_PUBLIC_KEY});
     }
     token->cacheObjects(id, created);
     std::string fp = checkValue;

@@ -160,6 +160,8 @@ Result<ImportOutcome> importVersion(const ImportContext& c, v1::EncryptionKeySta
     return waiting(c, st, "UnsupportedFormat", nextStep(c, *wk), "UnsupportedFormat", format.error().message);
   }
   material.format = *format;
+  if (ann && ann->is_object() && ann->contains(kPublicKeyAnnotation) && (*ann)[kPublicKeyAnnotation].is_string())
+    material.publicKeyPem = (*ann)[kPublicKeyAnnotation].get<std::string>();
 
   // 3. Unwrap inside the backend.
   auto imported = c.backend->importWrapped(c.spec, static_cast<int>(wk->serial), material);

@@ -24,6 +24,8 @@ namespace keygate::controllers {
 // was made for (optional; without them the format follows from the blob's length).
 inline constexpr const char* kWrappingKeyAnnotation = "keygate.dev/wrapping-key";
 inline constexpr const char* kWrappingAlgorithmAnnotation = "keygate.dev/wrapping-algorithm";
+// EC keys: the public key (PEM) beside the wrapped private key.
+inline constexpr const char* kPublicKeyAnnotation = "keygate.dev/public-key";
 
 struct ImportOutcome {
   bool imported = false;

@@ -9,6 +9,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "backends/pkcs11/templates.h"
@@ -178,6 +179,68 @@ TEST_F(Pkcs11Byok, ImportedRsaKeySignsForTheTenantsPublicKey) {
   auto sig = b_->signDigest(k, SigningScheme::kRsaPssSha256, digest);
   ASSERT_TRUE(sig.ok()) << sig.error().toString();
   EXPECT_TRUE(tenant.verifyPss(digest, *sig)) << "verified with the tenant's own public key";
+}
+
+// The tenant's EC P-256 key: PKCS#8 DER and its public key PEM.
+struct TenantEc {
+  Bytes pkcs8;
+  std::string publicPem;
+  EVP_PKEY* key = nullptr;
+  TenantEc() {
+    key = EVP_EC_gen("P-256");
+    PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key);
+    unsigned char* der = nullptr;
+    int len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    pkcs8.assign(der, der + len);
+    OPENSSL_free(der);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    BIO* out = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(out, key);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out, &data);
+    publicPem.assign(data, static_cast<size_t>(n));
+    BIO_free(out);
+  }
+  ~TenantEc() { EVP_PKEY_free(key); }
+  bool verify(const Bytes& digest, const Bytes& derSig) const {
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(key, nullptr);
+    EVP_PKEY_verify_init(ctx);
+    int ok = EVP_PKEY_verify(ctx, derSig.data(), derSig.size(), digest.data(), digest.size());
+    EVP_PKEY_CTX_free(ctx);
+    return ok == 1;
+  }
+};
+
+// EC: the tenant supplies the public key; the token proves it belongs to the private key
+// (a signature by a session copy) before the public half is created.
+TEST_F(Pkcs11Byok, ImportedEcKeySignsForTheTenantsPublicKeyAndAForeignPublicKeyIsRefused) {
+  TenantEc tenant, stranger;
+  KeySpec wrongPub = spec(Algorithm::kEcP256, Purpose::kSign);
+  auto wk = b_->createWrappingKey(wrongPub.ref, 1);
+  ASSERT_TRUE(wk.ok());
+  WrappedKeyMaterial m{WrappingFormat::kRsaAesKeyWrapSha1, wrap(*wk, WrappingFormat::kRsaAesKeyWrapSha1, tenant.pkcs8),
+                       stranger.publicPem};
+  auto refused = b_->importWrapped(wrongPub, 1, m);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("does not belong to the private key"), std::string::npos) << refused.error().message;
+  EXPECT_TRUE(absent(wrongPub));
+  m.publicKeyPem.clear();
+  EXPECT_NE(b_->importWrapped(wrongPub, 1, m).error().message.find("is imported with its public key"), std::string::npos);
+
+  KeySpec k = spec(Algorithm::kEcP256, Purpose::kSign);
+  auto wk2 = b_->createWrappingKey(k.ref, 1);
+  ASSERT_TRUE(wk2.ok());
+  auto imported = b_->importWrapped(
+      k, 1, {WrappingFormat::kRsaAesKeyWrapSha1, wrap(*wk2, WrappingFormat::kRsaAesKeyWrapSha1, tenant.pkcs8), tenant.publicPem});
+  ASSERT_TRUE(imported.ok()) << imported.error().toString();
+  EXPECT_EQ(imported->fingerprint, *materialFingerprint(tenant.pkcs8, true, false));
+  EXPECT_EQ(b_->describe(k)->state, BackendKeyState::kNoUsage);
+  const Bytes digest = randomBytes(32);
+  EXPECT_FALSE(b_->signDigest(k, SigningScheme::kEcdsaSha256, digest).ok()) << "PreActive: refused";
+  ASSERT_TRUE(b_->activate(k).ok());
+  auto sig = b_->signDigest(k, SigningScheme::kEcdsaSha256, digest);
+  ASSERT_TRUE(sig.ok()) << sig.error().toString();
+  EXPECT_TRUE(tenant.verify(digest, *sig)) << "verified with the tenant's own public key";
 }
 
 TEST_F(Pkcs11Byok, BadBlobsAreRefusedWithTheReasonAndLeaveNothing) {
