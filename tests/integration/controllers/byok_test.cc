@@ -6,7 +6,9 @@
 // neither the material nor the blob appears in status, Events or the audit trail.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <sstream>
 
@@ -262,6 +264,33 @@ TEST_F(ByokControllerTest, AnEndedWindowReplacesTheWrappingKey) {
   putSecret("reports", wrap(key, material));
   key = waitKey("reports", [](const Json& k) { return getString(k, "status.state") == "PreActive"; });
   EXPECT_EQ(key["status"]["versions"][0].value("fingerprint", ""), *materialFingerprint(material, false, false));
+}
+
+// EC through the Secret: the public key rides in the annotation keygate wrap writes.
+TEST_F(ByokControllerTest, EcKeyImportsWithThePublicKeyAnnotation) {
+  createKey("signing", "EC-P256", "Sign");
+  Json key = published("signing");
+  EVP_PKEY* ec = EVP_EC_gen("P-256");
+  PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(ec);
+  unsigned char* der = nullptr;
+  int len = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+  std::vector<uint8_t> pkcs8(der, der + len);
+  OPENSSL_free(der);
+  PKCS8_PRIV_KEY_INFO_free(p8);
+  BIO* out = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(out, ec);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(out, &data);
+  const std::string pem(data, static_cast<size_t>(n));
+  BIO_free(out);
+  EVP_PKEY_free(ec);
+  putSecret("signing", wrap(key, pkcs8), {{"keygate.dev/public-key", pem}});
+  key = waitKey("signing", [](const Json& k) { return getString(k, "status.state") == "PreActive"; });
+  ASSERT_EQ(getString(key, "status.state"), "PreActive") << key["status"].dump(2);
+  EXPECT_EQ(key["status"]["versions"][0].value("fingerprint", ""), *materialFingerprint(pkcs8, true, false));
+  auto publicPem = backend_->publicKeyPem(specOf(key));
+  ASSERT_TRUE(publicPem.ok()) << publicPem.error().toString();
+  EXPECT_EQ(*publicPem, pem) << "the token's public half is the tenant's";
 }
 
 }  // namespace
