@@ -250,7 +250,8 @@ GenerationTemplate wrappingKeyTemplate(const KeyRef& ref, int serial) {
   g.keyType = CKK_RSA;
   const Bytes id = wrappingObjectId(ref, serial);
   const std::string label = wrappingKeyLabel(ref, serial);
-  auto common = [&](AttributeList& t, CK_OBJECT_CLASS cls) {
+  // `on`: the one usage attribute that is true (CKA_UNWRAP on the private half), 0 for none.
+  auto common = [&](AttributeList& t, CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE on) {
     t.addUlong(CKA_CLASS, cls)
         .addUlong(CKA_KEY_TYPE, CKK_RSA)
         .add(CKA_TOKEN, true)
@@ -259,26 +260,16 @@ GenerationTemplate wrappingKeyTemplate(const KeyRef& ref, int serial) {
         .add(CKA_COPYABLE, false)
         .addBytes(CKA_ID, id)
         .addString(CKA_LABEL, label);
-    for (CK_ATTRIBUTE_TYPE a : usageAttributes(cls)) t.add(a, false);
+    for (CK_ATTRIBUTE_TYPE a : usageAttributes(cls)) t.add(a, a == on);
   };
   // The public half only describes the key (the tenant wraps with its PEM); the private half
   // only unwraps, and never leaves the token.
-  common(g.publicKey, CKO_PUBLIC_KEY);
+  common(g.publicKey, CKO_PUBLIC_KEY, 0);
   g.publicKey.addUlong(CKA_MODULUS_BITS, 3072);
   const uint8_t e[] = {0x01, 0x00, 0x01};
   g.publicKey.addBytes(CKA_PUBLIC_EXPONENT, e);
-  AttributeList priv;
-  priv.addUlong(CKA_CLASS, CKO_PRIVATE_KEY)
-      .addUlong(CKA_KEY_TYPE, CKK_RSA)
-      .add(CKA_TOKEN, true)
-      .add(CKA_PRIVATE, true)
-      .add(CKA_MODIFIABLE, false)
-      .add(CKA_COPYABLE, false)
-      .addBytes(CKA_ID, id)
-      .addString(CKA_LABEL, label);
-  for (CK_ATTRIBUTE_TYPE a : usageAttributes(CKO_PRIVATE_KEY)) priv.add(a, a == CKA_UNWRAP);
-  addProtection(priv);
-  g.privateKey = std::move(priv);
+  common(g.privateKey, CKO_PRIVATE_KEY, CKA_UNWRAP);
+  addProtection(g.privateKey);
   return g;
 }
 

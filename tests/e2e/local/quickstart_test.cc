@@ -43,6 +43,20 @@ std::string keyUid(const Json& state, const std::string& name) {
   return "";
 }
 
+// The SoftHSM2 backend of a keygate local state directory, opened as the run did.
+std::unique_ptr<backends::pkcs11::Pkcs11Backend> openLocalBackend(const std::string& stateDir,
+                                                                  std::shared_ptr<backends::FileSecretStore>* secretsOut) {
+  setenv("SOFTHSM2_CONF", (stateDir + "/softhsm2.conf").c_str(), 1);
+  auto secrets = backends::FileSecretStore::open(stateDir + "/secrets");
+  if (!secrets.ok()) return nullptr;
+  *secretsOut = *secrets;
+  backends::pkcs11::Pkcs11BackendOptions bo;
+  bo.name = "softhsm";
+  bo.modulePath = KEYGATE_SOFTHSM2_MODULE;
+  auto backend = backends::pkcs11::Pkcs11Backend::open(bo, *secrets);
+  return backend.ok() ? std::move(*backend) : nullptr;
+}
+
 // The quick start: one Active and one PreActive key, audit lines, usable only when Active.
 TEST(QuickstartTest, LocalOnceShowsActiveAndPreActiveAndTheTokenAgrees) {
   testing::TempDir dir;
@@ -95,15 +109,10 @@ TEST(QuickstartTest, LocalOnceShowsActiveAndPreActiveAndTheTokenAgrees) {
   ss << in.rdbuf();
   auto state = parseJson(ss.str());
   ASSERT_TRUE(state.ok());
-  setenv("SOFTHSM2_CONF", (stateDir + "/softhsm2.conf").c_str(), 1);
-  auto secrets = backends::FileSecretStore::open(stateDir + "/secrets");
-  ASSERT_TRUE(secrets.ok());
-  backends::pkcs11::Pkcs11BackendOptions bo;
-  bo.name = "softhsm";
-  bo.modulePath = KEYGATE_SOFTHSM2_MODULE;
-  auto backend = backends::pkcs11::Pkcs11Backend::open(bo, *secrets);
-  ASSERT_TRUE(backend.ok()) << backend.error().toString();
-  auto session = backends::testing::openTenantSession(**backend, "tenant-demo", *secrets);
+  std::shared_ptr<backends::FileSecretStore> secrets;
+  auto backend = openLocalBackend(stateDir, &secrets);
+  ASSERT_TRUE(backend);
+  auto session = backends::testing::openTenantSession(*backend, "tenant-demo", secrets);
   ASSERT_TRUE(session);
   backends::testing::Prober active(*session, backends::Algorithm::kAes256,
                                    "keygate/tenant-demo/" + keyUid(*state, "model-weights") + "/v1");
@@ -302,15 +311,10 @@ TEST(QuickstartTest, ByokLocalWrapImportActivate) {
   EXPECT_EQ(stateText.find(ws.str().substr(dataAt + 10, 40)), std::string::npos) << "the blob is not in state.json";
 
   // The token: the imported key encrypts now that it is Active.
-  setenv("SOFTHSM2_CONF", (stateDir + "/softhsm2.conf").c_str(), 1);
-  auto secrets = backends::FileSecretStore::open(stateDir + "/secrets");
-  ASSERT_TRUE(secrets.ok());
-  backends::pkcs11::Pkcs11BackendOptions bo;
-  bo.name = "softhsm";
-  bo.modulePath = KEYGATE_SOFTHSM2_MODULE;
-  auto backend = backends::pkcs11::Pkcs11Backend::open(bo, *secrets);
-  ASSERT_TRUE(backend.ok()) << backend.error().toString();
-  auto session = backends::testing::openTenantSession(**backend, "tenant-byok", *secrets);
+  std::shared_ptr<backends::FileSecretStore> secrets;
+  auto backend = openLocalBackend(stateDir, &secrets);
+  ASSERT_TRUE(backend);
+  auto session = backends::testing::openTenantSession(*backend, "tenant-byok", secrets);
   ASSERT_TRUE(session);
   backends::testing::Prober active(*session, backends::Algorithm::kAes256,
                                    "keygate/tenant-byok/" + keyUid(*state, "customer-data") + "/v1");
