@@ -81,6 +81,17 @@ TEST_F(ByokE2E, TenantGrantsReadWrapsWithKeygateWrapAndByHandAndBothImport) {
   ASSERT_EQ(getString(key, "status.state"), "PreActive") << key["status"].dump(2) << readAll(op.proc.log);
   EXPECT_EQ(fingerprintOf(key), aesFingerprint);
   EXPECT_EQ(condition(key, "ImportPending"), "False/Imported");
+  // Activated like any key: alice requests with kubectl, bob (KeyApprover) approves with a
+  // JSON patch, the webhook stamps and signs, the operator counts and activates.
+  createApprovers({"bob"});
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
+  auto requested = kubectl("alice", "create -f " + requestYaml("activate-customer-data", "customer-data"));
+  ASSERT_EQ(requested.rc, 0) << requested.out;
+  auto approved = kubectl("bob", R"(patch kar activate-customer-data --type=json -p '[{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}]')");
+  ASSERT_EQ(approved.rc, 0) << approved.out;
+  key = keyWhen("customer-data", [](const Json& k) { return getString(k, "status.state") == "Active"; });
+  EXPECT_EQ(getString(key, "status.state"), "Active") << key["status"].dump(2) << readAll(op.proc.log);
+  EXPECT_EQ(getString(key, "status.activatedBy.request"), "activate-customer-data");
 
   // 2. By hand, with the commands of docs/byok.md (an HMAC key).
   createExternalKey("ledger-mac", "HMAC-SHA256", "MAC");
