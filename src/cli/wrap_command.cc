@@ -13,6 +13,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "api/v1alpha1/approval_signing.h"
 #include "api/v1alpha1/codec.h"
 #include "cli/approval_status.h"
 #include "cli/yaml_out.h"
@@ -170,13 +171,6 @@ std::vector<uint8_t> loadMaterial(const std::string& path, const std::string& al
   return der;
 }
 
-std::string base64(const std::vector<uint8_t>& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), in.data(), static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 void wrap(const WrapFlags& f, const std::string& info) {
   Target t = resolve(f);
   WrappingFormat format;
@@ -228,7 +222,7 @@ void wrap(const WrapFlags& f, const std::string& info) {
                    {"kind", "Secret"},
                    {"metadata", {{"name", secretName}, {"annotations", annotations}}},
                    {"type", "Opaque"},
-                   {"data", {{secretKey, base64(*blob)}}}};
+                   {"data", {{secretKey, av1::base64Encode(std::string(blob->begin(), blob->end()))}}}};
     if (!t.ns.empty()) secret["metadata"]["namespace"] = t.ns;
     auto slash = f.operatorServiceAccount.find('/');
     if (slash == std::string::npos) fail("--operator-service-account must be NAMESPACE/NAME", 2);

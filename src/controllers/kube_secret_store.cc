@@ -1,31 +1,8 @@
 #include "controllers/kube_secret_store.h"
 
-#include <openssl/evp.h>
-
 #include "kube/resource.h"
 
 namespace keygate::controllers {
-
-std::string base64Encode(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-Result<std::string> base64Decode(std::string_view in) {
-  if (in.size() % 4 != 0) return makeError(ErrorCode::kInvalidArgument, "invalid base64");
-  std::string out(in.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return makeError(ErrorCode::kInvalidArgument, "invalid base64");
-  size_t pad = 0;
-  if (!in.empty() && in.back() == '=') ++pad;
-  if (in.size() > 1 && in[in.size() - 2] == '=') ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
-  return out;
-}
 
 Result<std::optional<backends::SecretValue>> KubeSecretStore::get(std::string_view name) {
   RETURN_IF_ERROR(backends::validateSecretName(name));

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "api/v1alpha1/approval_signing.h"
 #include "backends/secret_store.h"
 #include "kube/client.h"
 
@@ -35,7 +36,8 @@ class KubeSecretStore final : public backends::SecretStore {
   std::mutex mu_;  // serialises writers in this process
 };
 
-std::string base64Encode(std::string_view in);
-Result<std::string> base64Decode(std::string_view in);
+// Secret data is standard base64: the api layer's codec (one for the whole operator).
+using api::v1alpha1::base64Decode;
+using api::v1alpha1::base64Encode;
 
 }  // namespace keygate::controllers

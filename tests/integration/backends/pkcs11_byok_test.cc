@@ -91,6 +91,16 @@ class Pkcs11Byok : public ::testing::Test {
     return b_->importWrapped(k, 1, {f, wrap(*wk, f, material)});
   }
   bool absent(const KeySpec& k) { return b_->describe(k)->state == BackendKeyState::kAbsent; }
+  // An imported signing key refuses to sign while PreActive; once activated, its signature
+  // verifies with the tenant's own public key (`verify`).
+  void signsOnlyOnceActive(const KeySpec& k, SigningScheme scheme, const std::function<bool(const Bytes&, const Bytes&)>& verify) {
+    const Bytes digest = randomBytes(32);
+    EXPECT_FALSE(b_->signDigest(k, scheme, digest).ok()) << "PreActive: refused";
+    ASSERT_TRUE(b_->activate(k).ok());
+    auto sig = b_->signDigest(k, scheme, digest);
+    ASSERT_TRUE(sig.ok()) << sig.error().toString();
+    EXPECT_TRUE(verify(digest, *sig)) << "verified with the tenant's own public key";
+  }
 
   std::unique_ptr<Pkcs11Backend> b_;
   std::string ns_;
@@ -173,12 +183,8 @@ TEST_F(Pkcs11Byok, ImportedRsaKeySignsForTheTenantsPublicKey) {
   ASSERT_TRUE(imported.ok()) << imported.error().toString();
   EXPECT_EQ(imported->fingerprint, *materialFingerprint(tenant.pkcs8, true, false));
   EXPECT_EQ(b_->describe(k)->state, BackendKeyState::kNoUsage);
-  const Bytes digest = randomBytes(32);
-  EXPECT_FALSE(b_->signDigest(k, SigningScheme::kRsaPssSha256, digest).ok()) << "PreActive: refused";
-  ASSERT_TRUE(b_->activate(k).ok());
-  auto sig = b_->signDigest(k, SigningScheme::kRsaPssSha256, digest);
-  ASSERT_TRUE(sig.ok()) << sig.error().toString();
-  EXPECT_TRUE(tenant.verifyPss(digest, *sig)) << "verified with the tenant's own public key";
+  signsOnlyOnceActive(k, SigningScheme::kRsaPssSha256,
+                      [&](const Bytes& digest, const Bytes& sig) { return tenant.verifyPss(digest, sig); });
 }
 
 // The tenant's EC P-256 key: PKCS#8 DER and its public key PEM.
@@ -235,12 +241,8 @@ TEST_F(Pkcs11Byok, ImportedEcKeySignsForTheTenantsPublicKeyAndAForeignPublicKeyI
   ASSERT_TRUE(imported.ok()) << imported.error().toString();
   EXPECT_EQ(imported->fingerprint, *materialFingerprint(tenant.pkcs8, true, false));
   EXPECT_EQ(b_->describe(k)->state, BackendKeyState::kNoUsage);
-  const Bytes digest = randomBytes(32);
-  EXPECT_FALSE(b_->signDigest(k, SigningScheme::kEcdsaSha256, digest).ok()) << "PreActive: refused";
-  ASSERT_TRUE(b_->activate(k).ok());
-  auto sig = b_->signDigest(k, SigningScheme::kEcdsaSha256, digest);
-  ASSERT_TRUE(sig.ok()) << sig.error().toString();
-  EXPECT_TRUE(tenant.verify(digest, *sig)) << "verified with the tenant's own public key";
+  signsOnlyOnceActive(k, SigningScheme::kEcdsaSha256,
+                      [&](const Bytes& digest, const Bytes& sig) { return tenant.verify(digest, sig); });
 }
 
 TEST_F(Pkcs11Byok, BadBlobsAreRefusedWithTheReasonAndLeaveNothing) {
