@@ -380,7 +380,7 @@ void parseLeaderElection(Parser& p, const YAML::Node& n, LeaderElectionConfig& l
 OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view file) {
   OperatorConfig c;
   p.onlyKeys(root, "", {"backends", "policy", "metrics", "health", "byok", "webhook", "dataPlane", "leaderElection",
-                        "operatorNamespace", "stateDir", "secretStore", "workers", "audit"});
+                        "operatorNamespace", "stateDir", "secretStore", "workers", "audit", "kubeAPI"});
   c.backends = parseBackends(p, root);
 
   std::vector<std::string> backendNames;
@@ -531,6 +531,13 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
   if (c.auditFile.empty()) c.auditFile = c.stateDir + "/audit/audit.log";
   if (YAML::Node v = child(root, "workers"); v.IsDefined())
     if (auto n = p.integer(v, "workers", 1, kMaxWorkers)) c.workers = static_cast<int>(*n);
+  if (YAML::Node k = child(root, "kubeAPI"); isSet(k)) {
+    p.onlyKeys(k, "kubeAPI", {"qps", "burst"});
+    if (YAML::Node v = child(k, "qps"); v.IsDefined())
+      if (auto n = p.integer(v, "kubeAPI.qps", -1, 100000)) c.kubeApiQps = static_cast<int>(*n);
+    if (YAML::Node v = child(k, "burst"); v.IsDefined())
+      if (auto n = p.integer(v, "kubeAPI.burst", 1, 100000)) c.kubeApiBurst = static_cast<int>(*n);
+  }
   if (YAML::Node le = child(root, "leaderElection"); isSet(le)) parseLeaderElection(p, le, c.leaderElection);
   if (c.leaderElection.namespace_.empty()) c.leaderElection.namespace_ = c.operatorNamespace;
   return c;

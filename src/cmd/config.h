@@ -96,6 +96,11 @@ struct OperatorConfig {
   int64_t auditMaxFileBytes = 10 * 1024 * 1024;
   int auditMaxFiles = 10;
   int workers = 4;                                   // reconcile workers per controller, 1..64
+  // kubeAPI.qps / kubeAPI.burst: the client-side rate limit to the API server
+  // (kube::ClientOptions): 0 = auto (off once the server shows API Priority and Fairness),
+  // -1 = off, N = N requests/s. burst 0 = the default for the mode.
+  int kubeApiQps = 0;
+  int kubeApiBurst = 0;
 };
 
 // `file` prefixes every error line. An empty document yields an error (backends are required).

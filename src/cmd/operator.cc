@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <filesystem>
 #include <fstream>
@@ -73,6 +74,7 @@ struct OperatorFlags {
   int shutdownSeconds = 30;
   int httpThreads = static_cast<int>(kube::kDefaultHttpThreads);
   std::string hsmCpus;  // "" = no CPUs set aside
+  std::optional<int> kubeApiQps, kubeApiBurst;
 };
 
 const log::Logger& logger() {
@@ -117,6 +119,8 @@ int runOperator(const OperatorFlags& f) {
   if (!f.healthAddr.empty()) cfg.healthBindAddress = f.healthAddr;
   if (!f.leaderElect.empty()) cfg.leaderElection.enabled = f.leaderElect == "true";
   if (f.workers > 0) cfg.workers = f.workers;
+  if (f.kubeApiQps) cfg.kubeApiQps = *f.kubeApiQps;
+  if (f.kubeApiBurst) cfg.kubeApiBurst = *f.kubeApiBurst;
   const std::string identity = !f.podName.empty() ? f.podName : (std::getenv("POD_NAME") ? std::getenv("POD_NAME") : hostname());
 
   // Before the HTTP and worker threads start, so they inherit the remaining CPUs.
@@ -148,6 +152,12 @@ int runOperator(const OperatorFlags& f) {
                                       : kube::loadInCluster();
   if (!kc.ok()) return fail(kc.error().message);
   kube::ClientOptions co;
+  co.qps = cfg.kubeApiQps;
+  co.burst = cfg.kubeApiBurst;
+  co.onServerFairness = [] {
+    logger().info("the API server applies Priority and Fairness: client-side rate limit off");
+  };
+  logger().info("API client", {{"rateLimit", kube::describeRateLimit(co)}});
   co.rest.observe = [&metrics](const std::string& verb, const std::string& resource, int code) {
     metrics.kubeRequest(verb, resource, code);
   };
@@ -532,6 +542,11 @@ void registerOperator(CLI::App& app) {
   sub->add_option("--health-probe-bind-address", f->healthAddr, "Overrides health.bindAddress, e.g. :8081");
   sub->add_option("--leader-elect", f->leaderElect, "Overrides leaderElection.enabled")->check(CLI::IsMember({"true", "false"}));
   sub->add_option("--workers", f->workers, "Reconcile workers per controller")->check(CLI::Range(1, kMaxWorkers));
+  sub->add_option("--kube-api-qps", f->kubeApiQps,
+                  "Overrides kubeAPI.qps: client-side requests/s to the API server; -1 = off, 0 = auto (off when "
+                  "the server has API Priority and Fairness, else 50)")
+      ->check(CLI::Range(-1, 100000));
+  sub->add_option("--kube-api-burst", f->kubeApiBurst, "Overrides kubeAPI.burst")->check(CLI::Range(1, 100000));
   sub->add_option("--log-level", f->logLevel, "debug, info, warn or error")->capture_default_str();
   sub->add_option("--log-format", f->logFormat, "json or text")->capture_default_str();
   sub->add_option("--pod-name", f->podName, "Leader-election identity (default: $POD_NAME, then the host name)");

@@ -29,6 +29,9 @@ from store import TooOld
 fastheaders.install()
 
 CHUNK_THRESHOLD = 2048   # Go's net/http sends Content-Length below this, chunked above
+# The UIDs of the flow schema and priority level that classified a request (fixed here).
+APF_FLOWSCHEMA_UID = "6f3a2c1e-8d0b-4b7e-9a51-0c2f8e7d4a10"
+APF_PRIORITYLEVEL_UID = "b2e94d67-1c53-4f08-8e2a-7d61a9c3f5b2"
 
 
 class Req:
@@ -159,6 +162,11 @@ class Handler(BaseHTTPRequestHandler):
         lines = ["HTTP/1.1 %d %s" % (code, reason)]
         for k, v in headers:
             lines.append("%s: %s" % (k, v))
+        if self.server.ctx.apf:
+            # API Priority and Fairness classified the request (every request, exempt ones too);
+            # clients such as client-go's flowcontrol.IsEnabled look for these headers.
+            lines.append("X-Kubernetes-Pf-Flowschema-Uid: " + APF_FLOWSCHEMA_UID)
+            lines.append("X-Kubernetes-Pf-Prioritylevel-Uid: " + APF_PRIORITYLEVEL_UID)
         lines.append("Date: " + self.date_time_string())
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
 
@@ -613,6 +621,9 @@ class Handler(BaseHTTPRequestHandler):
                         w.close(abrupt=True)
                 ctx.faults.add(spec)
                 return self._send_obj(200, {"accepted": spec})
+        if p == "/__test/apf" and req.method == "POST":
+            ctx.apf = bool(json.loads(req.body or b"{}").get("enabled", True))
+            return self._send_obj(200, {"enabled": ctx.apf})
         if p == "/__test/compact" and req.method == "POST":
             with ctx.store.lock:
                 ctx.store.compact()

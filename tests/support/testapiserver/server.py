@@ -41,6 +41,7 @@ class Context:
         self.bookmark_interval = args.bookmark_interval
         self.min_request_timeout = 1800.0
         self.verbose = args.verbose
+        self.apf = args.apf   # send API Priority and Fairness headers (POST /__test/apf toggles)
         self.address = ""
         self.req_lock = threading.Lock()
         self.requests = []
@@ -94,6 +95,8 @@ def parse_args(argv):
     p.add_argument("--rbac", dest="rbac", action="store_true", default=True)
     p.add_argument("--no-rbac", dest="rbac", action="store_false")
     p.add_argument("--verbose", action="store_true")
+    p.add_argument("--apf", dest="apf", action="store_true", default=True)
+    p.add_argument("--no-apf", dest="apf", action="store_false")
     # kube-controller-manager stand-ins (controllers.py): namespace controller, garbage collector, default SAs
     p.add_argument("--controllers", dest="controllers", action="store_true", default=False)
     p.add_argument("--no-controllers", dest="controllers", action="store_false")

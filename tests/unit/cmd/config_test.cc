@@ -89,6 +89,16 @@ TEST(ConfigTest, GoodConfig) {
   EXPECT_EQ(c.workers, 4);
 }
 
+TEST(ConfigTest, KubeApiRateLimit) {
+  auto off = parseOperatorConfig(kBackend + "kubeAPI: {qps: -1}\n", "config.yaml");
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_EQ(off->kubeApiQps, -1);
+  auto fixed = parseOperatorConfig(kBackend + "kubeAPI:\n  qps: 200\n  burst: 400\n", "config.yaml");
+  ASSERT_TRUE(fixed.ok()) << fixed.error().message;
+  EXPECT_EQ(fixed->kubeApiQps, 200);
+  EXPECT_EQ(fixed->kubeApiBurst, 400);
+}
+
 // A minimal config gets the documented defaults.
 TEST(ConfigTest, Defaults) {
   auto r = parseOperatorConfig(kBackend + "operatorNamespace: keygate\n", "config.yaml");
@@ -106,6 +116,8 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(r->leaderElection.retryPeriod, 2s);
   EXPECT_EQ(r->stateDir, "/var/lib/keygate");
   EXPECT_EQ(r->workers, 4);
+  EXPECT_EQ(r->kubeApiQps, 0);  // auto
+  EXPECT_EQ(r->kubeApiBurst, 0);
   EXPECT_EQ(r->policy.minApprovals.defaultValue, 1);
   EXPECT_EQ(r->policy.preActiveTTL.defaultValue, std::chrono::hours(168));
 }
@@ -287,7 +299,11 @@ TEST(ConfigTest, BadFields) {
       {kBackend + "workers: 2.5\n", "config.yaml:2: workers: expected an integer, got 2.5"},
       {kBackend + "worker: 2\n",
        "config.yaml:2: worker: unknown field (known: backends, policy, metrics, health, byok, webhook, dataPlane, leaderElection, "
-       "operatorNamespace, stateDir, secretStore, workers, audit)"},
+       "operatorNamespace, stateDir, secretStore, workers, audit, kubeAPI)"},
+      {kBackend + "kubeAPI: {qps: -2}\n", "config.yaml:2: kubeAPI.qps: must be between -1 and 100000, got -2"},
+      {kBackend + "kubeAPI: {qps: \"20\"}\n", "config.yaml:2: kubeAPI.qps: expected an integer, got string \"20\" (remove the quotes)"},
+      {kBackend + "kubeAPI: {burst: 0}\n", "config.yaml:2: kubeAPI.burst: must be between 1 and 100000, got 0"},
+      {kBackend + "kubeAPI: {QPS: 5}\n", "config.yaml:2: kubeAPI.QPS: unknown field (known: qps, burst)"},
       {kBackend + "workers: 2\nworkers: 3\n", "config.yaml:3: workers: duplicate field"},
       // policy: reported by the api policy parser, same format.
       {kBackend + "policy:\n  minApprovals: {default: 0}\n",
