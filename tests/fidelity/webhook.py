@@ -2,6 +2,7 @@
 every AdmissionReview it receives (path, headers, body)."""
 import base64
 import json
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,6 +10,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class _H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        with self.server.conn_lock:
+            self.server.conns.add(self.connection)
+
+    def finish(self):
+        with self.server.conn_lock:
+            self.server.conns.discard(self.connection)
+        super().finish()
 
     def log_message(self, *a):
         pass
@@ -52,6 +63,8 @@ class Webhook:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _H)
         self.httpd.daemon_threads = True
         self.httpd.calls = []
+        self.httpd.conns = set()   # open (kept-alive) connections: a stopped webhook drops them too
+        self.httpd.conn_lock = threading.Lock()
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(crt, key)
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
@@ -63,5 +76,14 @@ class Webhook:
         return self.httpd.calls
 
     def stop(self):
+        """Down as a deleted pod is: no listener and no open connection (the API server keeps
+        webhook connections alive, so closing only the listener would leave it served)."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self.httpd.conn_lock:
+            conns = list(self.httpd.conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

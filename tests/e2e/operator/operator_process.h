@@ -165,7 +165,8 @@ struct StartedOperator {
 // certificate is <dir>/state-tls/tls.crt, for 127.0.0.1).
 inline StartedOperator startOperatorWithWebhooks(testing::TestApiServer& server, kube::Client& admin, testing::TempDir& dir,
                                                  const std::string& extraConfig = "",
-                                                 const std::string& extraBackends = "", const std::string& healthExtra = "") {
+                                                 const std::string& extraBackends = "", const std::string& healthExtra = "",
+                                                 const std::vector<std::string>& extraArgs = {}) {
   StartedOperator op;
   applyDeployRbac(admin, dir.path());
   op.metricsPort = freePort(), op.healthPort = freePort(), op.webhookPort = freePort();
@@ -176,9 +177,10 @@ inline StartedOperator startOperatorWithWebhooks(testing::TestApiServer& server,
   std::string crt = dir.path() + "/state-tls/tls.crt";
   EXPECT_EQ(std::system(("base64 -w0 < " + crt + " > " + crt + ".b64").c_str()), 0);
   unsetenv("SOFTHSM2_CONF");
-  op.proc = spawn({KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig", server.writeKubeconfig(kOperatorUser),
-                   "--pod-name", "keygate-0"},
-                  dir.path() + "/operator.log");
+  std::vector<std::string> args{KEYGATE_BINARY, "operator", "--config", cfg, "--kubeconfig",
+                                server.writeKubeconfig(kOperatorUser), "--pod-name", "keygate-0"};
+  args.insert(args.end(), extraArgs.begin(), extraArgs.end());
+  op.proc = spawn(args, dir.path() + "/operator.log");
   const int health = op.healthPort;
   op.ready = waitUntil([&] { return metrics::testing::httpGet(health, "/readyz").status == 200; });
   EXPECT_TRUE(op.ready) << readAll(op.proc.log);

@@ -9,6 +9,7 @@ import socket
 import ssl
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import uuid
@@ -156,31 +157,101 @@ class _CallError(Exception):
     pass
 
 
+_tls_contexts = {}
+_tls_lock = threading.Lock()
+
+
+def _tls_context(ca_bundle, creds):
+    """One client TLS context per (caBundle, client certificate files and their mtimes): making
+    one loads the system trust store (~45 ms of CPU), which per call made webhook admission
+    the test server's bottleneck. kube-apiserver likewise builds its webhook clients once per
+    configuration. A new caBundle or a rewritten certificate file gets a new context."""
+    cert = key = None
+    stamp = None
+    if creds and creds.cert_file:
+        cert, key = creds.cert_file, creds.key_file
+        try:
+            stamp = (os.stat(cert).st_mtime_ns, os.stat(key).st_mtime_ns)
+        except OSError:
+            stamp = None
+    k = (ca_bundle or "", cert, key, stamp)
+    with _tls_lock:
+        ctx = _tls_contexts.get(k)
+    if ctx is not None:
+        return ctx
+    ctx = ssl.create_default_context()
+    if ca_bundle:
+        pem = base64.b64decode(ca_bundle).decode("ascii", errors="replace")
+        ctx.load_verify_locations(cadata=pem)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    with _tls_lock:
+        if len(_tls_contexts) > 64:
+            _tls_contexts.clear()
+        _tls_contexts[k] = ctx
+    return ctx
+
+
+_idle_conns = {}   # (scheme, host, port, id(tls context)) -> idle keep-alive connections
+
+
+def _take_conn(key):
+    with _tls_lock:
+        idle = _idle_conns.get(key)
+        return idle.pop() if idle else None
+
+
+def _return_conn(key, conn):
+    with _tls_lock:
+        idle = _idle_conns.setdefault(key, [])
+        if len(idle) < 16:
+            idle.append(conn)
+            return
+    conn.close()
+
+
 def _post(url, body, ca_bundle, timeout, creds=None):
+    """POSTs an AdmissionReview. Connections are kept alive and reused, as kube-apiserver's
+    webhook clients do (one TLS handshake per connection, not per call); a reused connection
+    the webhook has closed meanwhile is replaced by a fresh one, once."""
     import http.client
     u = urllib.parse.urlsplit(url)
     host = u.hostname
     port = u.port or (443 if u.scheme == "https" else 80)
     try:
-        if u.scheme == "https":
-            sctx = ssl.create_default_context()
-            if ca_bundle:
-                pem = base64.b64decode(ca_bundle).decode("ascii", errors="replace")
-                sctx.load_verify_locations(cadata=pem)
-            if creds and creds.cert_file:
-                sctx.load_cert_chain(creds.cert_file, creds.key_file)
-            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=sctx)
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        ctx = _tls_context(ca_bundle, creds) if u.scheme == "https" else None
+        key = (u.scheme, host, port, id(ctx))
         path = u.path + ("?" + u.query if u.query else "")
         headers = {"User-Agent": "kube-apiserver-admission", "Accept": "application/json, */*",
                    "Content-Type": "application/json", "Accept-Encoding": "gzip"}
         if creds and creds.token:
             headers["Authorization"] = "Bearer " + creds.token
-        conn.request("POST", path or "/", body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        conn.close()
+        for attempt in (0, 1):
+            conn = _take_conn(key) if attempt == 0 else None
+            reused = conn is not None
+            if conn is None:
+                conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=ctx) if ctx
+                        else http.client.HTTPConnection(host, port, timeout=timeout))
+            elif conn.sock is not None:
+                conn.sock.settimeout(timeout)
+            try:
+                conn.request("POST", path or "/", body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected,
+                    http.client.CannotSendRequest, http.client.BadStatusLine, ssl.SSLEOFError):
+                conn.close()
+                if reused:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            if resp.will_close:
+                conn.close()
+            else:
+                _return_conn(key, conn)
+            break
     except ConnectionRefusedError:
         raise _CallError("dial tcp %s:%d: connect: connection refused" % (host, port))
     except (socket.timeout, TimeoutError):

@@ -1,0 +1,187 @@
+// EncryptionKey create -> PreActive with the `keygate operator` binary itself, started the way
+// users start it (its default client configuration, deploy/'s RBAC, webhooks registered), against
+// the test API server; as a ratio to raw SoftHSM2 token-object AES-256 generation on the same
+// machine (a tight C_GenerateKey loop in one session, measured before and after).
+// Prints a table; never asserts on time.
+//
+//   operator_bench [N=400] [clients=4] [--kube-api-qps=Q] [--kube-api-burst=B] [--no-apf]
+//
+// clients: parallel creators (as 4 kubectl processes would be). --kube-api-qps/--kube-api-burst
+// are passed to the binary (unset: its default, auto). --no-apf: the test API server sends no
+// API Priority and Fairness headers (a server that has APF off, or a proxy that strips them).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/pkcs11/pkcs11_backend.h"
+#include "backends/pkcs11/templates.h"
+#include "common/log.h"
+#include "e2e/operator/operator_process.h"
+#include "support/softhsm_temp_dir.h"
+
+using namespace keygate;
+using namespace keygate::e2e;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// utime + stime of a process, in ms.
+double processCpuMs(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; rest >> field; ++i)
+    if (i == 14 || i == 15) ticks += std::stod(field);
+  return 1000.0 * ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Raw keys/s: n AES-256 token objects in one session, nothing else (the token to itself).
+double rawRate(backends::pkcs11::Pkcs11Backend& backend, int n, int salt) {
+  using namespace backends;
+  using namespace backends::pkcs11;
+  auto token = backend.tokenFor("bench-raw");
+  if (!token.ok()) return 0;
+  Cryptoki& ck = *backend.cryptoki();
+  double secs = 0;
+  (void)(*token)->withSession<bool>([&](Session& s) -> Result<bool> {
+    auto t0 = SteadyClock::now();
+    for (int i = 0; i < n; ++i) {
+      GenerationTemplate g = generationTemplate(
+          KeySpec{KeyRef{"bench-raw", "raw-" + std::to_string(salt) + "-" + std::to_string(i), 1}, Purpose::kEncrypt,
+                  Algorithm::kAes256});
+      CK_MECHANISM m{CKM_AES_KEY_GEN, nullptr, 0};
+      CK_OBJECT_HANDLE k;
+      (void)ck.generateKey(s.handle(), m, g.secret.span(), &k);
+    }
+    secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+    return true;
+  }, Token::Access::kExclusive);
+  return secs > 0 ? n / secs : 0;
+}
+
+std::string flagValue(const std::vector<std::string>& args, const std::string& name) {
+  for (const auto& a : args)
+    if (a.rfind(name + "=", 0) == 0) return a.substr(name.size() + 1);
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args, positional;
+  for (int i = 1; i < argc; ++i) (std::string(argv[i]).rfind("--", 0) == 0 ? args : positional).push_back(argv[i]);
+  const int n = positional.size() > 0 ? std::max(1, std::atoi(positional[0].c_str())) : 400;
+  const int clients = positional.size() > 1 ? std::clamp(std::atoi(positional[1].c_str()), 1, 64) : 4;
+  const std::string qps = flagValue(args, "--kube-api-qps"), burst = flagValue(args, "--kube-api-burst");
+  const bool apf = std::find(args.begin(), args.end(), "--no-apf") == args.end();
+  log::configure(log::Level::kError, log::Format::kText);
+
+  keygate::testing::TestApiServerOptions so;
+  so.namespaces = {"default", "keygate-system", "tenant-a"};
+  auto server = keygate::testing::TestApiServer::start(so);
+  if (!server.ok()) {
+    std::fprintf(stderr, "test API server: %s\n", server.error().toString().c_str());
+    return 1;
+  }
+  if (!apf) (void)(*server)->control("POST", "/__test/apf", {{"enabled", false}});
+  auto admin = (*server)->adminClient();
+  keygate::testing::TempDir dir("keygate-operator-bench");
+  // The binary's own defaults, except that the e2e config sets workers: 2 (the default is 4).
+  std::vector<std::string> extra{"--workers", "4"};
+  if (!qps.empty()) extra.insert(extra.end(), {"--kube-api-qps", qps});
+  if (!burst.empty()) extra.insert(extra.end(), {"--kube-api-burst", burst});
+  StartedOperator op = startOperatorWithWebhooks(**server, *admin, dir, "", "", "", extra);
+  if (!op.ready) {
+    std::fprintf(stderr, "the operator did not become ready:\n%s\n", readAll(op.proc.log).c_str());
+    return 1;
+  }
+
+  // Raw SoftHSM in this process (its own token directory), before and after the e2e run.
+  keygate::testing::SoftHsmTempDir softhsm;
+  auto store = std::make_shared<backends::MemorySecretStore>();
+  backends::pkcs11::Pkcs11BackendOptions bo;
+  bo.name = "raw";
+  bo.modulePath = KEYGATE_SOFTHSM2_MODULE;
+  auto raw = backends::pkcs11::Pkcs11Backend::open(bo, store);
+  if (!raw.ok()) {
+    std::fprintf(stderr, "%s\n", raw.error().toString().c_str());
+    return 1;
+  }
+  (void)rawRate(**raw, 5, 0);  // token initialisation outside the timing
+  const double raw1 = rawRate(**raw, std::max(1, n / 2), 1);
+
+  (void)(*server)->control("DELETE", "/__test/requests");
+  const double cpu0 = processCpuMs(op.proc.pid);
+  const auto t0 = SteadyClock::now();
+  std::atomic<int> createFailures{0};
+  std::vector<std::thread> creators;
+  for (int c = 0; c < clients; ++c)
+    creators.emplace_back([&, c] {
+      auto client = (*server)->clientFor("admin");
+      for (int i = c; i < n; i += clients) {
+        Json key = keygateObject("EncryptionKey", "k-" + std::to_string(i),
+                                 {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}});
+        if (!createThroughWebhook(*client, kube::resources::encryptionKeys(), "tenant-a", key).ok()) ++createFailures;
+      }
+    });
+  for (auto& t : creators) t.join();
+  const double createSecs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  int preActive = 0;
+  const auto deadline = t0 + std::chrono::seconds(60 + n);
+  while (SteadyClock::now() < deadline) {
+    auto list = admin->list(kube::resources::encryptionKeys(), "tenant-a");
+    preActive = 0;
+    if (list.ok())
+      for (const auto& k : (*list)["items"]) preActive += getString(k, "status.state") == "PreActive";
+    if (preActive >= n - createFailures) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double e2eSecs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  const double cpuMs = processCpuMs(op.proc.pid) - cpu0;
+  int operatorRequests = 0, throttled = 0;
+  if (auto log = (*server)->control("GET", "/__test/requests"); log.ok())
+    for (const auto& r : *log) {
+      if (r.value("user", "") != kOperatorUser) continue;
+      ++operatorRequests;
+      throttled += r.value("code", 0) == 429;
+    }
+  const double raw2 = rawRate(**raw, std::max(1, n / 2), 2);
+  const double rawAvg = (raw1 + raw2) / 2, e2eRate = preActive / e2eSecs;
+
+  std::string mode = "?";
+  {
+    std::string log = readAll(op.proc.log);
+    auto at = log.find("\"rateLimit\":\"");
+    if (at != std::string::npos) mode = log.substr(at + 13, log.find('"', at + 13) - at - 13);
+  }
+  stopOperator(op);
+
+  std::printf("keygate operator binary, %d AES-256 keys created by %d clients through the webhook; API server %s APF headers\n",
+              n, clients, apf ? "sends" : "does not send");
+  std::printf("client rate limit (the binary's log): %s\n\n", mode.c_str());
+  std::printf("%-44s %10s\n", "figure", "value");
+  std::printf("%-44s %10.1f\n", "raw C_GenerateKey keys/s (before)", raw1);
+  std::printf("%-44s %10.1f\n", "raw C_GenerateKey keys/s (after)", raw2);
+  std::printf("%-44s %10.2f\n", "creates done (s)", createSecs);
+  std::printf("%-44s %10.2f\n", "last key PreActive (s)", e2eSecs);
+  std::printf("%-44s %10.1f\n", "create -> PreActive keys/s", e2eRate);
+  std::printf("%-44s %10.2f\n", "ratio to raw", rawAvg > 0 ? e2eRate / rawAvg : 0.0);
+  std::printf("%-44s %10.2f\n", "operator API requests per key", preActive ? double(operatorRequests) / preActive : 0.0);
+  std::printf("%-44s %10d\n", "operator requests answered 429", throttled);
+  std::printf("%-44s %10.2f\n", "operator CPU ms per key (process, incl. SoftHSM)", preActive ? cpuMs / preActive : 0.0);
+  std::printf("%-44s %10d\n", "keys not PreActive / creates failed", n - preActive);
+  return preActive == n ? 0 : 1;
+}
