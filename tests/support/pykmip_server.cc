@@ -68,11 +68,15 @@ Status PyKmipServer::launch() {
   const size_t logBefore = slurp(logFile).size();
   pid_t pid = fork();
   if (pid == 0) {
+    // Its own process group: PyKMIP runs its policy-directory monitor as a second process
+    // (multiprocessing), which stop() must end too.
+    setpgid(0, 0);
     freopen((d + "/stdout.log").c_str(), "w", stdout);
     freopen((d + "/stdout.log").c_str(), "a", stderr);
     execlp("pykmip-server", "pykmip-server", "-f", (d + "/server.conf").c_str(), "-l", logFile.c_str(), nullptr);
     _exit(127);
   }
+  if (pid > 0) setpgid(pid, pid);  // also here, so stop() can never race the child's own call
   pid_ = pid;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -90,16 +94,16 @@ Status PyKmipServer::launch() {
 
 void PyKmipServer::stop() {
   if (pid_ <= 0) return;
-  kill(pid_, SIGINT);
-  for (int i = 0; i < 100; ++i) {
-    if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-      pid_ = -1;
-      return;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(-pid_, SIGINT);
+  bool exited = false;
+  for (int i = 0; i < 100 && !exited; ++i) {
+    exited = waitpid(pid_, nullptr, WNOHANG) == pid_;
+    if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  kill(pid_, SIGKILL);
-  waitpid(pid_, nullptr, 0);
+  // Whatever is left of the group (the monitor process, or the server if SIGINT did not end
+  // it) goes now; the monitor is re-parented away from us, so only the server is reaped here.
+  kill(-pid_, SIGKILL);
+  if (!exited) waitpid(pid_, nullptr, 0);
   pid_ = -1;
 }
 

@@ -617,7 +617,9 @@ class TokensAndControllers(unittest.TestCase):
     def setUpClass(cls):
         start_server(cls, "tas-selftest-ctl-", ["--controllers", "--namespace-deletion-delay", "0.1"])
 
-    tearDownClass = ServerSmoke.tearDownClass
+    # __func__: ServerSmoke.tearDownClass is bound to ServerSmoke, and would stop its server
+    # (long gone) instead of this class's, which then outlived the test run.
+    tearDownClass = classmethod(ServerSmoke.tearDownClass.__func__)
     req = ServerSmoke.req
 
     def wait_for(self, fn, timeout=3.0):
