@@ -152,11 +152,28 @@ int main(int argc, char** argv) {
   const double e2eSecs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   const double cpuMs = processCpuMs(op.proc.pid) - cpu0;
   int operatorRequests = 0, throttled = 0;
+  std::map<std::string, int> byKind;  // "PATCH encryptionkeys/status" -> count
   if (auto log = (*server)->control("GET", "/__test/requests"); log.ok())
     for (const auto& r : *log) {
       if (r.value("user", "") != kOperatorUser) continue;
       ++operatorRequests;
       throttled += r.value("code", 0) == 429;
+      std::string path = r.value("path", "");
+      path = path.substr(0, path.find('?'));
+      std::string what = path.rfind("/apis/coordination", 0) == 0 ? "leases" : "";
+      if (what.empty()) {  // the resource (and subresource) after the namespace's name
+        auto at = path.find("/namespaces/");
+        if (at != std::string::npos) {
+          std::string rest = path.substr(path.find('/', at + 12) + 1);
+          auto slash = rest.find('/');
+          std::string res = rest.substr(0, slash);
+          auto sub = slash == std::string::npos ? std::string::npos : rest.find('/', slash + 1);
+          what = res + (sub == std::string::npos ? "" : "/" + rest.substr(sub + 1));
+        } else {
+          what = path;
+        }
+      }
+      byKind[r.value("verb", "") + " " + what]++;
     }
   const double raw2 = rawRate(**raw, std::max(1, n / 2), 2);
   const double rawAvg = (raw1 + raw2) / 2, e2eRate = preActive / e2eSecs;
@@ -183,5 +200,8 @@ int main(int argc, char** argv) {
   std::printf("%-44s %10d\n", "operator requests answered 429", throttled);
   std::printf("%-44s %10.2f\n", "operator CPU ms per key (process, incl. SoftHSM)", preActive ? cpuMs / preActive : 0.0);
   std::printf("%-44s %10d\n", "keys not PreActive / creates failed", n - preActive);
+  std::printf("\noperator API requests per key, by kind\n");
+  for (const auto& [kind, count] : byKind)
+    if (preActive) std::printf("  %-42s %10.2f\n", kind.c_str(), double(count) / preActive);
   return preActive == n ? 0 : 1;
 }

@@ -8,12 +8,15 @@
 // every method is safe to call from several worker threads at once.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/key_wrapping.h"
 #include "common/result.h"
 
@@ -150,6 +153,47 @@ struct GenerateOptions {
   bool knownAbsent = false;
 };
 
+// ---- Tenant storage hygiene: objects no key accounts for (docs/scale.md). ----------------
+// What Keygate accounts for in one tenant's storage: the key versions that have (or are about
+// to have) objects, and the BYOK wrapping keys of open import windows.
+struct AccountedObjects {
+  std::vector<KeyRef> keys;
+  std::vector<std::pair<KeyRef, int>> wrappingKeys;  // (the version's ref, serial)
+  // Versions whose EncryptionKey says Destroyed: anything of theirs left is a stray.
+  std::vector<KeyRef> destroyed;
+};
+
+struct StraySweepOptions {
+  // Called inside the backend's exclusive section for the tenant, where no object is being
+  // created, so a key whose creation finished just before the sweep is in the answer. An error
+  // (what is accounted for cannot be known) ends the sweep with it, nothing touched.
+  std::function<Result<AccountedObjects>()> accounted;
+  WallTime now;
+  // A stray is disabled at once (every usage off) and destroyed once it was first seen this
+  // long ago, so a mistake in what is accounted for can be noticed and undone in between.
+  Duration grace = std::chrono::hours(24);
+};
+
+struct StrayObject {
+  enum class Action {
+    kDisabled,   // found now: every usage attribute off, marked with the time it was found
+    kWaiting,    // found earlier, still disabled, destroyed when the grace period ends
+    kDestroyed,  // grace over, or it could not be disabled (destroyed at once then)
+    // A whole, well-formed key version of an EncryptionKey that is gone: what
+    // destruction.policy Retain (the default) keeps on purpose. Reported, never touched.
+    kRetained,
+  };
+  Action action = Action::kDisabled;
+  std::string location;     // the token's label
+  std::string objectClass;  // secretKey, privateKey, publicKey, data, ...
+  std::string id;           // CKA_ID in hex, "" when it has none
+  std::string label;        // as found (before Keygate's mark)
+  std::string usage;        // the usage attributes that were on when found, e.g. "encrypt,decrypt"
+  std::string detail;       // why it is a stray, what was done
+  std::optional<WallTime> firstSeen;
+};
+const char* strayActionName(StrayObject::Action a);  // Disabled, Waiting, Destroyed
+
 class KeyBackend {
  public:
   virtual ~KeyBackend() = default;
@@ -204,6 +248,15 @@ class KeyBackend {
   // Known-answer round trip with the purpose's mechanism; meant right after activation.
   // A failed round trip is a value (passed=false); an Error means the test could not run.
   virtual Result<SelfTestResult> selfTest(const KeySpec& spec) = 0;
+
+  // Finds every object in the tenant's storage that `accounted` does not name. A stray (a
+  // half-made object a crash inside C_GenerateKey left, what is left of a Destroyed version or
+  // of a wrapping key, a version an existing key does not claim, a foreign object) is disabled
+  // at once and destroyed after the grace period. A well-formed version of a key that no
+  // longer exists is reported as kRetained and left alone (destruction.policy Retain).
+  // Returns what it found. Default: Unimplemented (a backend whose creates are atomic, like
+  // KMIP's).
+  virtual Result<std::vector<StrayObject>> sweepStrays(const std::string& tenantNamespace, const StraySweepOptions& options);
 
   // ---- Crypto operations (the crypto API, src/dataplane/). -----------------------------
   // The caller has checked the key version's state and purpose; the backend's own usage

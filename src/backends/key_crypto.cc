@@ -43,6 +43,20 @@ SigningScheme defaultSigningScheme(Algorithm a) {
 
 Result<ByteVec> KeyBackend::randomBytes(const std::string&, size_t) { return unimplemented(*this, "random bytes"); }
 
+Result<std::vector<StrayObject>> KeyBackend::sweepStrays(const std::string&, const StraySweepOptions&) {
+  return makeError(ErrorCode::kUnimplemented, std::string(type()) + " backend " + name() + " has no stray-object sweep");
+}
+
+const char* strayActionName(StrayObject::Action a) {
+  switch (a) {
+    case StrayObject::Action::kDisabled: return "Disabled";
+    case StrayObject::Action::kWaiting: return "Waiting";
+    case StrayObject::Action::kDestroyed: return "Destroyed";
+    case StrayObject::Action::kRetained: return "Retained";
+  }
+  return "Disabled";
+}
+
 namespace {
 Error noImport(const KeyBackend& b) {
   return makeError(ErrorCode::kUnimplemented,

@@ -407,7 +407,8 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
     }
   };
   if (auto m = section("metrics", {"bindAddress"})) bind(*m, "metrics.bindAddress", c.metricsBindAddress);
-  if (auto h = section("health", {"bindAddress", "backendProbeInterval", "driftScanInterval"})) {
+  if (auto h = section("health", {"bindAddress", "backendProbeInterval", "driftScanInterval", "straySweepInterval",
+                                   "strayGracePeriod"})) {
     bind(*h, "health.bindAddress", c.healthBindAddress);
     if (YAML::Node v = child(*h, "driftScanInterval"); v.IsDefined() && v.IsScalar() && (v.Scalar() == "0" || v.Scalar() == "0s"))
       c.driftScanInterval = Duration::zero();  // off
@@ -422,6 +423,20 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
         if (*t < std::chrono::seconds(1) || *t > std::chrono::minutes(10))
           p.fail(v, "health.backendProbeInterval", "must be between 1s and 10m");
         else c.backendProbeInterval = *t;
+      }
+    if (YAML::Node v = child(*h, "straySweepInterval"); v.IsDefined() && v.IsScalar() && (v.Scalar() == "0" || v.Scalar() == "0s"))
+      c.straySweepInterval = Duration::zero();  // only at start and after a failed create
+    else if (v.IsDefined())
+      if (auto t = p.duration(v, "health.straySweepInterval")) {
+        if (*t < std::chrono::minutes(1) || *t > std::chrono::hours(24 * 7))
+          p.fail(v, "health.straySweepInterval", "must be 0 (only at start) or between 1m and 168h");
+        else c.straySweepInterval = *t;
+      }
+    if (YAML::Node v = child(*h, "strayGracePeriod"); v.IsDefined())
+      if (auto t = p.duration(v, "health.strayGracePeriod")) {
+        if (*t < std::chrono::seconds(1) || *t > std::chrono::hours(24 * 30))
+          p.fail(v, "health.strayGracePeriod", "must be between 1s and 720h");
+        else c.strayGracePeriod = *t;
       }
   }
   if (auto b = section("byok", {"importWindow"})) {

@@ -76,6 +76,12 @@ struct OperatorConfig {
   // interval (each key at its own offset, so the describes are spread out); a changed usage
   // attribute is repaired and audited as DriftRepaired. 0 = only at start and on request.
   Duration driftScanInterval = std::chrono::hours(1);
+  // health.straySweepInterval: how often every tenant's storage is searched for objects no key
+  // accounts for (controllers/stray_sweeper.h); also at start and after a failed create.
+  // 0 = only then. health.strayGracePeriod: a stray is disabled when found and destroyed
+  // this long after.
+  Duration straySweepInterval = std::chrono::hours(1);
+  Duration strayGracePeriod = std::chrono::hours(24);
   // byok.importWindow: how long a published BYOK wrapping key accepts material (1m to 720h).
   Duration importWindow = std::chrono::hours(24);
   WebhookConfig webhook;

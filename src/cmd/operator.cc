@@ -53,6 +53,7 @@
 #include "webhook/role_view.h"
 #include "webhook/server.h"
 #include "controllers/backend_prober.h"
+#include "controllers/stray_sweeper.h"
 
 namespace keygate::cmd {
 namespace {
@@ -282,6 +283,20 @@ int runOperator(const OperatorFlags& f) {
   deps.onBackendOperation = [&metrics](const std::string& b, const std::string& op, const std::string& result, double s) {
     metrics.backendOperation(b, op, result, s);
   };
+  // Objects in tenant storage that no key accounts for (a kill inside object creation).
+  controllers::StraySweeperOptions sso;
+  sso.keys = &keys->cache();
+  sso.backends = &backendSet;
+  sso.audit = audit;
+  sso.grace = cfg.strayGracePeriod;
+  sso.interval = cfg.straySweepInterval;
+  sso.counted = [&metrics](const std::string& b, const std::string& action) { metrics.strayObject(b, action); };
+  sso.present = [&metrics](const std::string& b, size_t pending, size_t retained) {
+    metrics.strayObjectsPresent(b, pending, retained);
+  };
+  sso.ready = [&keys] { return keys->hasSynced(); };
+  controllers::StraySweeper straySweeper(sso);
+  deps.onCreateFailed = [&straySweeper](const std::string& b, const std::string& ns) { straySweeper.request(b, ns); };
   controllers::ControllerOptions ctl;
   ctl.workers = cfg.workers;
   ctl.hooks.onReconcile = [&metrics](const std::string& c, const std::string& result, double s) { metrics.reconcile(c, result, s); };
@@ -443,8 +458,10 @@ int runOperator(const OperatorFlags& f) {
     keyController.start();
     requestController.start();
     bindingController.start();
+    straySweeper.start();  // the leader's: the only replica that writes to backends
   };
   auto stopControllers = [&](std::chrono::milliseconds drain) {
+    straySweeper.stop();
     bool a = keyController.stop(drain), b = requestController.stop(drain), c = bindingController.stop(drain);
     return a && b && c;
   };

@@ -151,6 +151,17 @@ MetricsImpl::MetricsImpl(const std::string& buildVersion)
                     .Name("keygate_backend_up")
                     .Help("1 when the backend's last periodic probe succeeded (health.backendProbeInterval), else 0.")
                     .Register(*registry)),
+      strayObjects(BuildCounter()
+                       .Name("keygate_backend_stray_objects_total")
+                       .Help("Backend objects no key accounts for, by what the sweep did: Disabled (found, every "
+                             "usage off) and Destroyed (grace period over, or could not be disabled).")
+                       .Register(*registry)),
+      strayObjectsPresent(BuildGauge()
+                              .Name("keygate_backend_stray_objects")
+                              .Help("After the latest sweep: strays disabled and awaiting destruction (state "
+                                    "Pending) and whole versions of deleted keys kept by destruction.policy Retain "
+                                    "(state Retained).")
+                              .Register(*registry)),
       webhookRequests(BuildCounter()
                           .Name("keygate_webhook_requests_total")
                           .Help("Admission reviews by kind, operation and whether they were allowed.")
@@ -338,6 +349,16 @@ void Metrics::watchRestart(const std::string& resource) {
 }
 
 void Metrics::leader(bool isLeader) { impl_->leader.Set(isLeader ? 1 : 0); }
+
+void Metrics::strayObject(const std::string& backend, const std::string& action) {
+  const std::string a = action == "Disabled" || action == "Destroyed" ? action : "other";
+  impl_->strayObjects.Add({{"backend", bounded(backend)}, {"action", a}}).Increment();
+}
+
+void Metrics::strayObjectsPresent(const std::string& backend, size_t pending, size_t retained) {
+  impl_->strayObjectsPresent.Add({{"backend", bounded(backend)}, {"state", "Pending"}}).Set(static_cast<double>(pending));
+  impl_->strayObjectsPresent.Add({{"backend", bounded(backend)}, {"state", "Retained"}}).Set(static_cast<double>(retained));
+}
 
 void Metrics::auditEvent(const std::string& event) { impl_->auditEvents.Add({{"event", bounded(event)}}).Increment(); }
 

@@ -81,6 +81,10 @@ class Metrics {
   void backendOperation(const std::string& backend, const std::string& operation, const std::string& result,
                         double seconds);
   void backendUp(const std::string& backend, bool up);
+  // The stray-object sweep (controllers/stray_sweeper.h): one Disabled or Destroyed object,
+  // and the counts a sweep of every tenant of `backend` left.
+  void strayObject(const std::string& backend, const std::string& action);
+  void strayObjectsPresent(const std::string& backend, size_t pending, size_t retained);
   // kind: EncryptionKey | KeyActivationRequest | KeyRoleBinding; operation: CREATE | UPDATE | DELETE | CONNECT.
   void webhookRequest(const std::string& kind, const std::string& operation, bool allowed, double seconds);
   // keygate_webhook_client_auth: whether the webhook authenticates its callers.

@@ -42,6 +42,8 @@ class MetricsImpl {
   prometheus::Family<prometheus::Counter>& backendOperations;
   prometheus::Family<prometheus::Histogram>& backendDuration;
   prometheus::Family<prometheus::Gauge>& backendUp;
+  prometheus::Family<prometheus::Counter>& strayObjects;
+  prometheus::Family<prometheus::Gauge>& strayObjectsPresent;
   prometheus::Family<prometheus::Counter>& webhookRequests;
   prometheus::Family<prometheus::Gauge>& webhookClientAuth;
   prometheus::Histogram& webhookDuration;

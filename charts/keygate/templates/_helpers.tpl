@@ -99,7 +99,10 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 {{- if not (hasKey $le "leaseName") }}{{ $_ := set $le "leaseName" (printf "%s-leader" (include "keygate.fullname" .)) }}{{ end }}
 {{- $_ := set $cfg "leaderElection" $le }}
 {{- $_ := set $cfg "metrics" (dict "bindAddress" (printf ":%d" (int .Values.metrics.port))) }}
-{{- $_ := set $cfg "health" (dict "bindAddress" (printf ":%d" (int .Values.health.port)) "backendProbeInterval" (toString .Values.health.backendProbeInterval) "driftScanInterval" (toString .Values.health.driftScanInterval)) }}
+{{- $health := dict "bindAddress" (printf ":%d" (int .Values.health.port)) "backendProbeInterval" (toString .Values.health.backendProbeInterval) "driftScanInterval" (toString .Values.health.driftScanInterval) }}
+{{- if hasKey .Values.health "straySweepInterval" }}{{ $_ := set $health "straySweepInterval" (toString .Values.health.straySweepInterval) }}{{ end }}
+{{- if hasKey .Values.health "strayGracePeriod" }}{{ $_ := set $health "strayGracePeriod" (toString .Values.health.strayGracePeriod) }}{{ end }}
+{{- $_ := set $cfg "health" $health }}
 {{- $_ := set $cfg "byok" (dict "importWindow" (toString .Values.byok.importWindow)) }}
 {{- $wh := dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key" }}
 {{- with .Values.webhook.clientCA }}

@@ -44,6 +44,7 @@ class Pkcs11Backend final : public KeyBackend {
   Result<KeyDescription> describe(const KeySpec& spec) override;
   Result<SelfTestResult> selfTest(const KeySpec& spec) override;
   Status probe() override;
+  Result<std::vector<StrayObject>> sweepStrays(const std::string& tenantNamespace, const StraySweepOptions& options) override;
 
   // Crypto operations (crypto_ops.cc): kCrypto sessions on cached handles.
   Result<ByteVec> randomBytes(const std::string& tenantNamespace, size_t n) override;

@@ -60,6 +60,7 @@ void parseAuditText(std::string_view text, const std::string& file, Trail& trail
     r.message = str(j, "message");
     r.operation = str(j, "operation");
     r.reason = str(j, "reason");
+    r.backend = str(j, "backend");
     r.version = integer(j, "version");
     r.count = integer(j, "count");
     r.approvers = strings(j, "approvers");

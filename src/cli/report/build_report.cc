@@ -90,7 +90,7 @@ class Builder {
   void finding(const char* severity, const char* control, const std::string& code, const std::string& ns,
                const std::string& object, const std::string& message) {
     static const std::set<std::string> kNotGaps = {"RefusedKeyUse", "CrossTenantKeyUse", "DriftRepaired", "KeyCompromised",
-                                                   "KeyFailed"};
+                                                   "KeyFailed", "StrayBackendObject"};
     findings_.push_back({{"severity", severity}, {"control", control}, {"code", code}, {"namespace", ns},
                          {"object", object}, {"message", message}, {"controlGap", kNotGaps.count(code) == 0}});
   }
@@ -471,6 +471,10 @@ class Builder {
         if (g.count == 0) g.first = r->time;
         g.last = r->time;
         g.count += std::max<int64_t>(1, r->count);
+      } else if (r->event == "StrayObjectDisabled") {
+        finding("medium", kControlCustomerKeys, "StrayBackendObject", r->ns, "backend/" + r->backend,
+                "at " + ts(r->time) + " an object no key accounts for was found in the tenant's storage and disabled: " +
+                    r->message);
       } else if (r->event == "DriftRepaired") {
         ++driftRepairs;
         finding("medium", kControlPurpose, "DriftRepaired", r->ns, "encryptionkey/" + r->key,

@@ -228,6 +228,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
           }
           auto g = timed(ek.spec.backend, "generate", [&] { return backend->generate(*spec, gen); });
           if (!g.ok()) {
+            if (deps_.onCreateFailed) deps_.onCreateFailed(ek.spec.backend, ek.metadata.namespace_);
             st = g.takeError();
             break;
           }

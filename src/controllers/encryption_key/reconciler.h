@@ -36,6 +36,9 @@ struct EncryptionKeyReconcilerDeps {
   std::function<void(const std::string&, const std::string&, const std::string&, double)> onBackendOperation;
   // Metrics hook: a version became Active, `seconds` after it was created (time to activation).
   std::function<void(double seconds)> onActivated;
+  // A backend create failed (it may have left a half-made object): the stray sweeper looks at
+  // the tenant soon (controllers/stray_sweeper.h).
+  std::function<void(const std::string& backend, const std::string& ns)> onCreateFailed;
   // Which approvals of the key's requests are valid (signature, specHash, role now,
   // segregation of duties): activation_request/reconciler.h approvalVerdicts(). Unset:
   // decide() trusts a request's status (phase Approved, approvalsReceived) as before — only

@@ -163,6 +163,21 @@ TEST(AuditReport, RefusedCallsAreFindingsButNotGapsInTheControl) {
   EXPECT_EQ(question(r, "CEK-08.1")["answer"], "Yes");  // isolation held; the caller is the finding
 }
 
+TEST(AuditReport, AStrayBackendObjectIsAFindingButNotAGap) {
+  ReportInput in = governed();
+  TrailRecord stray = record(kNow - std::chrono::hours(2), "StrayObjectDisabled", 0);
+  stray.key = "";
+  stray.backend = "softhsm";
+  stray.message = "secretKey in keygate:tenant-a (usage on: encrypt,decrypt): no CKA_ID";
+  in.trail.records = {stray};
+  Json r = buildReport(in);
+  ASSERT_EQ(codes(r), std::vector<std::string>{"StrayBackendObject"});
+  EXPECT_EQ(r["findings"][0]["control"], "CEK-08");
+  EXPECT_EQ(r["findings"][0]["object"], "backend/softhsm");
+  EXPECT_NE(r["findings"][0]["message"].get<std::string>().find("no CKA_ID"), std::string::npos);
+  EXPECT_FALSE(r["findings"][0]["controlGap"].get<bool>());
+}
+
 TEST(AuditReport, RenderingsEscapeWhatUsersWrote) {
   ReportInput in = governed();
   auto req = av1::decodeKeyActivationRequest(

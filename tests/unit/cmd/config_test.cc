@@ -198,6 +198,22 @@ TEST(ConfigTest, BackendProbeInterval) {
             std::vector<std::string>{"config.yaml:2: health.backendProbeInterval: must be between 1s and 10m"});
 }
 
+TEST(ConfigTest, StraySweep) {
+  auto d = parseOperatorConfig(kBackend, "config.yaml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->straySweepInterval, std::chrono::hours(1));
+  EXPECT_EQ(d->strayGracePeriod, std::chrono::hours(24));
+  auto c = parseOperatorConfig(kBackend + "health: {straySweepInterval: 0, strayGracePeriod: 2h}\n", "config.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->straySweepInterval, Duration::zero());
+  EXPECT_EQ(c->strayGracePeriod, std::chrono::hours(2));
+  EXPECT_EQ(errorsOf(kBackend + "health: {straySweepInterval: 10s}\n"),
+            std::vector<std::string>{"config.yaml:2: health.straySweepInterval: must be 0 (only at start) or between 1m and 168h"});
+  EXPECT_EQ(errorsOf(kBackend + "health: {strayGracePeriod: 0}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "health: {strayGracePeriod: 800h}\n"),
+            std::vector<std::string>{"config.yaml:2: health.strayGracePeriod: must be between 1s and 720h"});
+}
+
 TEST(ConfigTest, DriftScanInterval) {
   auto d = parseOperatorConfig(kBackend, "config.yaml");
   ASSERT_TRUE(d.ok());

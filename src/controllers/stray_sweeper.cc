@@ -1,0 +1,195 @@
+#include "controllers/stray_sweeper.h"
+
+#include <algorithm>
+
+#include "api/v1alpha1/codec.h"
+#include "common/log.h"
+#include "common/thread_sched.h"
+
+namespace keygate::controllers {
+namespace {
+
+namespace v1 = api::v1alpha1;
+
+const log::Logger& logger() {
+  static const log::Logger l("stray.sweeper");
+  return l;
+}
+
+}  // namespace
+
+Result<backends::AccountedObjects> accountedIn(const kube::ObjectReader& keys, const std::string& ns) {
+  backends::AccountedObjects acc;
+  for (const kube::ObjectPtr& obj : keys.listNamespace(ns)) {
+    auto key = v1::decodeEncryptionKey(*obj);
+    if (!key.ok())
+      return makeError(ErrorCode::kFailedPrecondition, "EncryptionKey " + kube::objectKey(*obj) +
+                                                           " cannot be read, so no object is called a stray: " +
+                                                           key.error().message);
+    const std::string& uid = key->metadata.uid;
+    int64_t last = 0;
+    for (const v1::KeyVersionStatus& v : key->status.versions) {
+      last = std::max(last, v.version);
+      backends::KeyRef ref{ns, uid, static_cast<int>(v.version)};
+      (v.state == v1::KeyState::kDestroyed ? acc.destroyed : acc.keys).push_back(ref);
+      if (v.state == v1::KeyState::kPending) {
+        // The wrapping key of the import window, and the next one (made just before its
+        // status is written).
+        const auto& wk = key->status.wrappingKey;
+        const int serial = wk && wk->version == v.version ? static_cast<int>(wk->serial) : 0;
+        if (serial > 0) acc.wrappingKeys.emplace_back(ref, serial);
+        acc.wrappingKeys.emplace_back(ref, serial + 1);
+      }
+    }
+    // The version a reconcile may be creating right now, before its status is written.
+    acc.keys.push_back(backends::KeyRef{ns, uid, static_cast<int>(last + 1)});
+  }
+  return acc;
+}
+
+StraySweeper::StraySweeper(StraySweeperOptions options) : o_(std::move(options)) {
+  if (!o_.clock) o_.clock = &realClock();
+}
+
+StraySweeper::~StraySweeper() { stop(); }
+
+WallTime StraySweeper::now() const { return o_.clock->now(); }
+
+std::vector<backends::StrayObject> StraySweeper::sweep(const std::string& backendName, const std::string& ns) {
+  backends::KeyBackend* b = o_.backends ? o_.backends->find(backendName) : nullptr;
+  if (!b || !o_.keys) return {};
+  backends::StraySweepOptions so;
+  so.now = now();
+  so.grace = o_.grace;
+  so.accounted = [&] { return accountedIn(*o_.keys, ns); };
+  auto found = b->sweepStrays(ns, so);
+  if (!found.ok()) {
+    if (found.error().code != ErrorCode::kUnimplemented)
+      logger().warn("stray sweep failed", {{"backend", backendName}, {"namespace", ns}, {"error", found.error().toString()}});
+    return {};
+  }
+  for (const backends::StrayObject& s : *found) {
+    using A = backends::StrayObject::Action;
+    if (s.action == A::kWaiting) continue;
+    const std::string action = backends::strayActionName(s.action);
+    if (s.action == A::kRetained) {
+      logger().info("retained key material of a deleted EncryptionKey",
+                    {{"backend", backendName}, {"namespace", ns}, {"object", s.label}, {"class", s.objectClass}});
+      continue;
+    }
+    logger().warn("stray backend object " + std::string(s.action == A::kDestroyed ? "destroyed" : "disabled"),
+                  {{"backend", backendName}, {"namespace", ns}, {"location", s.location}, {"class", s.objectClass},
+                   {"id", s.id}, {"label", s.label}, {"usage", s.usage}, {"detail", s.detail}});
+    if (o_.counted) o_.counted(backendName, action);
+    if (o_.audit) {
+      AuditRecord r;
+      r.time = so.now;
+      r.event = "StrayObject" + action;
+      r.ns = ns;
+      r.backend = backendName;
+      r.backendKeyId = !s.label.empty() ? s.label : (s.id.empty() ? "(no id)" : "id:" + s.id);
+      r.initiator = "keygate";
+      r.message = s.objectClass + " in " + s.location + (s.usage.empty() ? "" : " (usage on: " + s.usage + ")") + ": " +
+                  s.detail;
+      o_.audit->write(r);
+    }
+  }
+  return *found;
+}
+
+std::vector<backends::StrayObject> StraySweeper::sweepAll() {
+  std::vector<backends::StrayObject> all;
+  if (!o_.backends || !o_.keys) return all;
+  // Namespaces per backend, from the keys that name it.
+  std::map<std::string, std::set<std::string>> tenants;
+  for (const kube::ObjectPtr& obj : o_.keys->list()) {
+    const Json* b = findPath(*obj, "spec.backend");
+    if (b && b->is_string()) tenants[b->get<std::string>()].insert(kube::namespaceOf(*obj));
+  }
+  for (const std::string& backend : o_.backends->names()) {
+    size_t pending = 0, retained = 0;
+    for (const std::string& ns : tenants[backend]) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stopping_) return all;
+      }
+      auto found = sweep(backend, ns);
+      lastSwept_[{backend, ns}] = o_.clock->steadyNow();
+      for (auto& s : found) {
+        using A = backends::StrayObject::Action;
+        pending += s.action == A::kDisabled || s.action == A::kWaiting;
+        retained += s.action == A::kRetained;
+        all.push_back(std::move(s));
+      }
+    }
+    if (o_.present) o_.present(backend, pending, retained);
+  }
+  return all;
+}
+
+void StraySweeper::request(const std::string& backend, const std::string& ns) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    requested_.emplace(backend, ns);
+  }
+  cv_.notify_all();
+}
+
+void StraySweeper::start() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = startNamedThread("kg-strays", [this] { run(); });
+}
+
+void StraySweeper::stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StraySweeper::run() {
+  if (o_.ready) {
+    std::unique_lock<std::mutex> l(mu_);
+    while (!stopping_ && !o_.ready()) cv_.wait_for(l, std::chrono::milliseconds(200));
+    if (stopping_) return;
+  }
+  sweepAll();
+  SteadyTime nextFull = o_.clock->steadyNow() + o_.interval;
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stopping_) {
+    // Requests are served after minSpacing since the tenant's last sweep.
+    SteadyTime wake = o_.interval.count() > 0 ? nextFull : SteadyTime::max();
+    std::vector<std::pair<std::string, std::string>> due;
+    const SteadyTime t = o_.clock->steadyNow();
+    for (const auto& r : requested_) {
+      auto last = lastSwept_.find(r);
+      SteadyTime at = last == lastSwept_.end() ? t : last->second + o_.minSpacing;
+      if (at <= t) due.push_back(r);
+      else wake = std::min(wake, at);
+    }
+    for (const auto& r : due) requested_.erase(r);
+    if (!due.empty() || (o_.interval.count() > 0 && t >= nextFull)) {
+      const bool full = o_.interval.count() > 0 && t >= nextFull;
+      l.unlock();
+      if (full) {
+        sweepAll();
+        nextFull = o_.clock->steadyNow() + o_.interval;
+      } else {
+        for (const auto& [backend, ns] : due) {
+          sweep(backend, ns);
+          lastSwept_[{backend, ns}] = o_.clock->steadyNow();
+        }
+      }
+      l.lock();
+      continue;
+    }
+    if (wake == SteadyTime::max()) cv_.wait(l);
+    else cv_.wait_for(l, std::chrono::duration_cast<std::chrono::nanoseconds>(wake - t));
+  }
+}
+
+}  // namespace keygate::controllers

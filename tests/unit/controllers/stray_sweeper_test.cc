@@ -1,0 +1,149 @@
+// controllers/stray_sweeper: what the informer cache accounts for in a namespace (every live
+// version, the version a reconcile may be creating, the wrapping keys of an open import, the
+// Destroyed versions), and how the sweeper audits and counts what a backend reports.
+#include "controllers/stray_sweeper.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "support/fake_clock.h"
+
+namespace keygate::controllers {
+namespace {
+
+using backends::StrayObject;
+
+kube::ObjectPtr key(const std::string& ns, const std::string& name, const std::string& uid, Json versions,
+                    Json wrappingKey = nullptr) {
+  Json k = {{"apiVersion", "keygate.dev/v1alpha1"},
+            {"kind", "EncryptionKey"},
+            {"metadata", {{"name", name}, {"namespace", ns}, {"uid", uid}}},
+            {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}}},
+            {"status", {{"versions", versions}}}};
+  if (!wrappingKey.is_null()) k["status"]["wrappingKey"] = wrappingKey;
+  return std::make_shared<const Json>(k);
+}
+
+bool has(const std::vector<backends::KeyRef>& refs, const std::string& uid, int version) {
+  return std::any_of(refs.begin(), refs.end(), [&](const auto& r) { return r.keyUid == uid && r.version == version; });
+}
+
+TEST(StraySweeperTest, AccountsForLiveVersionsTheNextOneOpenImportsAndDestroyedVersions) {
+  kube::Cache keys;
+  keys.upsert(key("tenant-a", "rotated", "uid-rot",
+                  Json::array({{{"version", 1}, {"state", "Destroyed"}}, {{"version", 2}, {"state", "Active"}}})));
+  keys.upsert(key("tenant-a", "byok", "uid-byok", Json::array({{{"version", 1}, {"state", "Pending"}}}),
+                  {{"version", 1}, {"serial", 2}, {"algorithm", "RSAES_OAEP_SHA_256"}}));
+  keys.upsert(key("tenant-a", "fresh", "uid-fresh", Json::array()));
+  keys.upsert(key("tenant-b", "other", "uid-other", Json::array({{{"version", 1}, {"state", "Active"}}})));
+
+  auto acc = accountedIn(keys, "tenant-a");
+  ASSERT_TRUE(acc.ok()) << acc.error().toString();
+  EXPECT_TRUE(has(acc->keys, "uid-rot", 2));
+  EXPECT_TRUE(has(acc->keys, "uid-rot", 3)) << "a rotation may be creating v3 right now";
+  EXPECT_FALSE(has(acc->keys, "uid-rot", 1));
+  EXPECT_TRUE(has(acc->destroyed, "uid-rot", 1));
+  EXPECT_TRUE(has(acc->keys, "uid-fresh", 1)) << "a new key's first version, before its status is written";
+  EXPECT_TRUE(has(acc->keys, "uid-byok", 1));
+  std::vector<int> serials;
+  for (const auto& [r, s] : acc->wrappingKeys)
+    if (r.keyUid == "uid-byok" && r.version == 1) serials.push_back(s);
+  EXPECT_EQ(serials, (std::vector<int>{2, 3})) << "the open window's wrapping key and the next one";
+  EXPECT_FALSE(has(acc->keys, "uid-other", 1)) << "another namespace";
+}
+
+TEST(StraySweeperTest, AnUnreadableKeyMeansNothingIsAStray) {
+  kube::Cache keys;
+  Json bad = *key("tenant-a", "bad", "uid-bad", Json::array());
+  bad["spec"]["algorithm"] = 42;
+  keys.upsert(std::make_shared<const Json>(bad));
+  auto acc = accountedIn(keys, "tenant-a");
+  ASSERT_FALSE(acc.ok());
+  EXPECT_EQ(acc.error().code, ErrorCode::kFailedPrecondition);
+}
+
+// A backend that reports scripted strays and remembers what it was told.
+class ScriptedBackend final : public backends::KeyBackend {
+ public:
+  std::vector<StrayObject> report;
+  std::vector<std::string> swept;
+  Result<backends::AccountedObjects> lastAccounted = makeError(ErrorCode::kInternal, "never asked");
+  const std::string& name() const override { return name_; }
+  std::string_view type() const override { return "scripted"; }
+  Result<std::vector<StrayObject>> sweepStrays(const std::string& ns, const backends::StraySweepOptions& o) override {
+    swept.push_back(ns);
+    lastAccounted = o.accounted();
+    if (!lastAccounted.ok()) return lastAccounted.takeError();
+    return report;
+  }
+  Result<backends::GeneratedKey> generate(const backends::KeySpec&, const backends::GenerateOptions&) override {
+    return makeError(ErrorCode::kUnimplemented, "");
+  }
+  Status applyUsage(const backends::KeySpec&, backends::UsageState) override { return okStatus(); }
+  Status destroy(const backends::KeyRef&) override { return okStatus(); }
+  Result<backends::KeyDescription> describe(const backends::KeySpec&) override { return backends::KeyDescription{}; }
+  Status probe() override { return okStatus(); }
+  Result<backends::SelfTestResult> selfTest(const backends::KeySpec&) override { return backends::SelfTestResult{}; }
+
+ private:
+  std::string name_ = "softhsm";
+};
+
+struct RecordingAudit final : AuditSink {
+  std::vector<AuditRecord> records;
+  void write(const AuditRecord& r) override { records.push_back(r); }
+};
+
+TEST(StraySweeperTest, AuditsAndCountsDisabledAndDestroyedReportsRetainedAndSkipsWaiting) {
+  kube::Cache keys;
+  keys.upsert(key("tenant-a", "k", "uid-k", Json::array({{{"version", 1}, {"state", "PreActive"}}})));
+  BackendSet set;
+  auto owned = std::make_unique<ScriptedBackend>();
+  ScriptedBackend* b = owned.get();
+  set.add(std::move(owned));
+  auto stray = [](StrayObject::Action a, std::string label) {
+    StrayObject s;
+    s.action = a;
+    s.location = "keygate:tenant-a";
+    s.objectClass = "secretKey";
+    s.label = std::move(label);
+    s.usage = "encrypt,decrypt";
+    s.detail = "no CKA_ID";
+    return s;
+  };
+  b->report = {stray(StrayObject::Action::kDisabled, ""), stray(StrayObject::Action::kWaiting, "keygate-stray x"),
+               stray(StrayObject::Action::kDestroyed, "keygate-stray y"),
+               stray(StrayObject::Action::kRetained, "keygate/tenant-a/uid-gone/v1")};
+  auto audit = std::make_shared<RecordingAudit>();
+  std::vector<std::string> counted;
+  size_t pending = 99, retained = 99;
+  testing::FakeClock clock;
+  StraySweeperOptions o;
+  o.keys = &keys;
+  o.backends = &set;
+  o.audit = audit;
+  o.clock = &clock;
+  o.counted = [&](const std::string& backend, const std::string& action) { counted.push_back(backend + "/" + action); };
+  o.present = [&](const std::string&, size_t p, size_t r) { pending = p, retained = r; };
+  StraySweeper sweeper(o);
+  auto found = sweeper.sweepAll();
+  EXPECT_EQ(b->swept, (std::vector<std::string>{"tenant-a"}));
+  ASSERT_TRUE(b->lastAccounted.ok());
+  EXPECT_TRUE(has(b->lastAccounted->keys, "uid-k", 1));
+  EXPECT_EQ(found.size(), 4u);
+  EXPECT_EQ(counted, (std::vector<std::string>{"softhsm/Disabled", "softhsm/Destroyed"}));
+  EXPECT_EQ(pending, 2u) << "Disabled + Waiting";
+  EXPECT_EQ(retained, 1u);
+  ASSERT_EQ(audit->records.size(), 2u);
+  EXPECT_EQ(audit->records[0].event, "StrayObjectDisabled");
+  EXPECT_EQ(audit->records[0].ns, "tenant-a");
+  EXPECT_EQ(audit->records[0].backend, "softhsm");
+  EXPECT_EQ(audit->records[0].backendKeyId, "(no id)");
+  EXPECT_NE(audit->records[0].message.find("usage on: encrypt,decrypt"), std::string::npos) << audit->records[0].message;
+  EXPECT_EQ(audit->records[1].event, "StrayObjectDestroyed");
+  EXPECT_EQ(audit->records[1].backendKeyId, "keygate-stray y");
+}
+
+}  // namespace
+}  // namespace keygate::controllers
