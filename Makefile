@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test test-tools build deps clean bench release image install krew
+.PHONY: run test test-tools build deps clean bench release image install krew fuzz
 
 deps:
 	@bash scripts/install-deps.sh
@@ -46,8 +46,13 @@ install: build
 krew: release
 	bash scripts/krew-package.sh build-release/src/cmd/keygate dist/krew
 
+# libFuzzer (clang, ASan + UBSan) on every target in tests/fuzz for FUZZ_SECONDS each (default
+# 60) in build-fuzz/; `make test` runs the same targets' seeds and mutations as a smoke test.
+fuzz:
+	bash scripts/fuzz.sh
+
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b"; done
 
 clean:
-	rm -rf $(BUILD_DIR) build-release dist
+	rm -rf $(BUILD_DIR) build-release build-fuzz dist

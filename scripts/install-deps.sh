@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs Keygate's build and test dependencies from Debian 12 packages.
 # Idempotent: does nothing (no apt-get at all) when everything is already installed.
+# Arguments are more packages to make sure of (scripts/fuzz.sh: clang and its libFuzzer).
 set -euo pipefail
 
 PACKAGES=(
@@ -15,6 +16,7 @@ PACKAGES=(
   prometheus openssl curl
   lua5.4
   chromium fonts-liberation
+  "$@"
 )
 
 missing=()

@@ -23,6 +23,7 @@
 #include "api/v1alpha1/validation.h"
 #include "cmd/config.h"
 #include "cmd/subcommands.h"
+#include "common/yaml_load.h"
 
 namespace keygate::cmd {
 namespace {
@@ -140,7 +141,7 @@ class Checker {
     // same empty documents, so the order matches).
     std::vector<YAML::Node> nodes;
     try {
-      for (auto& d : YAML::LoadAll(text))
+      for (auto& d : yamlsafe::loadAll(text))
         if (!d.IsNull()) nodes.push_back(d);
     } catch (const YAML::Exception&) {
       nodes.clear();

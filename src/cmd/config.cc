@@ -15,6 +15,7 @@
 // policy and manifest parsers.
 #include "api/v1alpha1/yaml_scalar.h"
 #include "common/time.h"
+#include "common/yaml_load.h"
 #include "metrics/server.h"
 
 namespace keygate::cmd {
@@ -564,7 +565,7 @@ Result<OperatorConfig> parseOperatorConfig(std::string_view yaml, std::string_vi
   const std::string f(file);
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    root = yamlsafe::load(std::string(yaml));
   } catch (const YAML::Exception& e) {
     return makeError(ErrorCode::kInvalidArgument, f + ":" + std::to_string(e.mark.line + 1) + ": syntax error: " + e.msg);
   }

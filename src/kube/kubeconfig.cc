@@ -1,6 +1,7 @@
 #include "kube/kubeconfig.h"
 
 #include "common/file.h"
+#include "common/yaml_load.h"
 
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
@@ -73,7 +74,7 @@ Result<ClientConfig> parseKubeconfig(const std::string& text, const std::string&
   const std::string where = "kubeconfig " + src;
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    root = yamlsafe::load(text);
   } catch (const YAML::Exception& e) {
     return makeError(ErrorCode::kInvalidArgument, where + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

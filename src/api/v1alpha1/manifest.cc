@@ -1,6 +1,7 @@
 #include "api/v1alpha1/manifest.h"
 
 #include "api/v1alpha1/yaml_scalar.h"
+#include "common/yaml_load.h"
 
 namespace keygate::api::v1alpha1 {
 namespace {
@@ -39,7 +40,7 @@ Json toJson(const YAML::Node& n) {
 Result<std::vector<Manifest>> parseManifests(std::string_view yaml, std::string_view file) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    docs = yamlsafe::loadAll(std::string(yaml));
   } catch (const YAML::Exception& e) {
     return makeError(ErrorCode::kInvalidArgument,
                      std::string(file) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);

@@ -4,6 +4,7 @@
 
 #include "api/v1alpha1/yaml_scalar.h"
 #include "common/time.h"
+#include "common/yaml_load.h"
 
 namespace keygate::api::v1alpha1 {
 
@@ -253,7 +254,7 @@ Result<Policy> parsePolicy(const YAML::Node& node, std::string_view file,
 Result<Policy> parsePolicyFromConfig(std::string_view configYaml, std::string_view file) {
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(configYaml));
+    root = yamlsafe::load(std::string(configYaml));
   } catch (const YAML::Exception& e) {
     return makeError(ErrorCode::kInvalidArgument,
                      std::string(file) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
