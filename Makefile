@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: run test test-tools build deps clean bench release image install krew fuzz
+.PHONY: run test test-tools build deps clean bench release image install krew fuzz test-asan test-tsan
 
 deps:
 	@bash scripts/install-deps.sh
@@ -51,8 +51,15 @@ krew: release
 fuzz:
 	bash scripts/fuzz.sh
 
+# The unit and integration tiers under ASan+UBSan / TSan, each in its own build directory.
+test-asan:
+	bash scripts/sanitize-test.sh address
+
+test-tsan:
+	bash scripts/sanitize-test.sh thread
+
 bench: build
 	@for b in $(BUILD_DIR)/bench/*_bench; do [ -x "$$b" ] && "$$b"; done
 
 clean:
-	rm -rf $(BUILD_DIR) build-release build-fuzz dist
+	rm -rf $(BUILD_DIR) build-release build-fuzz build-asan build-tsan dist

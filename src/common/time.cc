@@ -82,6 +82,12 @@ Result<WallTime> parseRfc3339(std::string_view s) {
     if (pos != s.size()) return bad();
   }
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return bad();
+  // WallTime counts nanoseconds in an int64 from 1970: it holds 1677-09-21 to 2262-04-11.
+  // Converting a time outside was signed overflow (UB; found by tests/fuzz/fuzz_json_codecs
+  // with "4052-01-01T00:00:00Z").
+  if (y < 1678 || y > 2261)
+    return makeError(ErrorCode::kInvalidArgument,
+                     "invalid RFC 3339 time \"" + std::string(s) + "\": the year must be between 1678 and 2261");
   std::tm tm{};
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;

@@ -303,16 +303,17 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
       }
       // Permanent: record Failed with the reason; no retry loop.
       v1::EncryptionKeyStatus failed = v1::markFailed(ek, "BackendError", op + " failed: " + e.message, now);
+      v1::AuditEvent fe;
+      fe.event = "KeyFailed";
+      fe.version = action.version;
+      fe.message = op + " failed: " + e.message;
+      Emitted audited = auditAhead(ek, fe, backendKeyIds[action.version], "Failure");
       if (!(failed == ek.status)) {
         ASSIGN_OR_RETURN(current, writeStatus(current, failed));
       }
       if (deps_.events)
         deps_.events->record(*obj, kube::EventType::kWarning, "BackendError", op + " failed: " + e.message);
-      v1::AuditEvent fe;
-      fe.event = "KeyFailed";
-      fe.version = action.version;
-      fe.message = op + " failed: " + e.message;
-      emit(current, ek, fe, backendKeyIds[action.version], "Failure");
+      recordEvents(current, audited);
       return ReconcileResult{};
     }
   }
@@ -329,6 +330,14 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     plan.audit.push_back(fe);
   }
   bool deleting = ek.metadata.deletionTimestamp.has_value();
+  std::vector<Emitted> audited;  // ahead of the status write (see Emitted)
+  for (const auto& ev : plan.audit) {
+    std::string id = backendKeyIds.count(ev.version) ? backendKeyIds[ev.version] : "";
+    if (id.empty())
+      if (const auto* v = status.findVersion(ev.version)) id = v->backendKeyId;
+    const bool failure = ev.event == "KeySelfTestFailed" || ev.event == "KeyRotationRefused" || ev.event == "KeyImportRefused";
+    audited.push_back(auditAhead(ek, ev, id, failure ? "Failure" : "Success"));
+  }
   if (!(status == ek.status) && !(deleting && finalizerWanted == false)) {
     ASSIGN_OR_RETURN(current, writeStatus(current, status));
   }
@@ -343,17 +352,12 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
                                  kube::PatchType::kMerge, dumpJson(patch), {"", false, "status"});
     if (!r.ok()) logger().warn("cannot update activation request", {{"request", u.request}, {"error", r.error().toString()}});
   }
-  for (const auto& ev : plan.audit) {
-    if (ev.event == "KeyActivated" && deps_.onActivated) {
-      const auto* v = status.findVersion(ev.version);
+  for (const Emitted& e : audited) {
+    if (e.event.event == "KeyActivated" && deps_.onActivated) {
+      const auto* v = status.findVersion(e.event.version);
       if (v && v->createdAt) deps_.onActivated(std::chrono::duration<double>(now - *v->createdAt).count());
     }
-    std::string id = backendKeyIds.count(ev.version) ? backendKeyIds[ev.version] : "";
-    if (id.empty())
-      if (const auto* v = status.findVersion(ev.version)) id = v->backendKeyId;
-    emit(current, ek, ev, id, ev.event == "KeySelfTestFailed" || ev.event == "KeyRotationRefused" || ev.event == "KeyImportRefused"
-                                ? "Failure"
-                                : "Success");
+    recordEvents(current, e);
   }
   if (finalizerWanted == false) {
     ASSIGN_OR_RETURN(current, setFinalizer(current, false));
@@ -408,8 +412,9 @@ Result<Json> EncryptionKeyReconciler::setFinalizer(const Json& obj, bool present
 }
 
 
-void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key, const v1::AuditEvent& ev,
-                                   const std::string& backendKeyId, const std::string& result) {
+EncryptionKeyReconciler::Emitted EncryptionKeyReconciler::auditAhead(const v1::EncryptionKey& key, const v1::AuditEvent& ev,
+                                                                     const std::string& backendKeyId,
+                                                                     const std::string& result) {
   AuditRecord rec;
   rec.time = clock_.now();
   rec.event = ev.event;
@@ -446,6 +451,14 @@ void EncryptionKeyReconciler::emit(const Json& obj, const v1::EncryptionKey& key
     if (requestObj) rec.initiator = getString(*requestObj, "spec.requester", rec.initiator);
   }
   if (deps_.audit) deps_.audit->write(rec);
+  return Emitted{std::move(rec), std::move(requestObj), ev};
+}
+
+void EncryptionKeyReconciler::recordEvents(const Json& obj, const Emitted& e) {
+  const AuditRecord& rec = e.record;
+  const v1::AuditEvent& ev = e.event;
+  const kube::ObjectPtr& requestObj = e.request;
+  const std::string& result = rec.result;
   if (deps_.events) {
     std::string msg = ev.message.empty() ? ev.event : ev.message;
     if (!ev.request.empty()) {

@@ -46,5 +46,19 @@ TEST(TimeTest, ParsesGoDurations) {
   EXPECT_EQ(formatGoDuration(milliseconds(1500)), "1.5s");
 }
 
+TEST(TimeTest, YearsWallTimeCannotHoldAreErrorsNotOverflow) {
+  for (const char* t : {"4052-01-01T00:00:00Z", "9999-12-31", "1000-01-01T00:00:00Z", "2262-05-01T00:00:00Z"}) {
+    auto r = parseRfc3339(t);
+    ASSERT_FALSE(r.ok()) << t;
+    EXPECT_NE(r.error().message.find("between 1678 and 2261"), std::string::npos) << r.error().message;
+  }
+  auto edge = parseRfc3339("2261-12-31T23:59:59Z");
+  ASSERT_TRUE(edge.ok());
+  EXPECT_EQ(formatRfc3339(*edge), "2261-12-31T23:59:59Z");
+  auto old = parseRfc3339("1678-01-01T00:00:00Z");
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(formatRfc3339(*old), "1678-01-01T00:00:00Z");
+}
+
 }  // namespace
 }  // namespace keygate

@@ -1,0 +1,354 @@
+// Crash anywhere (issue 17): the `keygate operator` binary against the test API server and
+// SoftHSM2 is SIGKILLed at random moments and restarted at once, while `keys` EncryptionKeys go
+// through create -> request (alice) -> approve (bob) -> Active -> rotate (erin) -> request and
+// approve v2 -> v2 Active -> deactivate (erin) -> schedule destruction (erin), each step by the
+// people allowed to take it, through the admission webhook. Then, after a last clean restart, it checks and prints:
+//   - every key reached DestroyScheduled with its two versions;
+//   - every version has exactly one object in the tenant's token (read with pkcs11-tool), and
+//     after the stray sweep's grace period nothing else is left there;
+//   - no version was activated without bob's approval (the audit file's KeyActivated records);
+//   - the audit trail is at-least-once: each lifecycle record is there, duplicates (the same
+//     event, key uid and version, written again by a reconcile a kill interrupted after the
+//     status write and before the audit flush) are counted and printed, not treated as errors;
+//   - the operator's API request rate.
+// Exit status 0 only when every check holds. (Destroyed itself is an hour away at the shortest
+// pendingWindow; the destroy path's crash safety is covered by the stray sweep's tests.)
+//
+//   chaos_bench [keys=40] [workers=4] [min-ms=300] [max-ms=1500]
+//
+// Kills happen every min-ms..max-ms (uniform) for as long as the workload runs.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/v1alpha1/approval_signing.h"
+#include "common/log.h"
+#include "e2e/operator/operator_process.h"
+
+using namespace keygate;
+using namespace keygate::e2e;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+const kube::Resource kKeys = kube::resources::encryptionKeys();
+const kube::Resource kRequests = kube::resources::keyActivationRequests();
+constexpr const char* kNs = "tenant-a";
+
+std::string run(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
+}
+
+// The operator process, restarted in place.
+class Operator {
+ public:
+  Operator(std::vector<std::string> args, std::string logDir) : args_(std::move(args)), logDir_(std::move(logDir)) {}
+  void start() {
+    std::lock_guard<std::mutex> l(mu_);
+    proc_ = spawn(args_, logDir_ + "/operator-" + std::to_string(starts_++) + ".log");
+  }
+  void kill9() {
+    std::lock_guard<std::mutex> l(mu_);
+    ::kill(proc_.pid, SIGKILL);
+    waitpid(proc_.pid, nullptr, 0);
+  }
+  bool stop() {
+    std::lock_guard<std::mutex> l(mu_);
+    ::kill(proc_.pid, SIGTERM);
+    return waitExit(proc_.pid, 30s) == 0;
+  }
+  int starts() const { return starts_; }
+  pid_t pid() const { return proc_.pid; }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> args_;
+  std::string logDir_;
+  Proc proc_;
+  int starts_ = 0;
+};
+
+// Retries a write until the API server takes it (the webhook is down while the operator
+// restarts: kube-apiserver fails closed). `done` says the effect is already there.
+thread_local std::string lastError;
+
+bool write(const std::function<Result<Json>()>& op, const std::function<bool(const Error&)>& done = nullptr,
+           std::chrono::seconds timeout = 120s) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    auto r = op();
+    if (r.ok() || (done && done(r.error()))) return true;
+    lastError = r.error().toString();
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+bool waitFor(kube::Client& c, const std::string& name, const std::function<bool(const Json&)>& pred,
+             std::chrono::seconds timeout = 180s) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    auto k = c.get(kKeys, kNs, name);
+    if (k.ok() && pred(*k)) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+std::string state(const Json& k) { return getString(k, "status.state"); }
+
+// One key's whole life; false (with a reason on stderr) when a step does not finish.
+bool lifecycle(keygate::testing::TestApiServer& server, int i) {
+  const std::string name = "k-" + std::to_string(i);
+  auto admin = server.adminClient();
+  auto alice = server.clientFor("alice"), bob = server.clientFor("bob"), erin = server.clientFor("erin");
+  auto fail = [&](const char* step) {
+    auto k = admin->get(kKeys, kNs, name);
+    std::fprintf(stderr, "%s: %s did not finish (last error: %s): %s\n", name.c_str(), step, lastError.c_str(),
+                 k.ok() ? k->dump().c_str() : "(gone)");
+    return false;
+  };
+  auto exists = [](const Error& e) { return e.code == ErrorCode::kAlreadyExists; };
+  Json key = keygateObject("EncryptionKey", name,
+                           {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"},
+                            {"rotation", {{"period", "2160h"}}}});
+  if (!write([&] { return admin->create(kKeys, kNs, key); }, exists)) return fail("create");
+  if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "PreActive"; })) return fail("PreActive");
+  // alice asks, bob approves (a JSON patch, as `kubectl patch --type=json` sends it).
+  auto activate = [&](int version) {
+    const std::string request = "act-" + name + "-v" + std::to_string(version);
+    Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
+                {"kind", "KeyActivationRequest"},
+                {"metadata", {{"name", request}}},
+                {"spec", {{"keyRef", {{"name", name}, {"version", version}}}, {"reason", "chaos"},
+                          {"changeReference", "CHG-" + std::to_string(i)}}}};
+    if (!write([&] { return alice->create(kRequests, kNs, kar); }, exists)) return false;
+    const std::string approve = R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])";
+    auto approvedByBob = [&](const Error&) {
+      auto r = admin->get(kRequests, kNs, request);
+      return r.ok() && r->dump().find("\"approver\":\"bob\"") != std::string::npos;
+    };
+    return write([&] { return bob->patch(kRequests, kNs, request, kube::PatchType::kJson, approve); }, approvedByBob);
+  };
+  if (!activate(1)) return fail("request/approve v1");
+  if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "Active"; })) return fail("Active");
+  const std::string rotate = R"({"metadata":{"annotations":{"keygate.dev/rotate-requested-at":"2026-12-06T00:00:00Z"}}})";
+  if (!write([&] { return erin->patch(kKeys, kNs, name, kube::PatchType::kMerge, rotate); })) return fail("rotate request");
+  // The new version is born PreActive and needs its own approval (the policy's default).
+  if (!waitFor(*admin, name, [](const Json& k) {
+        for (const auto& v : k["status"].value("versions", Json::array()))
+          if (v.value("version", 0) == 2 && v.value("state", "") == "PreActive") return true;
+        return false;
+      }))
+    return fail("rotation: v2 PreActive");
+  if (!activate(2)) return fail("request/approve v2");
+  if (!waitFor(*admin, name, [](const Json& k) {
+        return state(k) == "Active" && k["status"].value("currentVersion", 0) == 2;
+      }))
+    return fail("rotation: v2 Active");
+  if (!write([&] { return erin->patch(kKeys, kNs, name, kube::PatchType::kMerge, R"({"spec":{"deactivate":true}})"); }))
+    return fail("deactivate request");
+  if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "Deactivated"; })) return fail("Deactivated");
+  if (!write([&] {
+        return erin->patch(kKeys, kNs, name, kube::PatchType::kMerge, R"({"spec":{"scheduleDestruction":true}})");
+      }))
+    return fail("schedule request");
+  if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "DestroyScheduled"; })) return fail("DestroyScheduled");
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int keys = argc > 1 ? std::max(1, std::atoi(argv[1])) : 40;
+  const int workers = argc > 2 ? std::clamp(std::atoi(argv[2]), 1, 64) : 4;
+  const int minMs = argc > 3 ? std::max(10, std::atoi(argv[3])) : 300;
+  const int maxMs = argc > 4 ? std::max(minMs, std::atoi(argv[4])) : 1500;
+  keygate::log::configure(keygate::log::Level::kError, keygate::log::Format::kText);
+
+  keygate::testing::TestApiServerOptions so;
+  so.namespaces = {"default", "keygate-system", kNs};
+  auto server = keygate::testing::TestApiServer::start(so);
+  if (!server.ok()) return std::fprintf(stderr, "%s\n", server.error().toString().c_str()), 1;
+  auto admin = (*server)->adminClient();
+  keygate::testing::TempDir dir("keygate-chaos");
+  StartedOperator first = startOperatorWithWebhooks(**server, *admin, dir, "", "", ", straySweepInterval: 0, strayGracePeriod: 1s");
+  if (!first.ready) return std::fprintf(stderr, "not ready:\n%s\n", readAll(first.proc.log).c_str()), 1;
+  grant(*admin, kNs, "alice", {"get", "create"});
+  bindThroughWebhook(*admin, kNs, "approvers", "KeyApprover", users({"bob"}));
+  bindThroughWebhook(*admin, kNs, "administrators", "KeyAdministrator", users({"erin"}));
+  // The same process, now under the kill loop's control.
+  ::kill(first.proc.pid, SIGTERM);
+  waitExit(first.proc.pid, 30s);
+  Operator op({KEYGATE_BINARY, "operator", "--config", dir.path() + "/config.yaml", "--kubeconfig",
+               (*server)->writeKubeconfig(kOperatorUser), "--pod-name", "keygate-0"},
+              dir.path());
+  op.start();
+  (void)(*server)->control("DELETE", "/__test/requests");
+
+  const auto t0 = SteadyClock::now();
+  std::atomic<bool> workloadDone{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    std::mt19937 rng(20261206);
+    std::uniform_int_distribution<int> gap(minMs, maxMs);
+    while (!workloadDone) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(gap(rng)));
+      if (workloadDone) break;
+      op.kill9();
+      ++kills;
+      op.start();
+    }
+  });
+  std::atomic<int> next{0}, finished{0}, failed{0};
+  std::vector<std::thread> ws;
+  for (int w = 0; w < workers; ++w)
+    ws.emplace_back([&] {
+      for (int i; (i = next++) < keys;) (lifecycle(**server, i) ? finished : failed)++;
+    });
+  for (auto& t : ws) t.join();
+  workloadDone = true;
+  killer.join();
+  const double workloadSecs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  int operatorRequests = 0;
+  if (auto log = (*server)->control("GET", "/__test/requests"); log.ok())
+    for (const auto& r : *log) operatorRequests += r.value("user", "") == kOperatorUser;
+
+  // A clean stop, the grace period, and a last start: its first sweep destroys the strays the
+  // kills left (disabled by an earlier start's sweep) and disables any new ones.
+  const int health = first.healthPort;
+  auto readyThenSweep = [&] {
+    waitUntil([&] { return metrics::testing::httpGet(health, "/readyz").status == 200; }, 60s);
+    std::this_thread::sleep_for(3s);  // the leader's first sweep follows the cache sync
+  };
+  op.stop();
+  std::this_thread::sleep_for(2s);
+  op.start();
+  readyThenSweep();
+  op.stop();
+  std::this_thread::sleep_for(2s);  // past strayGracePeriod (1s) for what that start disabled
+  op.start();
+  readyThenSweep();
+  const bool stoppedCleanly = op.stop();
+  const std::string auditFile = dir.path() + "/state/audit/audit.log";
+
+  // The token, as a person with the tenant's PIN sees it.
+  auto pins = admin->get(kube::resources::secrets(), "keygate-system", "keygate-token-user-pins");
+  std::string pin;
+  if (pins.ok())
+    if (auto p = api::v1alpha1::base64Decode((*pins)["data"].value("softhsm.tenant-a.user-pin", "")); p.ok()) pin = *p;
+  const std::string listing = pin.empty() ? std::string("(no PIN)") : run("SOFTHSM2_CONF=" + dir.path() + "/state/softhsm2/softhsm2.conf pkcs11-tool --module "
+                                  KEYGATE_SOFTHSM2_MODULE " --token-label keygate:tenant-a --login --pin " + pin +
+                                  " --list-objects --type secrkey 2>/dev/null");
+  std::map<std::string, int> objectsByLabel;
+  int unaccounted = 0;
+  {
+    std::istringstream in(listing);
+    std::string line;
+    bool inObject = false, labelled = false;
+    auto close = [&] {
+      if (inObject && !labelled) ++unaccounted;
+    };
+    while (std::getline(in, line)) {
+      if (line.find("Secret Key Object") == 0) {
+        close();
+        inObject = true, labelled = false;
+      } else if (auto at = line.find("label:"); inObject && at != std::string::npos) {
+        const size_t from = line.find_first_not_of(' ', at + 6);
+        std::string label = from == std::string::npos ? std::string() : line.substr(from);
+        labelled = true;
+        if (label.rfind("keygate/tenant-a/", 0) == 0) objectsByLabel[label]++;
+        else ++unaccounted;
+      }
+    }
+    close();
+  }
+
+  // Keys and their versions, from the API.
+  int destroyScheduled = 0, failedKeys = 0, versionsWithOneObject = 0, versionsWrong = 0;
+  std::set<std::string> uids;
+  auto list = admin->list(kKeys, kNs);
+  if (list.ok())
+    for (const auto& k : (*list)["items"]) {
+      destroyScheduled += state(k) == "DestroyScheduled";
+      failedKeys += state(k) == "Failed";
+      const std::string uid = getString(k, "metadata.uid");
+      uids.insert(uid);
+      for (int v = 1; v <= 2; ++v) {
+        const std::string label = "keygate/tenant-a/" + uid + "/v" + std::to_string(v);
+        (objectsByLabel[label] == 1 ? versionsWithOneObject : versionsWrong)++;
+        objectsByLabel.erase(label);
+      }
+    }
+  const int objectsOfNoKey = static_cast<int>(objectsByLabel.size()) + unaccounted;
+
+  // The audit trail: at least once, duplicates recognised by (event, keyUid, version).
+  std::map<std::tuple<std::string, std::string, int64_t>, int> records;
+  int activatedWithoutApproval = 0, strayDisabled = 0, strayDestroyed = 0;
+  {
+    std::istringstream in(readAll(auditFile));
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = parseJson(line);
+      if (!j.ok() || !j->is_object()) continue;
+      const std::string ev = j->value("event", "");
+      strayDisabled += ev == "StrayObjectDisabled";
+      strayDestroyed += ev == "StrayObjectDestroyed";
+      records[{ev, j->value("keyUid", ""), j->value("version", int64_t(0))}]++;
+      if (ev == "KeyActivated" && (!j->contains("approvers") || (*j)["approvers"] != Json::array({"bob"})))
+        ++activatedWithoutApproval;
+    }
+  }
+  int missing = 0, duplicates = 0;
+  for (const std::string& uid : uids)
+    for (auto [ev, v] : std::vector<std::pair<std::string, int>>{
+             {"KeyGenerated", 1}, {"KeyActivated", 1}, {"KeyGenerated", 2}, {"KeyActivated", 2}, {"KeyDeactivated", 1},
+             {"KeyDeactivated", 2}}) {
+      auto it = records.find({ev, uid, v});
+      if (it == records.end()) {
+        if (++missing <= 10) std::fprintf(stderr, "missing audit record: %s of %s v%d\n", ev.c_str(), uid.c_str(), v);
+      } else {
+        duplicates += it->second - 1;
+      }
+    }
+
+  std::printf("chaos: %d keys by %d workers, SIGKILL every %d-%d ms\n\n", keys, workers, minMs, maxMs);
+  std::printf("%-56s %10s\n", "figure", "value");
+  std::printf("%-56s %10d\n", "SIGKILLs during the workload", kills.load());
+  std::printf("%-56s %10.1f\n", "workload seconds", workloadSecs);
+  std::printf("%-56s %10d\n", "keys that finished every step", finished.load());
+  std::printf("%-56s %10d\n", "keys DestroyScheduled in the API", destroyScheduled);
+  std::printf("%-56s %10d\n", "keys Failed in the API", failedKeys);
+  std::printf("%-56s %10d\n", "versions with exactly one token object", versionsWithOneObject);
+  std::printf("%-56s %10d\n", "versions with none or several", versionsWrong);
+  std::printf("%-56s %10d\n", "token objects of no key, after the last sweep", objectsOfNoKey);
+  std::printf("%-56s %10d\n", "strays disabled / destroyed (audit)", strayDisabled);
+  std::printf("%-56s %10d\n", "", strayDestroyed);
+  std::printf("%-56s %10d\n", "activations without bob's approval", activatedWithoutApproval);
+  std::printf("%-56s %10d\n", "lifecycle audit records missing", missing);
+  std::printf("%-56s %10d\n", "lifecycle audit records written twice or more (extra)", duplicates);
+  std::printf("%-56s %10.1f\n", "operator API requests/s during the workload", operatorRequests / workloadSecs);
+  std::printf("%-56s %10s\n", "last stop clean (SIGTERM, exit 0)", stoppedCleanly ? "yes" : "no");
+  const bool ok = failed == 0 && finished == keys && destroyScheduled == keys && versionsWrong == 0 && objectsOfNoKey == 0 &&
+                  activatedWithoutApproval == 0 && missing == 0 && stoppedCleanly;
+  if (!ok) std::printf("\nFAILED; token listing:\n%s\n", listing.c_str());
+  return ok ? 0 : 1;
+}
