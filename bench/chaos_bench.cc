@@ -46,17 +46,6 @@ const kube::Resource kKeys = kube::resources::encryptionKeys();
 const kube::Resource kRequests = kube::resources::keyActivationRequests();
 constexpr const char* kNs = "tenant-a";
 
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
 // The operator process, restarted in place.
 class Operator {
  public:
@@ -255,7 +244,7 @@ int main(int argc, char** argv) {
   std::string pin;
   if (pins.ok())
     if (auto p = api::v1alpha1::base64Decode((*pins)["data"].value("softhsm.tenant-a.user-pin", "")); p.ok()) pin = *p;
-  const std::string listing = pin.empty() ? std::string("(no PIN)") : run("SOFTHSM2_CONF=" + dir.path() + "/state/softhsm2/softhsm2.conf pkcs11-tool --module "
+  const std::string listing = pin.empty() ? std::string("(no PIN)") : commandOutput("SOFTHSM2_CONF=" + dir.path() + "/state/softhsm2/softhsm2.conf pkcs11-tool --module "
                                   KEYGATE_SOFTHSM2_MODULE " --token-label keygate:tenant-a --login --pin " + pin +
                                   " --list-objects --type secrkey 2>/dev/null");
   std::map<std::string, int> objectsByLabel;

@@ -41,8 +41,12 @@ Result<backends::AccountedObjects> accountedIn(const kube::ObjectReader& keys, c
         acc.wrappingKeys.emplace_back(ref, serial + 1);
       }
     }
-    // The version a reconcile may be creating right now, before its status is written.
-    acc.keys.push_back(backends::KeyRef{ns, uid, static_cast<int>(last + 1)});
+    // The version a reconcile may be creating right now, before its status is written, and the
+    // first wrapping key of that version (a BYOK key's first reconcile makes it before the
+    // version is in status; ByokE2E caught a sweep at start destroying it).
+    const backends::KeyRef next{ns, uid, static_cast<int>(last + 1)};
+    acc.keys.push_back(next);
+    acc.wrappingKeys.emplace_back(next, 1);
   }
   return acc;
 }

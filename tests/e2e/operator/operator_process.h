@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -63,6 +64,18 @@ inline int waitExit(pid_t pid, std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(20ms);
   }
   return -1;
+}
+
+// What a shell command writes to stdout (add " 2>&1" for stderr too).
+inline std::string commandOutput(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  return out;
 }
 
 inline std::string readAll(const std::string& path) {

@@ -3,26 +3,11 @@
 // it at once, audits it and counts it, and leaves the keys alone. The object is planted the way
 // a person with the tenant's PIN would, with pkcs11-tool (an AES key without id or label:
 // what a process killed inside C_GenerateKey leaves is the same, SoftHSM's defaults).
-#include <sys/stat.h>
-
-#include <cstdio>
-
 #include "api/v1alpha1/approval_signing.h"
 #include "operator_process.h"
 
 namespace keygate::e2e {
 namespace {
-
-std::string run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  pclose(p);
-  return out;
-}
 
 class StrayE2E : public OperatorE2E {};
 
@@ -50,9 +35,9 @@ TEST_F(StrayE2E, RestartFindsAnObjectNoKeyAccountsForDisablesAuditsAndCountsIt) 
   const std::string env = "SOFTHSM2_CONF=" + dir_.path() + "/state/softhsm2/softhsm2.conf ";
   const std::string tool = env + "pkcs11-tool --module " KEYGATE_SOFTHSM2_MODULE " --token-label keygate:tenant-a --login --pin " +
                            *pin;
-  const std::string made = run(tool + " --keygen --key-type AES:32");
+  const std::string made = commandOutput(tool + " --keygen --key-type AES:32 2>&1");
   ASSERT_NE(made.find("Key generated"), std::string::npos) << made;
-  const std::string before = run(tool + " --list-objects --type secrkey");
+  const std::string before = commandOutput(tool + " --list-objects --type secrkey 2>&1");
   ASSERT_NE(before.find("encrypt"), std::string::npos) << "the planted key is usable:\n" << before;
 
   // Restart: the sweep runs once the keys are known.
@@ -82,7 +67,7 @@ TEST_F(StrayE2E, RestartFindsAnObjectNoKeyAccountsForDisablesAuditsAndCountsIt) 
 
   // In the token: the planted object has no usage left and carries the time it was found; the
   // key's own object is as it was.
-  const std::string after = run(tool + " --list-objects --type secrkey");
+  const std::string after = commandOutput(tool + " --list-objects --type secrkey 2>&1");
   EXPECT_NE(after.find("keygate-stray 20"), std::string::npos) << after;
   const size_t stray = after.find("keygate-stray");
   const size_t next = after.find("Secret Key Object", stray);

@@ -45,11 +45,17 @@ TEST(StraySweeperTest, AccountsForLiveVersionsTheNextOneOpenImportsAndDestroyedV
   EXPECT_FALSE(has(acc->keys, "uid-rot", 1));
   EXPECT_TRUE(has(acc->destroyed, "uid-rot", 1));
   EXPECT_TRUE(has(acc->keys, "uid-fresh", 1)) << "a new key's first version, before its status is written";
+  bool freshWrappingKey = false;
+  for (const auto& [r, s] : acc->wrappingKeys) freshWrappingKey |= r.keyUid == "uid-fresh" && r.version == 1 && s == 1;
+  EXPECT_TRUE(freshWrappingKey) << "a BYOK key's first wrapping key is made before its version is in status";
   EXPECT_TRUE(has(acc->keys, "uid-byok", 1));
   std::vector<int> serials;
   for (const auto& [r, s] : acc->wrappingKeys)
     if (r.keyUid == "uid-byok" && r.version == 1) serials.push_back(s);
   EXPECT_EQ(serials, (std::vector<int>{2, 3})) << "the open window's wrapping key and the next one";
+  bool nextOfPending = false;
+  for (const auto& [r, s] : acc->wrappingKeys) nextOfPending |= r.keyUid == "uid-byok" && r.version == 2 && s == 1;
+  EXPECT_TRUE(nextOfPending) << "and the first of the next version";
   EXPECT_FALSE(has(acc->keys, "uid-other", 1)) << "another namespace";
 }
 
