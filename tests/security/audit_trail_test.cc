@@ -91,7 +91,7 @@ TEST(AuditInitiatorTest, DeactivationIsAttributedToThePersonWhoAskedForIt) {
                   .ok());
   keygate::testing::waitForObject(*admin, keys, "tenant-a", "weights",
                                   [](const Json& k) { return getString(k, "status.state") == "Deactivated"; });
-  // The record follows the status write: wait for it.
+  // Wait for the record (written ahead of the status write; the test may look before either).
   std::string line;
   EXPECT_TRUE(keygate::testing::waitUntil([&] {
     for (const auto& l : op.auditLines())

@@ -96,7 +96,7 @@ TEST(SelfTestFailClosedTest, KeyThatFailsItsKnownAnswerTestIsNotUsable) {
   // The request did not give anybody a usable key; the audit trail says why.
   testing::waitForObject(*admin, requests, "tenant-a", "activate",
                          [](const Json& r) { return getString(r, "status.phase") == "Failed"; });
-  EXPECT_TRUE(testing::waitUntil([&] {  // the record follows the status writes
+  EXPECT_TRUE(testing::waitUntil([&] {  // the records are written as the reconciler goes
     for (const auto& l : op.auditLines())
       if (l.find("\"event\":\"KeySelfTestFailed\"") != std::string::npos &&
           l.find("\"result\":\"Failure\"") != std::string::npos)
