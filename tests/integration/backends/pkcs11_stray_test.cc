@@ -177,6 +177,21 @@ TEST_F(Pkcs11StrayTest, UnknownAccountingTouchesNothing) {
   EXPECT_EQ(d->state, BackendKeyState::kNoUsage);
 }
 
+// A stray mark whose time does not parse (someone edited the label with the token's PIN) is
+// not a way to keep a stray forever: it is destroyed at the next sweep.
+TEST_F(Pkcs11StrayTest, AStrayMarkWithAnUnreadableTimeIsDestroyed) {
+  const CK_OBJECT_HANDLE stray = halfMadeObject();
+  AttributeList relabel;
+  relabel.addString(CKA_LABEL, "keygate-stray not-a-time");
+  ASSERT_EQ(s_->ck().setAttributeValue(s_->handle(), stray, relabel.span()), CKR_OK);
+  auto found = sweep(WallTime(std::chrono::seconds(1'800'000'000)), onlyKept());
+  ASSERT_TRUE(found.ok()) << found.error().toString();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].action, StrayObject::Action::kDestroyed);
+  EXPECT_NE((*found)[0].detail.find("unreadable stray mark"), std::string::npos) << (*found)[0].detail;
+  EXPECT_EQ(s_->findAll().size(), 1u);
+}
+
 // An object that refuses to be disabled is destroyed at once: there is no other way to make it
 // unusable.
 TEST_F(Pkcs11StrayTest, AnObjectThatCannotBeDisabledIsDestroyedAtOnce) {
