@@ -89,17 +89,6 @@ std::string hostname() {
   return buf;
 }
 
-// Gauges for /metrics come from the informer caches at scrape time (no API calls).
-metrics::Snapshot snapshot(const kube::Cache& keys, const kube::Cache& requests, const kube::Cache& bindings) {
-  auto k = keys.list(), r = requests.list(), b = bindings.list();
-  auto ptrs = [](const std::vector<kube::ObjectPtr>& v) {
-    std::vector<const Json*> out;
-    for (const auto& o : v) out.push_back(o.get());
-    return out;
-  };
-  return snapshotFrom(ptrs(k), ptrs(r), ptrs(b));
-}
-
 int fail(const std::string& msg, int code = 2) {
   std::cerr << "keygate operator: " << msg << "\n";
   return code;
@@ -231,7 +220,8 @@ int runOperator(const OperatorFlags& f) {
     return webhook::namespaceJurisdictionIn(namespaces->cache(), ns);
   };
   requests->addIndexer(controllers::kRequestsByKeyIndex, controllers::requestsByKey);
-  metrics.setSnapshotSource([&] { return snapshot(keys->cache(), requests->cache(), bindings->cache()); });
+  // Gauges for /metrics come from the informer caches at scrape time (no API calls).
+  metrics.setSnapshotSource([&] { return snapshotFrom(keys->cache(), requests->cache(), bindings->cache()); });
 
   kube::EventRecorderOptions eo;
   eo.reportingInstance = identity;

@@ -106,10 +106,10 @@ std::vector<backends::StrayObject> StraySweeper::sweepAll() {
   if (!o_.backends || !o_.keys) return all;
   // Namespaces per backend, from the keys that name it.
   std::map<std::string, std::set<std::string>> tenants;
-  for (const kube::ObjectPtr& obj : o_.keys->list()) {
-    const Json* b = findPath(*obj, "spec.backend");
-    if (b && b->is_string()) tenants[b->get<std::string>()].insert(kube::namespaceOf(*obj));
-  }
+  o_.keys->forEach([&tenants](const Json& obj) {
+    const Json* b = findPath(obj, "spec.backend");
+    if (b && b->is_string()) tenants[b->get<std::string>()].insert(kube::namespaceOf(obj));
+  });
   for (const std::string& backend : o_.backends->names()) {
     size_t pending = 0, retained = 0;
     for (const std::string& ns : tenants[backend]) {

@@ -13,10 +13,35 @@ std::string objectKey(const Json& obj) {
   return ns.empty() ? name : ns + "/" + name;
 }
 
-static const char* kNamespaceIndex = "__namespace";
+void ObjectReader::forEach(const std::function<void(const Json&)>& fn) const {
+  for (const auto& o : list())
+    if (o) fn(*o);
+}
+
+namespace {
+
+const char* kNamespaceIndex = "__namespace";
+
+}  // namespace
 
 Cache::Cache() {
   indexers_[kNamespaceIndex] = [](const Json& o) { return std::vector<std::string>{namespaceOf(o)}; };
+}
+
+ObjectPtr Cache::materialize(const Entry& e) const {
+  std::mutex& m = liveMu_[(reinterpret_cast<uintptr_t>(&e) >> 4) % liveMu_.size()];
+  {
+    std::lock_guard<std::mutex> lock(m);
+    if (ObjectPtr p = e.live.lock()) return p;
+  }
+  // Outside the stripe lock: decoding takes microseconds. Bytes this cache wrote itself
+  // always decode; were they ever not to, readers get an empty object, not an exception.
+  std::optional<Json> decoded = packer_.unpack(e.packed);
+  ObjectPtr fresh = std::make_shared<const Json>(decoded ? std::move(*decoded) : Json::object());
+  std::lock_guard<std::mutex> lock(m);
+  if (ObjectPtr p = e.live.lock()) return p;  // another reader won the race: share its copy
+  e.live = fresh;
+  return fresh;
 }
 
 void Cache::addIndexer(const std::string& name, IndexFunc fn) {
@@ -24,34 +49,57 @@ void Cache::addIndexer(const std::string& name, IndexFunc fn) {
   indexers_[name] = std::move(fn);
   auto& idx = indexes_[name];
   idx.clear();
-  for (const auto& [key, obj] : items_)
-    for (const auto& v : indexers_[name](*obj)) idx[v].insert(key);
+  for (const auto& [key, entry] : items_) {
+    ObjectPtr obj = materialize(entry);
+    for (const auto& v : indexers_[name](*obj)) idx[v].insert(&key);
+  }
 }
 
 ObjectPtr Cache::get(const std::string& key) const {
   std::shared_lock lock(mu_);
   auto it = items_.find(key);
-  return it == items_.end() ? nullptr : it->second;
+  return it == items_.end() ? nullptr : materialize(it->second);
 }
 
-std::vector<ObjectPtr> Cache::collectLocked(const std::unordered_set<std::string>* keys) const {
-  std::vector<std::pair<std::string, ObjectPtr>> v;
+std::vector<std::pair<const std::string*, const Cache::Entry*>> Cache::sortedLocked(const KeySet* keys) const {
+  std::vector<std::pair<const std::string*, const Entry*>> v;
   if (keys) {
-    for (const auto& k : *keys)
-      if (auto it = items_.find(k); it != items_.end()) v.emplace_back(k, it->second);
+    v.reserve(keys->size());
+    for (const std::string* k : *keys)
+      if (auto it = items_.find(*k); it != items_.end()) v.emplace_back(&it->first, &it->second);
   } else {
-    v.assign(items_.begin(), items_.end());
+    v.reserve(items_.size());
+    for (const auto& [k, e] : items_) v.emplace_back(&k, &e);
   }
-  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
+  return v;
+}
+
+std::vector<ObjectPtr> Cache::collectLocked(const KeySet* keys) const {
   std::vector<ObjectPtr> out;
-  out.reserve(v.size());
-  for (auto& p : v) out.push_back(std::move(p.second));
+  for (const auto& [_, e] : sortedLocked(keys)) out.push_back(materialize(*e));
   return out;
 }
 
 std::vector<ObjectPtr> Cache::list() const {
   std::shared_lock lock(mu_);
   return collectLocked(nullptr);
+}
+
+void Cache::forEach(const std::function<void(const Json&)>& fn) const {
+  // The packed bytes are copied out under the lock, one batch at a time, so fn runs
+  // unlocked (it may read the cache) and at most one batch is decoded at once.
+  std::vector<std::string> keys = this->keys();
+  constexpr size_t kBatch = 256;
+  for (size_t i = 0; i < keys.size(); i += kBatch) {
+    std::vector<ObjectPtr> batch;
+    {
+      std::shared_lock lock(mu_);
+      for (size_t j = i; j < std::min(keys.size(), i + kBatch); ++j)
+        if (auto it = items_.find(keys[j]); it != items_.end()) batch.push_back(materialize(it->second));
+    }
+    for (const auto& o : batch) fn(*o);
+  }
 }
 
 std::vector<ObjectPtr> Cache::listNamespace(const std::string& ns) const { return byIndex(kNamespaceIndex, ns); }
@@ -79,12 +127,19 @@ size_t Cache::size() const {
   return items_.size();
 }
 
-void Cache::indexLocked(const std::string& key, const Json& obj) {
+size_t Cache::packedBytes() const {
+  std::shared_lock lock(mu_);
+  size_t n = 0;
+  for (const auto& [_, e] : items_) n += e.packed.size();
+  return n;
+}
+
+void Cache::indexLocked(const std::string* key, const Json& obj) {
   for (const auto& [name, fn] : indexers_)
     for (const auto& v : fn(obj)) indexes_[name][v].insert(key);
 }
 
-void Cache::unindexLocked(const std::string& key, const Json& obj) {
+void Cache::unindexLocked(const std::string* key, const Json& obj) {
   for (const auto& [name, fn] : indexers_) {
     auto& idx = indexes_[name];
     for (const auto& v : fn(obj)) {
@@ -98,17 +153,19 @@ void Cache::unindexLocked(const std::string& key, const Json& obj) {
 
 ObjectPtr Cache::upsert(ObjectPtr obj) {
   std::string key = objectKey(*obj);
+  std::string packed = packer_.pack(*obj);
   std::unique_lock lock(mu_);
   ObjectPtr old;
   auto it = items_.find(key);
   if (it != items_.end()) {
-    old = it->second;
-    unindexLocked(key, *old);
-    it->second = obj;
+    old = materialize(it->second);
+    unindexLocked(&it->first, *old);
   } else {
-    items_.emplace(key, obj);
+    it = items_.emplace(std::move(key), Entry{}).first;
   }
-  indexLocked(key, *obj);
+  it->second.packed = std::move(packed);
+  it->second.live = obj;
+  indexLocked(&it->first, *obj);
   return old;
 }
 
@@ -116,8 +173,8 @@ ObjectPtr Cache::remove(const std::string& key) {
   std::unique_lock lock(mu_);
   auto it = items_.find(key);
   if (it == items_.end()) return nullptr;
-  ObjectPtr old = it->second;
-  unindexLocked(key, *old);
+  ObjectPtr old = materialize(it->second);
+  unindexLocked(&it->first, *old);
   items_.erase(it);
   return old;
 }

@@ -1,7 +1,13 @@
 #pragma once
-// Thread-safe object cache keyed by "namespace/name" with secondary indexes. Objects are
-// immutable snapshots (shared_ptr<const Json>): readers keep them without copying or locking.
+// Thread-safe object cache keyed by "namespace/name" with secondary indexes.
+//
+// At rest an object is kept packed (kube/packed_object.h: a few hundred bytes instead of
+// the kilobytes of a decoded nlohmann::json tree); readers get an immutable decoded snapshot
+// (shared_ptr<const Json>) they can keep without copying or locking. While anyone holds
+// a snapshot, every reader gets that same snapshot (so memos keyed by the pointer keep
+// working); once nobody does, the next read decodes again. docs/scale.md has the figures.
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,6 +19,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "kube/packed_object.h"
 
 namespace keygate::kube {
 
@@ -34,6 +41,9 @@ class ObjectReader {
   virtual std::vector<ObjectPtr> listNamespace(const std::string& ns) const = 0;
   // Objects whose index `indexName` yields `value` (e.g. "byKeyRef" -> "tenant-a/model-weights").
   virtual std::vector<ObjectPtr> byIndex(const std::string& indexName, const std::string& value) const = 0;
+  // Calls fn on every object, in key order, one at a time: unlike list(), it never holds
+  // every object decoded at once (a metrics scrape or a sweep over 100k keys).
+  virtual void forEach(const std::function<void(const Json&)>& fn) const;
 };
 
 class Cache final : public ObjectReader {
@@ -46,8 +56,11 @@ class Cache final : public ObjectReader {
   std::vector<ObjectPtr> list() const override;
   std::vector<ObjectPtr> listNamespace(const std::string& ns) const override;
   std::vector<ObjectPtr> byIndex(const std::string& indexName, const std::string& value) const override;
+  void forEach(const std::function<void(const Json&)>& fn) const override;
   std::vector<std::string> keys() const;
   size_t size() const;
+  // The bytes every object takes at rest (bench/scale_bench).
+  size_t packedBytes() const;
 
   // Inserts or replaces; returns the previous object (null if none).
   ObjectPtr upsert(ObjectPtr obj);
@@ -55,13 +68,26 @@ class Cache final : public ObjectReader {
   ObjectPtr remove(const std::string& key);
 
  private:
-  using IndexMap = std::unordered_map<std::string, std::unordered_set<std::string>>;  // value -> keys
-  void indexLocked(const std::string& key, const Json& obj);
-  void unindexLocked(const std::string& key, const Json& obj);
-  std::vector<ObjectPtr> collectLocked(const std::unordered_set<std::string>* keys) const;
+  struct Entry {
+    std::string packed;                       // ObjectPacker::pack
+    mutable std::weak_ptr<const Json> live;   // the decoded snapshot while someone holds it
+  };
+  using Items = std::unordered_map<std::string, Entry>;
+  // Index sets point at the keys of items_ (stable: unordered_map nodes never move).
+  using KeySet = std::unordered_set<const std::string*>;
+  using IndexMap = std::unordered_map<std::string, KeySet>;  // value -> keys
+
+  ObjectPtr materialize(const Entry& e) const;
+  void indexLocked(const std::string* key, const Json& obj);
+  void unindexLocked(const std::string* key, const Json& obj);
+  std::vector<std::pair<const std::string*, const Entry*>> sortedLocked(const KeySet* keys) const;
+  std::vector<ObjectPtr> collectLocked(const KeySet* keys) const;
 
   mutable std::shared_mutex mu_;
-  std::unordered_map<std::string, ObjectPtr> items_;
+  // Guards Entry::live (readers hold mu_ shared); striped by entry address.
+  mutable std::array<std::mutex, 16> liveMu_;
+  ObjectPacker packer_;
+  Items items_;
   std::map<std::string, IndexFunc> indexers_;
   std::map<std::string, IndexMap> indexes_;
 };

@@ -8,6 +8,7 @@
 //   (504 / client timeout), kUnavailable (connection errors, 503), kInternal (other 5xx).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,5 +103,12 @@ struct ListAllResult {
   std::string resourceVersion;
 };
 Result<ListAllResult> listAll(Client& c, const Resource& r, const std::string& ns, ListOptions opts);
+
+// The same walk, handing over each page as it arrives (a 100k-object list is never held
+// whole). onStart runs before the first page and again if the walk starts over after an
+// expired continue token. Returns the resourceVersion of the list.
+Result<std::string> listPages(Client& c, const Resource& r, const std::string& ns, ListOptions opts,
+                              const std::function<void()>& onStart,
+                              const std::function<void(std::vector<Json>&& page)>& onPage);
 
 }  // namespace keygate::kube

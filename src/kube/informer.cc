@@ -1,7 +1,10 @@
 #include "kube/informer.h"
 
 #include <thread>
-#include <unordered_set>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace keygate::kube {
 
@@ -12,7 +15,13 @@ Informer::Informer(ClientPtr client, Resource resource, ReflectorOptions options
 
 ObjectPtr Informer::intern(Json&& obj) const {
   if (stripManagedFields_)
-    if (auto meta = obj.find("metadata"); meta != obj.end() && meta->is_object()) meta->erase("managedFields");
+    if (auto meta = obj.find("metadata"); meta != obj.end() && meta->is_object()) {
+      meta->erase("managedFields");
+      if (auto ann = meta->find("annotations"); ann != meta->end() && ann->is_object()) {
+        ann->erase("kubectl.kubernetes.io/last-applied-configuration");
+        if (ann->empty()) meta->erase(ann);
+      }
+    }
   return std::make_shared<const Json>(std::move(obj));
 }
 
@@ -29,15 +38,18 @@ bool Informer::waitForSync(std::chrono::milliseconds timeout) const {
   return true;
 }
 
-void Informer::replace(std::vector<Json> items, const std::string&) {
-  // Diff the snapshot against the cache so handlers see what changed while we were not
-  // watching (objects deleted during a 410 gap produce onDelete with their last state).
-  std::unordered_set<std::string> seen;
+void Informer::beginReplace() { replaceSeen_.clear(); }
+
+// Each page is applied as it arrives, like watch events for those objects (each is a newer
+// state of one object); what the snapshot no longer lists is deleted at its end, so
+// handlers also see what changed while we were not watching (objects deleted during a 410
+// gap produce onDelete with their last state).
+void Informer::replacePage(std::vector<Json> items) {
   for (auto& item : items) {
     auto obj = intern(std::move(item));
     std::string key = objectKey(*obj);
-    seen.insert(key);
     ObjectPtr old = cache_.upsert(obj);
+    replaceSeen_.insert(std::move(key));
     for (auto& h : handlers_) {
       if (!old) {
         if (h.onAdd) h.onAdd(obj);
@@ -46,13 +58,23 @@ void Informer::replace(std::vector<Json> items, const std::string&) {
       }
     }
   }
+}
+
+void Informer::endReplace(const std::string&) {
   for (const auto& key : cache_.keys()) {
-    if (seen.count(key)) continue;
+    if (replaceSeen_.count(key)) continue;
     ObjectPtr old = cache_.remove(key);
     if (!old) continue;
     for (auto& h : handlers_)
       if (h.onDelete) h.onDelete(old);
   }
+  replaceSeen_.clear();
+  replaceSeen_.rehash(0);
+#ifdef __GLIBC__
+  // A list leaves the heap full of freed page trees: hand them back to the system (a few
+  // milliseconds, once per list) so RSS is what the cache holds.
+  ::malloc_trim(0);
+#endif
 }
 
 void Informer::apply(WatchEvent ev) {

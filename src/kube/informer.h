@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "kube/cache.h"
@@ -38,7 +40,9 @@ class Informer final : public ReflectorSink {
   const Resource& resource() const { return resource_; }
 
   // ReflectorSink
-  void replace(std::vector<Json> items, const std::string& resourceVersion) override;
+  void beginReplace() override;
+  void replacePage(std::vector<Json> items) override;
+  void endReplace(const std::string& resourceVersion) override;
   void apply(WatchEvent event) override;
 
  private:
@@ -48,6 +52,7 @@ class Informer final : public ReflectorSink {
   bool stripManagedFields_;
   Cache cache_;
   std::vector<EventHandlers> handlers_;
+  std::unordered_set<std::string> replaceSeen_;  // keys listed by the snapshot under way
   Reflector reflector_;
 };
 

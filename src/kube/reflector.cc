@@ -56,15 +56,22 @@ Status Reflector::listAndReplace() {
   opts.labelSelector = options_.labelSelector;
   opts.fieldSelector = options_.fieldSelector;
   opts.limit = options_.pageSize;
-  ASSIGN_OR_RETURN(ListAllResult res, listAll(*client_, resource_, options_.ns, opts));
-  for (auto& item : res.items) {
-    // List items of custom resources carry apiVersion/kind; built-ins may not: fill them in
-    // so cached objects look the same whichever path delivered them.
-    if (!item.contains("kind")) item["kind"] = resource_.kind;
-    if (!item.contains("apiVersion")) item["apiVersion"] = resource_.apiVersion();
-  }
-  sink_->replace(std::move(res.items), res.resourceVersion);
-  setResourceVersion(res.resourceVersion);
+  // Pages go to the sink as they arrive: a list of 100k objects is never held decoded
+  // at once (the cache keeps them packed).
+  ASSIGN_OR_RETURN(std::string rv, listPages(
+                                       *client_, resource_, options_.ns, opts, [this] { sink_->beginReplace(); },
+                                       [this](std::vector<Json>&& items) {
+                                         for (auto& item : items) {
+                                           // List items of custom resources carry apiVersion/kind; built-ins
+                                           // may not: fill them in so cached objects look the same whichever
+                                           // path delivered them.
+                                           if (!item.contains("kind")) item["kind"] = resource_.kind;
+                                           if (!item.contains("apiVersion")) item["apiVersion"] = resource_.apiVersion();
+                                         }
+                                         sink_->replacePage(std::move(items));
+                                       }));
+  sink_->endReplace(rv);
+  setResourceVersion(rv);
   relists_++;
   synced_ = true;
   return okStatus();

@@ -20,8 +20,18 @@ namespace keygate::kube {
 class ReflectorSink {
  public:
   virtual ~ReflectorSink() = default;
-  // A full, consistent snapshot (initial list and every relist).
-  virtual void replace(std::vector<Json> items, const std::string& resourceVersion) = 0;
+  // A full, consistent snapshot (the first list and every relist), handed over page by
+  // page: beginReplace, replacePage for each page, endReplace once the last page has
+  // arrived. A list that fails midway never reaches endReplace (the next list begins again).
+  virtual void beginReplace() = 0;
+  virtual void replacePage(std::vector<Json> items) = 0;
+  virtual void endReplace(const std::string& resourceVersion) = 0;
+  // The whole snapshot in one page.
+  void replace(std::vector<Json> items, const std::string& resourceVersion) {
+    beginReplace();
+    replacePage(std::move(items));
+    endReplace(resourceVersion);
+  }
   virtual void apply(WatchEvent event) = 0;  // ADDED / MODIFIED / DELETED only
 };
 
@@ -33,10 +43,12 @@ struct ReflectorOptions {
   int minWatchTimeoutSeconds = 300;  // each watch asks for a random timeout in [min, 2*min]
   BackoffOptions backoff{std::chrono::milliseconds(800), std::chrono::milliseconds(30'000), 2.0, 0.2};
   std::function<void()> onWatchRestart;  // metrics hook: keygate_watch_restarts_total
-  // Informers drop metadata.managedFields before caching (as controller-runtime's
-  // TransformStripManagedFields): nothing here reads them, a cached EncryptionKey shrinks
-  // by about a third, and an object written back from the cache (a status PUT) leaves
-  // them out, which the API server reads as "keep the stored managedFields".
+  // Informers drop metadata.managedFields and kubectl's last-applied-configuration
+  // annotation before caching (as controller-runtime's TransformStripManagedFields):
+  // nothing in Keygate reads them, together they are most of a cached EncryptionKey
+  // written by `kubectl apply` or a GitOps tool, and nothing writes metadata back from a
+  // cached copy (metadata changes are JSON patches; a status PUT ignores metadata, and
+  // leaving managedFields out of it means "keep the stored ones").
   bool stripManagedFields = true;
 };
 

@@ -203,11 +203,14 @@ Result<WatchStreamPtr> RestClient::watch(const Resource& r, const std::string& n
   return WatchStreamPtr(std::make_unique<RestWatchStream>(std::move(s)));
 }
 
-Result<ListAllResult> listAll(Client& c, const Resource& r, const std::string& ns, ListOptions opts) {
+Result<std::string> listPages(Client& c, const Resource& r, const std::string& ns, ListOptions opts,
+                              const std::function<void()>& onStart,
+                              const std::function<void(std::vector<Json>&& page)>& onPage) {
   for (int restart = 0;; ++restart) {
-    ListAllResult out;
+    std::string resourceVersion;
     ListOptions page = opts;
     bool gone = false;
+    onStart();
     while (true) {
       auto j = c.list(r, ns, page);
       if (!j.ok()) {
@@ -217,16 +220,31 @@ Result<ListAllResult> listAll(Client& c, const Resource& r, const std::string& n
         }
         return j.takeError();
       }
-      if (out.resourceVersion.empty()) out.resourceVersion = getString(*j, "metadata.resourceVersion");
-      if (auto it = j->find("items"); it != j->end() && it->is_array()) {
-        for (auto& item : *it) out.items.push_back(std::move(item));
-      }
+      if (resourceVersion.empty()) resourceVersion = getString(*j, "metadata.resourceVersion");
       page.continueToken = getString(*j, "metadata.continue");
+      std::vector<Json> items;
+      if (auto it = j->find("items"); it != j->end() && it->is_array()) {
+        items.reserve(it->size());
+        for (auto& item : *it) items.push_back(std::move(item));
+      }
+      *j = Json();  // the page's emptied shell
+      onPage(std::move(items));
       if (page.continueToken.empty()) break;
       page.resourceVersion.clear();  // a continue token carries its own resourceVersion
     }
-    if (!gone) return out;
+    if (!gone) return resourceVersion;
   }
+}
+
+Result<ListAllResult> listAll(Client& c, const Resource& r, const std::string& ns, ListOptions opts) {
+  ListAllResult out;
+  ASSIGN_OR_RETURN(out.resourceVersion,
+                   listPages(
+                       c, r, ns, std::move(opts), [&] { out.items.clear(); },
+                       [&](std::vector<Json>&& page) {
+                         for (auto& item : page) out.items.push_back(std::move(item));
+                       }));
+  return out;
 }
 
 }  // namespace keygate::kube

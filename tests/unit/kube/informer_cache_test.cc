@@ -73,5 +73,47 @@ TEST(InformerTest, StripsManagedFieldsUnlessAskedNotTo) {
   EXPECT_TRUE((*keeping.cache().get("a/x"))["metadata"].contains("managedFields"));
 }
 
+// kubectl's last-applied-configuration (a copy of the whole spec) is dropped too; other
+// annotations stay, and an annotations map left empty goes.
+TEST(InformerTest, DropsLastAppliedConfigurationKeepsOtherAnnotations) {
+  Informer inf(nullptr, Resource{"example.test", "v1", "widgets", "Widget", true});
+  Json a = obj("a", "x", "1"), b = obj("a", "y", "2");
+  a["metadata"]["annotations"] = {{"kubectl.kubernetes.io/last-applied-configuration", "{\"spec\":{}}"},
+                                  {"keygate.dev/created-by", "erin"}};
+  b["metadata"]["annotations"] = {{"kubectl.kubernetes.io/last-applied-configuration", "{}"}};
+  inf.replace({a}, "1");
+  inf.apply({WatchEvent::Type::kAdded, b});
+  Json x = *inf.cache().get("a/x"), y = *inf.cache().get("a/y");
+  EXPECT_EQ(x["metadata"]["annotations"], (Json{{"keygate.dev/created-by", "erin"}}));
+  EXPECT_FALSE(y["metadata"].contains("annotations")) << y.dump();
+}
+
+// Pages are applied as they arrive; a list that fails midway deletes nothing, and the next
+// complete list deletes what it no longer has (once).
+TEST(InformerTest, PagedSnapshotDeletesOnlyWhenComplete) {
+  Informer inf(nullptr, Resource{"example.test", "v1", "widgets", "Widget", true});
+  std::vector<std::string> log;
+  inf.addHandlers({[&](const ObjectPtr& o) { log.push_back("add " + objectKey(*o)); },
+                   [&](const ObjectPtr&, const ObjectPtr& n) { log.push_back("update " + objectKey(*n)); },
+                   [&](const ObjectPtr& o) { log.push_back("delete " + objectKey(*o)); }});
+  inf.beginReplace();
+  inf.replacePage({obj("a", "x", "1"), obj("a", "y", "2")});
+  inf.replacePage({obj("b", "z", "3")});
+  inf.endReplace("3");
+  EXPECT_EQ(inf.cache().size(), 3u);
+  // A relist whose second page never comes: nothing deleted.
+  inf.beginReplace();
+  inf.replacePage({obj("a", "y", "4")});
+  EXPECT_EQ(inf.cache().size(), 3u);
+  // The list starts over and completes without x.
+  inf.beginReplace();
+  inf.replacePage({obj("a", "y", "4")});
+  inf.replacePage({obj("b", "z", "3")});
+  inf.endReplace("5");
+  std::vector<std::string> want = {"add a/x", "add a/y", "add b/z", "update a/y", "delete a/x"};
+  EXPECT_EQ(log, want);
+  EXPECT_EQ(inf.cache().keys(), (std::vector<std::string>{"a/y", "b/z"}));
+}
+
 }  // namespace
 }  // namespace keygate::kube

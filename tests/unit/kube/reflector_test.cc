@@ -74,9 +74,18 @@ class ScriptedClient : public Client {
 struct Sink : ReflectorSink {
   std::mutex mu;
   std::vector<std::string> log;
-  void replace(std::vector<Json> items, const std::string& rv) override {
+  size_t listed = 0;
+  void beginReplace() override {
     std::lock_guard<std::mutex> l(mu);
-    log.push_back("replace " + std::to_string(items.size()) + "@" + rv);
+    listed = 0;
+  }
+  void replacePage(std::vector<Json> items) override {
+    std::lock_guard<std::mutex> l(mu);
+    listed += items.size();
+  }
+  void endReplace(const std::string& rv) override {
+    std::lock_guard<std::mutex> l(mu);
+    log.push_back("replace " + std::to_string(listed) + "@" + rv);
   }
   void apply(WatchEvent e) override {
     std::lock_guard<std::mutex> l(mu);

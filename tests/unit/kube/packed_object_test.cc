@@ -1,0 +1,124 @@
+// The informer cache's at-rest form: every JSON value comes back exactly, foreign or
+// damaged bytes never decode (and never throw), and threads pack and unpack at once.
+#include "kube/packed_object.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "kube/cache.h"
+
+namespace keygate::kube {
+namespace {
+
+Json key(const std::string& name, const std::string& state) {
+  return {{"apiVersion", "keygate.dev/v1alpha1"},
+          {"kind", "EncryptionKey"},
+          {"metadata", {{"name", name}, {"namespace", "tenant-a"}, {"resourceVersion", "42"}, {"generation", 3}}},
+          {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"affectedSystems", {"db", "model-store"}}}},
+          {"status", {{"state", state}, {"currentVersion", 1}, {"versions", {{{"version", 1}, {"state", state}}}}}}};
+}
+
+TEST(ObjectPackerTest, EveryValueComesBackExactly) {
+  ObjectPacker p;
+  std::string first = p.pack(key("first", "Active"));  // the dictionary
+  Json odd = key("odd", "PreActive");
+  odd["x"] = {{"neg", -9007199254740993LL},
+              {"big", 18446744073709551615ULL},
+              {"pi", 3.141592653589793},
+              {"tiny", 5e-324},
+              {"t", true},
+              {"n", nullptr},
+              {"utf8", "schlüssel 鍵 🔑"},
+              {"bytes", std::string("\xff\xfe raw", 6)},
+              {"empty", Json::object()},
+              {"nested", {{1, {2, {3}}}, Json::array()}},
+              {"long", std::string(100000, 'q')}};
+  for (const Json& obj : {key("first", "Active"), key("second", "Deactivated"), odd, Json::object(), Json("scalar")}) {
+    std::string packed = p.pack(obj);
+    auto back = p.unpack(packed);
+    ASSERT_TRUE(back.has_value()) << obj.dump().substr(0, 80);
+    EXPECT_EQ(*back, obj);
+  }
+  // Objects like the dictionary pack far below their text.
+  std::string second = p.pack(key("second", "Active"));
+  EXPECT_LT(second.size() * 4, dumpJson(key("second", "Active")).size()) << second.size();
+  EXPECT_FALSE(first.empty());
+}
+
+TEST(ObjectPackerTest, ForeignOrDamagedBytesNeverDecode) {
+  ObjectPacker p;
+  std::string good = p.pack(key("a", "Active"));
+  good = p.pack(key("b", "Active"));
+  EXPECT_FALSE(p.unpack("").has_value());
+  EXPECT_FALSE(p.unpack("Zgarbage").has_value());
+  EXPECT_FALSE(p.unpack("X" + good.substr(1)).has_value());
+  EXPECT_FALSE(p.unpack(good.substr(0, good.size() / 2)).has_value());  // truncated
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x55;
+  auto f = p.unpack(flipped);  // deflate has no checksum: it may decode, but only to what CBOR allows
+  if (f) {
+    EXPECT_NE(*f, key("b", "Active"));
+  }
+  EXPECT_FALSE(p.unpack("C\xff\xff").has_value());
+  // Another packer's bytes need that packer's dictionary.
+  ObjectPacker other;
+  other.pack(Json{{"something", "else entirely"}});
+  auto cross = other.unpack(good);
+  if (cross) {
+    EXPECT_NE(*cross, key("b", "Active"));
+  }
+  // Plain CBOR (the fallback form) decodes without a dictionary.
+  std::string cbor;
+  Json::to_cbor(key("c", "Active"), cbor);
+  ObjectPacker fresh;
+  EXPECT_EQ(fresh.unpack("C" + cbor), key("c", "Active"));
+  EXPECT_FALSE(fresh.unpack(good).has_value());  // no dictionary yet
+}
+
+TEST(ObjectPackerTest, ThreadsPackAndUnpackAtOnce) {
+  ObjectPacker p;
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        Json obj = key("k" + std::to_string(t) + "-" + std::to_string(i), i % 2 ? "Active" : "PreActive");
+        auto back = p.unpack(p.pack(obj));
+        if (!back || *back != obj) bad++;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+// The cache hands out one snapshot per object while anyone holds it (memos keyed by the
+// pointer keep working), decodes again once nobody does, and visits everything in order.
+TEST(PackedCacheTest, SnapshotsAreSharedWhileHeldAndDecodedAfter) {
+  Cache c;
+  for (int i = 0; i < 50; ++i) c.upsert(std::make_shared<const Json>(key("k" + std::to_string(100 + i), "Active")));
+  ObjectPtr held = c.get("tenant-a/k120");
+  ASSERT_TRUE(held);
+  EXPECT_EQ(c.get("tenant-a/k120").get(), held.get());
+  const Json* was = held.get();
+  Json copy = *held;
+  held.reset();
+  ObjectPtr again = c.get("tenant-a/k120");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, copy);
+  (void)was;
+  std::vector<std::string> seen;
+  c.forEach([&seen](const Json& o) { seen.push_back(getString(o, "metadata.name")); });
+  ASSERT_EQ(seen.size(), 50u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(seen.front(), "k100");
+  EXPECT_LT(c.packedBytes(), 50 * dumpJson(copy).size() / 3);
+  // Replaced objects come back as replaced.
+  c.upsert(std::make_shared<const Json>(key("k120", "Deactivated")));
+  EXPECT_EQ(getString(*c.get("tenant-a/k120"), "status.state"), "Deactivated");
+  EXPECT_EQ(getString(*c.remove("tenant-a/k120"), "status.state"), "Deactivated");
+  EXPECT_FALSE(c.get("tenant-a/k120"));
+}
+
+}  // namespace
+}  // namespace keygate::kube
