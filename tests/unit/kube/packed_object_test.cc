@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <thread>
 
 #include "kube/cache.h"
@@ -74,6 +75,36 @@ TEST(ObjectPackerTest, ForeignOrDamagedBytesNeverDecode) {
   ObjectPacker fresh;
   EXPECT_EQ(fresh.unpack("C" + cbor), key("c", "Active"));
   EXPECT_FALSE(fresh.unpack(good).has_value());  // no dictionary yet
+}
+
+// A small, atypical first object does not condemn every later object to pack poorly: the
+// first that packs badly becomes a dictionary too, and there are never more than the cap.
+TEST(ObjectPackerTest, AtypicalFirstObjectAddsADictionaryBounded) {
+  ObjectPacker p;
+  p.pack(Json{{"metadata", {{"name", "bare"}}}});
+  EXPECT_EQ(p.dictionaries(), 1u);
+  p.pack(key("k1", "Active"));
+  EXPECT_EQ(p.dictionaries(), 2u);
+  std::string k2 = p.pack(key("k2", "Active"));
+  EXPECT_EQ(p.dictionaries(), 2u);
+  std::string cbor;
+  Json::to_cbor(key("k2", "Active"), cbor);
+  EXPECT_LE(k2.size() * 3, cbor.size()) << k2.size() << " of " << cbor.size();
+  // Wildly different objects: the set stops growing at the cap, and everything still decodes.
+  std::vector<std::pair<Json, std::string>> packed;
+  std::mt19937 rng(5);
+  for (int i = 0; i < 40; ++i) {
+    Json o;
+    for (int f = 0; f < 30; ++f) {
+      std::string v;
+      for (int c = 0; c < 12; ++c) v += static_cast<char>('!' + rng() % 90);
+      o["f" + std::to_string(rng())] = v;
+    }
+    packed.emplace_back(o, p.pack(o));
+  }
+  EXPECT_EQ(p.dictionaries(), ObjectPacker::kMaxDictionaries);
+  for (const auto& [o, bytes] : packed) EXPECT_EQ(p.unpack(bytes), o);
+  EXPECT_EQ(p.unpack(k2), key("k2", "Active"));
 }
 
 TEST(ObjectPackerTest, ThreadsPackAndUnpackAtOnce) {
