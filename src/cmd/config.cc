@@ -409,7 +409,18 @@ OperatorConfig parseRoot(Parser& p, const YAML::Node& root, std::string_view fil
   };
   if (auto m = section("metrics", {"bindAddress"})) bind(*m, "metrics.bindAddress", c.metricsBindAddress);
   if (auto h = section("health", {"bindAddress", "backendProbeInterval", "driftScanInterval", "straySweepInterval",
-                                   "strayGracePeriod"})) {
+                                   "strayGracePeriod", "firstDescribeRateLimit"})) {
+    if (YAML::Node rl = child(*h, "firstDescribeRateLimit"); rl.IsDefined()) {
+      if (!rl.IsMap()) {
+        p.fail(rl, "health.firstDescribeRateLimit", "must be a map with qps and burst");
+      } else {
+        p.onlyKeys(rl, "health.firstDescribeRateLimit", {"qps", "burst"});
+        if (YAML::Node v = child(rl, "qps"); v.IsDefined())
+          if (auto n = p.integer(v, "health.firstDescribeRateLimit.qps", 0, 100000)) c.firstDescribeQps = static_cast<double>(*n);
+        if (YAML::Node v = child(rl, "burst"); v.IsDefined())
+          if (auto n = p.integer(v, "health.firstDescribeRateLimit.burst", 1, 1000000)) c.firstDescribeBurst = static_cast<int>(*n);
+      }
+    }
     bind(*h, "health.bindAddress", c.healthBindAddress);
     if (YAML::Node v = child(*h, "driftScanInterval"); v.IsDefined() && v.IsScalar() && (v.Scalar() == "0" || v.Scalar() == "0s"))
       c.driftScanInterval = Duration::zero();  // off

@@ -76,6 +76,10 @@ struct OperatorConfig {
   // interval (each key at its own offset, so the describes are spread out); a changed usage
   // attribute is repaired and audited as DriftRepaired. 0 = only at start and on request.
   Duration driftScanInterval = std::chrono::hours(1);
+  // health.firstDescribeRateLimit: each key's first describe after start, per backend: `burst`
+  // at once, then `qps` per second (each key gets its slot). qps 0 = no limit.
+  double firstDescribeQps = 50;
+  int firstDescribeBurst = 100;
   // health.straySweepInterval: how often every tenant's storage is searched for objects no key
   // accounts for (controllers/stray_sweeper.h); also at start and after a failed create.
   // 0 = only then. health.strayGracePeriod: a stray is disabled when found and destroyed

@@ -264,6 +264,9 @@ int runOperator(const OperatorFlags& f) {
   deps.policy = cfg.policy;
   deps.namespaceJurisdiction = namespaceJurisdiction;
   deps.driftScanInterval = cfg.driftScanInterval;
+  controllers::DescribeBudget firstDescribes(cfg.firstDescribeQps, cfg.firstDescribeBurst);
+  deps.firstDescribeBudget = &firstDescribes;
+  deps.onFirstDescribeScheduled = [&metrics](const std::string& b, int delta) { metrics.firstDescribeScheduled(b, delta); };
   deps.importWindow = cfg.importWindow;
   deps.events = events;
   deps.audit = audit;

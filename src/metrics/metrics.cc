@@ -162,6 +162,12 @@ MetricsImpl::MetricsImpl(const std::string& buildVersion)
                                     "Pending) and whole versions of deleted keys kept by destruction.policy Retain "
                                     "(state Retained).")
                               .Register(*registry)),
+      firstDescribesScheduled(BuildGauge()
+                                  .Name("keygate_backend_first_describes_scheduled")
+                                  .Help("Keys whose first describe since the operator started waits for its slot "
+                                        "(health.firstDescribeRateLimit); it falls to 0 once every key was verified "
+                                        "against its backend.")
+                                  .Register(*registry)),
       webhookRequests(BuildCounter()
                           .Name("keygate_webhook_requests_total")
                           .Help("Admission reviews by kind, operation and whether they were allowed.")
@@ -353,6 +359,11 @@ void Metrics::leader(bool isLeader) { impl_->leader.Set(isLeader ? 1 : 0); }
 void Metrics::strayObject(const std::string& backend, const std::string& action) {
   const std::string a = action == "Disabled" || action == "Destroyed" ? action : "other";
   impl_->strayObjects.Add({{"backend", bounded(backend)}, {"action", a}}).Increment();
+}
+
+void Metrics::firstDescribeScheduled(const std::string& backend, int delta) {
+  auto& g = impl_->firstDescribesScheduled.Add({{"backend", bounded(backend)}});
+  g.Increment(static_cast<double>(delta));
 }
 
 void Metrics::strayObjectsPresent(const std::string& backend, size_t pending, size_t retained) {

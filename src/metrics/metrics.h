@@ -85,6 +85,8 @@ class Metrics {
   // and the counts a sweep of every tenant of `backend` left.
   void strayObject(const std::string& backend, const std::string& action);
   void strayObjectsPresent(const std::string& backend, size_t pending, size_t retained);
+  // A key's first describe after start was put off to its slot (+1), or ran / its key went (-1).
+  void firstDescribeScheduled(const std::string& backend, int delta);
   // kind: EncryptionKey | KeyActivationRequest | KeyRoleBinding; operation: CREATE | UPDATE | DELETE | CONNECT.
   void webhookRequest(const std::string& kind, const std::string& operation, bool allowed, double seconds);
   // keygate_webhook_client_auth: whether the webhook authenticates its callers.

@@ -44,6 +44,7 @@ class MetricsImpl {
   prometheus::Family<prometheus::Gauge>& backendUp;
   prometheus::Family<prometheus::Counter>& strayObjects;
   prometheus::Family<prometheus::Gauge>& strayObjectsPresent;
+  prometheus::Family<prometheus::Gauge>& firstDescribesScheduled;
   prometheus::Family<prometheus::Counter>& webhookRequests;
   prometheus::Family<prometheus::Gauge>& webhookClientAuth;
   prometheus::Histogram& webhookDuration;

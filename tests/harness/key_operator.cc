@@ -28,6 +28,14 @@ KeyOperator::KeyOperator(TestApiServer& server, controllers::BackendSet* backend
   deps.clock = options.clock;
   deps.driftScanInterval = options.driftScanInterval;
   deps.importWindow = options.importWindow;
+  if (options.firstDescribeQps > 0) {
+    firstDescribes_ = std::make_unique<controllers::DescribeBudget>(options.firstDescribeQps, options.firstDescribeBurst);
+    deps.firstDescribeBudget = firstDescribes_.get();
+  }
+  deps.onFirstDescribeScheduled = options.onFirstDescribeScheduled;
+  if (options.onBackendOperation)
+    deps.onBackendOperation = [f = options.onBackendOperation](const std::string& b, const std::string& op,
+                                                               const std::string&, double) { f(b, op); };
   if (options.watchNamespaces) {
     namespaces_ = std::make_unique<kube::Informer>(client_, kube::resources::namespaces(), ro);
     deps.namespaceJurisdiction = [this](const std::string& ns) {

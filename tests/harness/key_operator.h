@@ -40,6 +40,12 @@ struct KeyOperatorOptions {
   std::string signingKey;  // approval-signing key bytes; empty = generated
   Duration driftScanInterval{0};  // the key reconciler's periodic drift scan; 0 = off
   Duration importWindow = std::chrono::hours(24);  // BYOK import window
+  // health.firstDescribeRateLimit; qps 0 = none (every key described when first seen).
+  double firstDescribeQps = 0;
+  int firstDescribeBurst = 1;
+  // Observers of the reconciler's backend calls and of its first-describe schedule.
+  std::function<void(const std::string& backend, const std::string& op)> onBackendOperation;
+  std::function<void(const std::string& backend, int delta)> onFirstDescribeScheduled;
   // Watch Namespaces as the operator does: their keygate.dev/jurisdiction label binds their
   // keys, and a label change re-queues them.
   bool watchNamespaces = false;
@@ -84,6 +90,7 @@ class KeyOperator {
   std::unique_ptr<controllers::Controller> bindingController_;
   mutable std::mutex reviewMu_;
   std::map<std::string, std::optional<WallTime>> reviewDue_;
+  std::unique_ptr<controllers::DescribeBudget> firstDescribes_;
   bool started_ = false;
 };
 

@@ -102,6 +102,7 @@ namespace). Refuses the fields the chart sets, and replica settings that cannot 
 {{- $health := dict "bindAddress" (printf ":%d" (int .Values.health.port)) "backendProbeInterval" (toString .Values.health.backendProbeInterval) "driftScanInterval" (toString .Values.health.driftScanInterval) }}
 {{- if hasKey .Values.health "straySweepInterval" }}{{ $_ := set $health "straySweepInterval" (toString .Values.health.straySweepInterval) }}{{ end }}
 {{- if hasKey .Values.health "strayGracePeriod" }}{{ $_ := set $health "strayGracePeriod" (toString .Values.health.strayGracePeriod) }}{{ end }}
+{{- with .Values.health.firstDescribeRateLimit }}{{ $_ := set $health "firstDescribeRateLimit" (dict "qps" (int .qps) "burst" (int .burst)) }}{{ end }}
 {{- $_ := set $cfg "health" $health }}
 {{- $_ := set $cfg "byok" (dict "importWindow" (toString .Values.byok.importWindow)) }}
 {{- $wh := dict "bindAddress" (printf ":%d" (int .Values.webhook.port)) "certFile" "/etc/keygate/webhook/tls.crt" "keyFile" "/etc/keygate/webhook/tls.key" }}

@@ -83,9 +83,17 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcile(const std::string& ke
   if (!obj) {
     std::lock_guard<std::mutex> l(mu_);
     describedAt_.erase(key);
+    forgetSlotLocked(key);
     return ReconcileResult{};  // gone: its finalizer (if any) was handled while it was deleting
   }
   return reconcileKey(obj);
+}
+
+void EncryptionKeyReconciler::forgetSlotLocked(const std::string& cacheKey) {
+  auto it = firstDescribeAt_.find(cacheKey);
+  if (it == firstDescribeAt_.end()) return;
+  if (deps_.onFirstDescribeScheduled) deps_.onFirstDescribeScheduled(it->second.backend, -1);
+  firstDescribeAt_.erase(it);
 }
 
 Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::ObjectPtr& obj) {
@@ -143,12 +151,31 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
   }
   v1::BackendView view;
   bool describeDue;
+  std::optional<WallTime> firstDescribeSlot;  // set: this key's first describe waits until then
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = describedAt_.find(cacheKey);
-    describeDue = it == describedAt_.end() ||
-                  (deps_.driftScanInterval > Duration::zero() &&
-                   now >= nextDriftScan(ek.metadata.uid, it->second, deps_.driftScanInterval));
+    const bool firstSight = it == describedAt_.end();
+    describeDue = firstSight || (deps_.driftScanInterval > Duration::zero() &&
+                                 now >= nextDriftScan(ek.metadata.uid, it->second, deps_.driftScanInterval));
+    // A key first seen after a restart is described at its slot in the backend's budget;
+    // until then decide() trusts its status (as for a backend it cannot reach, nothing is
+    // concluded about drift). Keys without versions have nothing to describe; a describe
+    // asked for (reconcile-requested-at) is not put off.
+    if (firstSight && backend && deps_.firstDescribeBudget && !ek.status.versions.empty() &&
+        !v1::describeRequested(ek)) {
+      auto slot = firstDescribeAt_.find(cacheKey);
+      WallTime at = slot != firstDescribeAt_.end() ? slot->second.at
+                                                   : deps_.firstDescribeBudget->reserve(ek.spec.backend, now);
+      if (at > now) {
+        firstDescribeSlot = at;
+        describeDue = false;
+        if (slot == firstDescribeAt_.end()) {
+          firstDescribeAt_[cacheKey] = {ek.spec.backend, at};
+          if (deps_.onFirstDescribeScheduled) deps_.onFirstDescribeScheduled(ek.spec.backend, +1);
+        }
+      }
+    }
   }
   if (!backend) {
     view.reachable = false;
@@ -171,6 +198,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     if (view.described) {
       std::lock_guard<std::mutex> l(mu_);
       describedAt_[cacheKey] = now;
+      forgetSlotLocked(cacheKey);
     }
   }
 
@@ -375,6 +403,10 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
       Duration wait = std::max(Duration::zero(), nextDriftScan(ek.metadata.uid, *last, deps_.driftScanInterval) - now);
       if (!result.requeueAfter || wait < *result.requeueAfter) result.requeueAfter = wait;
     }
+  }
+  if (firstDescribeSlot && !deleting) {
+    Duration wait = std::max(Duration::zero(), *firstDescribeSlot - now);
+    if (!result.requeueAfter || wait < *result.requeueAfter) result.requeueAfter = wait;
   }
   return result;
 }

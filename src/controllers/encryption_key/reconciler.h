@@ -15,6 +15,7 @@
 #include "api/v1alpha1/policy.h"
 #include "controllers/audit.h"
 #include "controllers/backend_set.h"
+#include "controllers/encryption_key/describe_budget.h"
 #include "controllers/own_writes.h"
 #include "controllers/reconciler.h"
 #include "kube/cache.h"
@@ -51,6 +52,12 @@ struct EncryptionKeyReconcilerDeps {
   // offset of its own within the interval (spread from its uid), and drift is repaired and
   // audited. Zero: described only when first seen and when asked (reconcile-requested-at).
   Duration driftScanInterval{0};
+  // Paces each key's first describe after start (health.firstDescribeRateLimit). Null: every
+  // key is described as soon as it is first seen.
+  DescribeBudget* firstDescribeBudget = nullptr;
+  // Metrics hook: a key's first describe was put off to a later slot (+1), or ran or its key
+  // went away (-1): keygate_backend_first_describes_scheduled{backend}.
+  std::function<void(const std::string& backend, int delta)> onFirstDescribeScheduled;
   // BYOK: how long a published wrapping key accepts material (byok.importWindow); after it a
   // new wrapping key replaces it and the old private half is destroyed.
   Duration importWindow = std::chrono::hours(24);
@@ -102,6 +109,12 @@ class EncryptionKeyReconciler final : public Reconciler {
   // interrupted by a crash (generated but status not written, half-applied usage) is found.
   std::mutex mu_;
   std::map<std::string, WallTime> describedAt_;  // last successful describe of each key
+  struct Slot {
+    std::string backend;
+    WallTime at;
+  };
+  std::map<std::string, Slot> firstDescribeAt_;  // keys whose first describe waits for its slot
+  void forgetSlotLocked(const std::string& cacheKey);
   OwnWrites ownWrites_;  // see own_writes.h
   std::set<std::string> generateAttempted_;         // "<uid>/v<n>" tried by this process
   std::atomic<int64_t> activeSinceSec_;

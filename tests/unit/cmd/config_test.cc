@@ -214,6 +214,22 @@ TEST(ConfigTest, StraySweep) {
             std::vector<std::string>{"config.yaml:2: health.strayGracePeriod: must be between 1s and 720h"});
 }
 
+TEST(ConfigTest, FirstDescribeRateLimit) {
+  auto d = parseOperatorConfig(kBackend, "config.yaml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->firstDescribeQps, 50);
+  EXPECT_EQ(d->firstDescribeBurst, 100);
+  auto c = parseOperatorConfig(kBackend + "health: {firstDescribeRateLimit: {qps: 0, burst: 7}}\n", "config.yaml");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->firstDescribeQps, 0);
+  EXPECT_EQ(c->firstDescribeBurst, 7);
+  EXPECT_EQ(errorsOf(kBackend + "health: {firstDescribeRateLimit: 5}\n"),
+            std::vector<std::string>{"config.yaml:2: health.firstDescribeRateLimit: must be a map with qps and burst"});
+  EXPECT_EQ(errorsOf(kBackend + "health: {firstDescribeRateLimit: {qps: -1}}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "health: {firstDescribeRateLimit: {burst: 0}}\n").size(), 1u);
+  EXPECT_EQ(errorsOf(kBackend + "health: {firstDescribeRateLimit: {rate: 5}}\n").size(), 1u);
+}
+
 TEST(ConfigTest, DriftScanInterval) {
   auto d = parseOperatorConfig(kBackend, "config.yaml");
   ASSERT_TRUE(d.ok());
