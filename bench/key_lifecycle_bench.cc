@@ -39,6 +39,7 @@
 #include "backends/pkcs11/templates.h"
 #include "common/cpu_affinity.h"
 #include "common/log.h"
+#include "proc_stats.h"
 #include "common/thread_sched.h"
 #include "support/softhsm_temp_dir.h"
 #include "harness/key_operator.h"
@@ -50,6 +51,8 @@ using namespace keygate::backends::pkcs11;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
+
+using keygate::bench::processCpuMs;
 // A /proc/.../stat file: the command name and its CPU time (user + system) in ms.
 std::optional<std::pair<std::string, double>> readStat(const std::string& path) {
   std::ifstream f(path);
@@ -68,11 +71,6 @@ std::optional<std::pair<std::string, double>> readStat(const std::string& path) 
                         1000.0 * static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK)));
 }
 
-// CPU time (user + system) of a process, in ms; -1 when it cannot be read.
-double processCpuMs(pid_t pid) {
-  auto s = readStat("/proc/" + std::to_string(pid) + "/stat");
-  return s ? s->second : -1;
-}
 
 // CPU ms of this process's threads, summed by thread name (the operator names its own:
 // kg-worker, kg-hsm-create, kg-reflector, kg-events; cpprestsdk's I/O threads and the

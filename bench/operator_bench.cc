@@ -26,6 +26,7 @@
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "backends/pkcs11/templates.h"
 #include "common/log.h"
+#include "proc_stats.h"
 #include "e2e/operator/operator_process.h"
 #include "support/softhsm_temp_dir.h"
 
@@ -35,18 +36,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 
-// utime + stime of a process, in ms.
-double processCpuMs(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return 0;
-  std::istringstream rest(line.substr(line.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; rest >> field; ++i)
-    if (i == 14 || i == 15) ticks += std::stod(field);
-  return 1000.0 * ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+using keygate::bench::processCpuMs;
+
 
 // Raw keys/s: n AES-256 token objects in one session, nothing else (the token to itself).
 double rawRate(backends::pkcs11::Pkcs11Backend& backend, int n, int salt) {

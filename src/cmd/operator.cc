@@ -20,7 +20,7 @@
 #include "cmd/config.h"
 #include "cmd/credentials_setup.h"
 #include "cmd/daemon.h"
-#include "cmd/snapshot.h"
+#include "cmd/gauge_index.h"
 #include "cmd/subcommands.h"
 #include "common/cpu_affinity.h"
 #include "common/log.h"
@@ -220,8 +220,13 @@ int runOperator(const OperatorFlags& f) {
     return webhook::namespaceJurisdictionIn(namespaces->cache(), ns);
   };
   requests->addIndexer(controllers::kRequestsByKeyIndex, controllers::requestsByKey);
-  // Gauges for /metrics come from the informer caches at scrape time (no API calls).
-  metrics.setSnapshotSource([&] { return snapshotFrom(keys->cache(), requests->cache(), bindings->cache()); });
+  // Gauges for /metrics follow the informers' events (no API calls, and a scrape does not
+  // decode every cached object).
+  cmd::GaugeIndex gauges;
+  keys->addHandlers(gauges.keyHandlers());
+  requests->addHandlers(gauges.requestHandlers());
+  bindings->addHandlers(gauges.bindingHandlers());
+  metrics.setSnapshotSource([&gauges] { return gauges.snapshot(); });
 
   kube::EventRecorderOptions eo;
   eo.reportingInstance = identity;

@@ -1,6 +1,7 @@
 #include "controllers/stray_sweeper.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "api/v1alpha1/codec.h"
 #include "common/log.h"
@@ -20,12 +21,16 @@ const log::Logger& logger() {
 
 Result<backends::AccountedObjects> accountedIn(const kube::ObjectReader& keys, const std::string& ns) {
   backends::AccountedObjects acc;
-  for (const kube::ObjectPtr& obj : keys.listNamespace(ns)) {
-    auto key = v1::decodeEncryptionKey(*obj);
-    if (!key.ok())
-      return makeError(ErrorCode::kFailedPrecondition, "EncryptionKey " + kube::objectKey(*obj) +
-                                                           " cannot be read, so no object is called a stray: " +
-                                                           key.error().message);
+  std::optional<Error> unreadable;
+  // One key decoded at a time: a tenant with 100k keys is not held decoded all at once.
+  keys.forEachInNamespace(ns, [&](const Json& obj) {
+    auto key = v1::decodeEncryptionKey(obj);
+    if (!key.ok()) {
+      unreadable = makeError(ErrorCode::kFailedPrecondition, "EncryptionKey " + kube::objectKey(obj) +
+                                                                 " cannot be read, so no object is called a stray: " +
+                                                                 key.error().message);
+      return false;
+    }
     const std::string& uid = key->metadata.uid;
     int64_t last = 0;
     for (const v1::KeyVersionStatus& v : key->status.versions) {
@@ -47,7 +52,9 @@ Result<backends::AccountedObjects> accountedIn(const kube::ObjectReader& keys, c
     const backends::KeyRef next{ns, uid, static_cast<int>(last + 1)};
     acc.keys.push_back(next);
     acc.wrappingKeys.emplace_back(next, 1);
-  }
+    return true;
+  });
+  if (unreadable) return *unreadable;
   return acc;
 }
 

@@ -18,6 +18,11 @@ void ObjectReader::forEach(const std::function<void(const Json&)>& fn) const {
     if (o) fn(*o);
 }
 
+void ObjectReader::forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const {
+  for (const auto& o : listNamespace(ns))
+    if (o && !fn(*o)) return;
+}
+
 namespace {
 
 const char* kNamespaceIndex = "__namespace";
@@ -86,10 +91,9 @@ std::vector<ObjectPtr> Cache::list() const {
   return collectLocked(nullptr);
 }
 
-void Cache::forEach(const std::function<void(const Json&)>& fn) const {
-  // The packed bytes are copied out under the lock, one batch at a time, so fn runs
-  // unlocked (it may read the cache) and at most one batch is decoded at once.
-  std::vector<std::string> keys = this->keys();
+void Cache::visitBatches(const std::vector<std::string>& keys, const std::function<bool(const Json&)>& fn) const {
+  // Objects are decoded under the lock one batch at a time and fn runs unlocked (it may
+  // read the cache): at most one batch is decoded at once.
   constexpr size_t kBatch = 256;
   for (size_t i = 0; i < keys.size(); i += kBatch) {
     std::vector<ObjectPtr> batch;
@@ -98,8 +102,31 @@ void Cache::forEach(const std::function<void(const Json&)>& fn) const {
       for (size_t j = i; j < std::min(keys.size(), i + kBatch); ++j)
         if (auto it = items_.find(keys[j]); it != items_.end()) batch.push_back(materialize(it->second));
     }
-    for (const auto& o : batch) fn(*o);
+    for (const auto& o : batch)
+      if (!fn(*o)) return;
   }
+}
+
+void Cache::forEach(const std::function<void(const Json&)>& fn) const {
+  visitBatches(keys(), [&fn](const Json& o) {
+    fn(o);
+    return true;
+  });
+}
+
+void Cache::forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const {
+  std::vector<std::string> keys;
+  {
+    std::shared_lock lock(mu_);
+    auto idx = indexes_.find(kNamespaceIndex);
+    if (idx == indexes_.end()) return;
+    auto it = idx->second.find(ns);
+    if (it == idx->second.end()) return;
+    keys.reserve(it->second.size());
+    for (const std::string* k : it->second) keys.push_back(*k);
+  }
+  std::sort(keys.begin(), keys.end());
+  visitBatches(keys, fn);
 }
 
 std::vector<ObjectPtr> Cache::listNamespace(const std::string& ns) const { return byIndex(kNamespaceIndex, ns); }

@@ -44,6 +44,8 @@ class ObjectReader {
   // Calls fn on every object, in key order, one at a time: unlike list(), it never holds
   // every object decoded at once (a metrics scrape or a sweep over 100k keys).
   virtual void forEach(const std::function<void(const Json&)>& fn) const;
+  // The same for one namespace's objects; fn returns false to stop early.
+  virtual void forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const;
 };
 
 class Cache final : public ObjectReader {
@@ -57,6 +59,7 @@ class Cache final : public ObjectReader {
   std::vector<ObjectPtr> listNamespace(const std::string& ns) const override;
   std::vector<ObjectPtr> byIndex(const std::string& indexName, const std::string& value) const override;
   void forEach(const std::function<void(const Json&)>& fn) const override;
+  void forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const override;
   std::vector<std::string> keys() const;
   size_t size() const;
   // The bytes every object takes at rest (bench/scale_bench).
@@ -82,6 +85,8 @@ class Cache final : public ObjectReader {
   void unindexLocked(const std::string* key, const Json& obj);
   std::vector<std::pair<const std::string*, const Entry*>> sortedLocked(const KeySet* keys) const;
   std::vector<ObjectPtr> collectLocked(const KeySet* keys) const;
+  // Visits `keys` (sorted) a batch at a time, fn unlocked; stops when fn returns false.
+  void visitBatches(const std::vector<std::string>& keys, const std::function<bool(const Json&)>& fn) const;
 
   mutable std::shared_mutex mu_;
   // Guards Entry::live (readers hold mu_ shared); striped by entry address.
