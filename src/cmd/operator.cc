@@ -297,6 +297,9 @@ int runOperator(const OperatorFlags& f) {
   deps.onCreateFailed = [&straySweeper](const std::string& b, const std::string& ns) { straySweeper.request(b, ns); };
   controllers::ControllerOptions ctl;
   ctl.workers = cfg.workers;
+  ctl.cachesSynced = [&keys, &requests, &bindings, &namespaces] {
+    return keys->hasSynced() && requests->hasSynced() && bindings->hasSynced() && namespaces->hasSynced();
+  };
   ctl.hooks.onReconcile = [&metrics](const std::string& c, const std::string& result, double s) { metrics.reconcile(c, result, s); };
   ctl.queue.metrics.onDepth = [&metrics](size_t d) { metrics.workqueueDepth("encryptionkey", d); };
   ctl.queue.metrics.onRetry = [&metrics] { metrics.workqueueRetry("encryptionkey"); };
@@ -434,15 +437,10 @@ int runOperator(const OperatorFlags& f) {
                                             queueHooks(ctl, "keyactivationrequest"));
   requests->addHandlers(requestController.enqueueHandlers());
   keys->addHandlers(requestController.mappedHandlers([&](const kube::ObjectPtr& o) {
-    std::vector<std::string> out;
-    for (const auto& r : requests->cache().byIndex(controllers::kRequestsByKeyIndex, kube::objectKey(*o)))
-      out.push_back(kube::objectKey(*r));
-    return out;
+    return requests->cache().keysByIndex(controllers::kRequestsByKeyIndex, kube::objectKey(*o));
   }));
   bindings->addHandlers(requestController.mappedHandlers([&](const kube::ObjectPtr& o) {
-    std::vector<std::string> out;
-    for (const auto& r : requests->cache().listNamespace(kube::namespaceOf(*o))) out.push_back(kube::objectKey(*r));
-    return out;
+    return requests->cache().keysInNamespace(kube::namespaceOf(*o));
   }));
   controllers::RoleBindingReconcilerDeps bd;
   bd.bindings = &bindings->cache();

@@ -50,6 +50,8 @@ bool Controller::stop(std::chrono::milliseconds drain) {
 
 void Controller::workerLoop() {
   const log::Logger logger("controller." + reconciler_->name());
+  while (options_.cachesSynced && !options_.cachesSynced() && running_.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   while (auto key = queue_->get()) {
     auto start = std::chrono::steady_clock::now();
     Result<ReconcileResult> r = makeError(ErrorCode::kInternal, "reconcile threw");

@@ -25,6 +25,10 @@ struct ControllerOptions {
   int workers = 4;
   kube::WorkQueueOptions queue;
   ControllerHooks hooks;
+  // Workers take no key until this holds (controller-runtime's WaitForCacheSync): a
+  // reconcile must not decide on a half-listed cache, and during a large list the CPU goes
+  // to the list. Keys enqueued meanwhile wait (each once). Null: start at once.
+  std::function<bool()> cachesSynced;
 };
 
 class Controller {

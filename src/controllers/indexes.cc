@@ -15,10 +15,8 @@ std::string jurisdictionLabel(const Json* ns) { return ns ? api::v1alpha1::juris
 }  // namespace
 
 std::vector<std::string> keysForNamespaceChange(const kube::ObjectReader& keys, const Json* before, const Json& after) {
-  std::vector<std::string> out;
-  if (jurisdictionLabel(before) == jurisdictionLabel(&after)) return out;
-  for (const auto& k : keys.listNamespace(getString(after, "metadata.name"))) out.push_back(kube::objectKey(*k));
-  return out;
+  if (jurisdictionLabel(before) == jurisdictionLabel(&after)) return {};
+  return keys.keysInNamespace(getString(after, "metadata.name"));
 }
 
 kube::EventHandlers keysOnJurisdictionChange(const kube::ObjectReader& keys, std::function<void(const std::string&)> enqueue) {

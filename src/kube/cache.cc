@@ -18,16 +18,17 @@ void ObjectReader::forEach(const std::function<void(const Json&)>& fn) const {
     if (o) fn(*o);
 }
 
+std::vector<std::string> ObjectReader::keysByIndex(const std::string& indexName, const std::string& value) const {
+  std::vector<std::string> out;
+  for (const auto& o : indexName == kNamespaceIndex ? listNamespace(value) : byIndex(indexName, value))
+    if (o) out.push_back(objectKey(*o));
+  return out;
+}
+
 void ObjectReader::forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const {
   for (const auto& o : listNamespace(ns))
     if (o && !fn(*o)) return;
 }
-
-namespace {
-
-const char* kNamespaceIndex = "__namespace";
-
-}  // namespace
 
 Cache::Cache() {
   indexers_[kNamespaceIndex] = [](const Json& o) { return std::vector<std::string>{namespaceOf(o)}; };
@@ -114,19 +115,23 @@ void Cache::forEach(const std::function<void(const Json&)>& fn) const {
   });
 }
 
-void Cache::forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const {
+std::vector<std::string> Cache::keysByIndex(const std::string& indexName, const std::string& value) const {
   std::vector<std::string> keys;
   {
     std::shared_lock lock(mu_);
-    auto idx = indexes_.find(kNamespaceIndex);
-    if (idx == indexes_.end()) return;
-    auto it = idx->second.find(ns);
-    if (it == idx->second.end()) return;
+    auto idx = indexes_.find(indexName);
+    if (idx == indexes_.end()) return keys;
+    auto it = idx->second.find(value);
+    if (it == idx->second.end()) return keys;
     keys.reserve(it->second.size());
     for (const std::string* k : it->second) keys.push_back(*k);
   }
   std::sort(keys.begin(), keys.end());
-  visitBatches(keys, fn);
+  return keys;
+}
+
+void Cache::forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const {
+  visitBatches(keysInNamespace(ns), fn);
 }
 
 std::vector<ObjectPtr> Cache::listNamespace(const std::string& ns) const { return byIndex(kNamespaceIndex, ns); }

@@ -41,6 +41,10 @@ class ObjectReader {
   virtual std::vector<ObjectPtr> listNamespace(const std::string& ns) const = 0;
   // Objects whose index `indexName` yields `value` (e.g. "byKeyRef" -> "tenant-a/model-weights").
   virtual std::vector<ObjectPtr> byIndex(const std::string& indexName, const std::string& value) const = 0;
+  // Only the keys ("namespace/name") of byIndex() / listNamespace(), sorted: nothing decoded.
+  virtual std::vector<std::string> keysByIndex(const std::string& indexName, const std::string& value) const;
+  std::vector<std::string> keysInNamespace(const std::string& ns) const { return keysByIndex(kNamespaceIndex, ns); }
+  static constexpr const char* kNamespaceIndex = "__namespace";
   // Calls fn on every object, in key order, one at a time: unlike list(), it never holds
   // every object decoded at once (a metrics scrape or a sweep over 100k keys).
   virtual void forEach(const std::function<void(const Json&)>& fn) const;
@@ -58,6 +62,7 @@ class Cache final : public ObjectReader {
   std::vector<ObjectPtr> list() const override;
   std::vector<ObjectPtr> listNamespace(const std::string& ns) const override;
   std::vector<ObjectPtr> byIndex(const std::string& indexName, const std::string& value) const override;
+  std::vector<std::string> keysByIndex(const std::string& indexName, const std::string& value) const override;
   void forEach(const std::function<void(const Json&)>& fn) const override;
   void forEachInNamespace(const std::string& ns, const std::function<bool(const Json&)>& fn) const override;
   std::vector<std::string> keys() const;

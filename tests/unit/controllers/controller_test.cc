@@ -121,3 +121,43 @@ TEST(AuditTest, LineFormat) {
 
 }  // namespace
 }  // namespace keygate::controllers
+
+namespace keygate::controllers {
+namespace {
+
+// Workers take nothing until the caches have synced; keys enqueued meanwhile then run once.
+TEST(ControllerTest, WaitsForCachesToSync) {
+  auto r = std::make_shared<ScriptedReconciler>();
+  std::atomic<bool> synced{false};
+  ControllerOptions o;
+  o.workers = 2;
+  o.cachesSynced = [&synced] { return synced.load(); };
+  Controller c(r, o);
+  c.start();
+  c.enqueue("ns/a");
+  c.enqueue("ns/a");
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(r->calls("ns/a"), 0) << "reconciled before the caches synced";
+  synced = true;
+  EXPECT_TRUE(eventually([&] { return r->calls("ns/a") == 1; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(r->calls("ns/a"), 1);
+  c.stop(100ms);
+}
+
+// A controller stopped before its caches ever synced stops promptly.
+TEST(ControllerTest, StopsWhileWaitingForCaches) {
+  auto r = std::make_shared<ScriptedReconciler>();
+  ControllerOptions o;
+  o.cachesSynced = [] { return false; };
+  Controller c(r, o);
+  c.start();
+  c.enqueue("ns/a");
+  auto t0 = std::chrono::steady_clock::now();
+  c.stop(100ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(r->calls("ns/a"), 0);
+}
+
+}  // namespace
+}  // namespace keygate::controllers
