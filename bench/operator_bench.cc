@@ -78,10 +78,13 @@ int main(int argc, char** argv) {
   const int clients = positional.size() > 1 ? std::clamp(std::atoi(positional[1].c_str()), 1, 64) : 4;
   const std::string qps = flagValue(args, "--kube-api-qps"), burst = flagValue(args, "--kube-api-burst");
   const bool apf = std::find(args.begin(), args.end(), "--no-apf") == args.end();
+  // --other-tenant: once tenant-a's creates are all in, one key in tenant-b: how long it waits
+  // behind tenant-a's backlog (per-tenant fairness of the work queue).
+  const bool otherTenant = std::find(args.begin(), args.end(), "--other-tenant") != args.end();
   log::configure(log::Level::kError, log::Format::kText);
 
   keygate::testing::TestApiServerOptions so;
-  so.namespaces = {"default", "keygate-system", "tenant-a"};
+  so.namespaces = {"default", "keygate-system", "tenant-a", "tenant-b"};
   auto server = keygate::testing::TestApiServer::start(so);
   if (!server.ok()) {
     std::fprintf(stderr, "test API server: %s\n", server.error().toString().c_str());
@@ -114,6 +117,19 @@ int main(int argc, char** argv) {
   (void)rawRate(**raw, 5, 0);  // token initialisation outside the timing
   const double raw1 = rawRate(**raw, std::max(1, n / 2), 1);
 
+  const kube::Resource keysResource = kube::resources::encryptionKeys();
+  auto preActiveIn = [&](const std::string& ns, const std::string& name) {
+    auto k = admin->get(keysResource, ns, name);
+    return k.ok() && getString(*k, "status.state") == "PreActive";
+  };
+  if (otherTenant) {  // tenant-b's token exists before the measurement (its first key makes it)
+    Json warm = keygateObject("EncryptionKey", "warm", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}});
+    if (!createThroughWebhook(*admin, keysResource, "tenant-b", warm).ok() ||
+        !waitUntil([&] { return preActiveIn("tenant-b", "warm"); }, std::chrono::seconds(60))) {
+      std::fprintf(stderr, "tenant-b's first key did not reach PreActive\n");
+      return 1;
+    }
+  }
   (void)(*server)->control("DELETE", "/__test/requests");
   const double cpu0 = processCpuMs(op.proc.pid);
   const auto t0 = SteadyClock::now();
@@ -130,6 +146,20 @@ int main(int argc, char** argv) {
     });
   for (auto& t : creators) t.join();
   const double createSecs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  double otherSecs = -1;
+  int backlogThen = -1;
+  if (otherTenant) {
+    const auto o0 = SteadyClock::now();
+    Json other = keygateObject("EncryptionKey", "other", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"}});
+    if (createThroughWebhook(*admin, keysResource, "tenant-b", other).ok() &&
+        waitUntil([&] { return preActiveIn("tenant-b", "other"); }, std::chrono::seconds(60 + n))) {
+      otherSecs = std::chrono::duration<double>(SteadyClock::now() - o0).count();
+      auto list = admin->list(keysResource, "tenant-a");
+      backlogThen = 0;
+      if (list.ok())
+        for (const auto& k : (*list)["items"]) backlogThen += getString(k, "status.state") != "PreActive";
+    }
+  }
   int preActive = 0;
   const auto deadline = t0 + std::chrono::seconds(60 + n);
   while (SteadyClock::now() < deadline) {
@@ -191,6 +221,10 @@ int main(int argc, char** argv) {
   std::printf("%-44s %10d\n", "operator requests answered 429", throttled);
   std::printf("%-44s %10.2f\n", "operator CPU ms per key (process, incl. SoftHSM)", preActive ? cpuMs / preActive : 0.0);
   std::printf("%-44s %10d\n", "keys not PreActive / creates failed", n - preActive);
+  if (otherTenant) {
+    std::printf("%-44s %10.2f\n", "tenant-b's one key: create -> PreActive (s)", otherSecs);
+    std::printf("%-44s %10d\n", "tenant-a keys still not PreActive then", backlogThen);
+  }
   std::printf("\noperator API requests per key, by kind\n");
   for (const auto& [kind, count] : byKind)
     if (preActive) std::printf("  %-42s %10.2f\n", kind.c_str(), double(count) / preActive);

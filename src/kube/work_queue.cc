@@ -81,8 +81,7 @@ std::optional<std::string> WorkQueue::get() {
   std::unique_lock<std::mutex> lock(mu_);
   cond_.wait(lock, [this] { return shuttingDown_ || !queue_.empty(); });
   if (shuttingDown_) return std::nullopt;
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
+  std::string key = queue_.pop_front();
   dirty_.erase(key);
   processing_.insert(key);
   reportDepthLocked();

@@ -3,7 +3,8 @@
 //  - de-duplication: a key added several times before a worker takes it is handed out once;
 //  - exclusivity: a key being processed is never handed to a second worker; adding it meanwhile
 //    marks it dirty and it is queued again when the first worker calls done();
-//  - delayed adds (addAfter) and per-key exponential backoff (addRateLimited / forget).
+//  - delayed adds (addAfter) and per-key exponential backoff (addRateLimited / forget);
+//  - fairness across namespaces: keys are handed out round-robin by namespace (fair_queue.h).
 // Keys, not objects, are queued: the worker reads the latest state from the informer cache.
 //
 // Thread-safe. One instance per controller; workers loop on get() ... done().
@@ -24,6 +25,7 @@
 #include <unordered_set>
 
 #include "common/clock.h"
+#include "kube/fair_queue.h"
 
 namespace keygate::kube {
 
@@ -102,7 +104,7 @@ class WorkQueue {
   std::condition_variable cond_;       // getters: an item arrived or shutdown
   std::condition_variable delayCond_;  // delay thread: earlier deadline or shutdown
   std::condition_variable drainCond_;  // shutDownWithDrain: processing_ became empty
-  std::deque<std::string> queue_;      // FIFO of keys to hand out; each also in dirty_
+  FairQueue queue_;                    // keys to hand out, fair across namespaces; each also in dirty_
   std::unordered_set<std::string> dirty_;       // keys that need processing
   std::unordered_set<std::string> processing_;  // keys handed out and not yet done()
   // Delayed keys ordered by deadline; index_ finds a key's entry to keep the earliest deadline.
