@@ -53,6 +53,7 @@ void parseAuditText(std::string_view text, const std::string& file, Trail& trail
     r.event = std::move(event);
     r.ns = str(j, "namespace");
     r.key = str(j, "key");
+    r.keyUid = str(j, "keyUid");
     r.initiator = str(j, "initiator");
     r.changeReference = str(j, "changeReference");
     r.request = str(j, "request");

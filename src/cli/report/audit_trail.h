@@ -16,7 +16,7 @@ namespace keygate::cli::report {
 
 struct TrailRecord {
   WallTime time;
-  std::string event, ns, key, backend, initiator, changeReference, request, result, message, operation, reason;
+  std::string event, ns, key, keyUid, backend, initiator, changeReference, request, result, message, operation, reason;
   int64_t version = 0;
   int64_t count = 0;
   std::vector<std::string> approvers, affectedSystems;

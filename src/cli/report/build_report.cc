@@ -113,12 +113,46 @@ class Builder {
       trail_.push_back(&r);
     }
     std::stable_sort(trail_.begin(), trail_.end(), [](const TrailRecord* a, const TrailRecord* b) { return a->time < b->time; });
+    foldRepeatedTransitions();
+  }
+
+  // Audit records are written ahead of the status write they describe (at least once): a
+  // restart or a conflict in between writes the same transition again. A lifecycle
+  // transition cannot happen twice in a row to one key version, so a record whose event is
+  // the previous one of the same key version (keyUid, or namespace/key, and version) is that
+  // repeat and is counted once. Events that can recur (DriftRepaired, KeyUseDenied, KeyUsed,
+  // KeyFailed, WrappingKeyPublished, ...) are never folded.
+  void foldRepeatedTransitions() {
+    static const std::set<std::string> kTransitions = {
+        "KeyGenerated",  "KeyImported",       "KeyActivated",         "KeyDeactivated",       "KeyCompromised",
+        "KeyExpired",    "KeyDestroyed",      "KeyDeleted",           "KeyRetained",          "KeyRotationStarted",
+        "DestructionScheduled", "DestructionCancelled"};
+    std::map<std::pair<std::string, int64_t>, std::string> last;  // key version -> its last event
+    std::vector<const TrailRecord*> kept;
+    kept.reserve(trail_.size());
+    for (const TrailRecord* r : trail_) {
+      if (r->key.empty() && r->keyUid.empty()) {
+        kept.push_back(r);
+        continue;
+      }
+      auto id = std::make_pair(r->keyUid.empty() ? r->ns + "/" + r->key : r->keyUid, r->version);
+      auto [it, fresh] = last.emplace(id, r->event);
+      if (!fresh && it->second == r->event && kTransitions.count(r->event)) {
+        ++foldedRepeats_;
+        continue;
+      }
+      it->second = r->event;
+      kept.push_back(r);
+    }
+    trail_ = std::move(kept);
   }
 
   Json trailSection() {
     const Trail& t = in_.trail;
     Json j = {{"files", t.files}, {"records", trail_.size()}, {"skippedLines", t.skippedLines}, {"chain", t.chain}};
     if (!t.chainDetail.empty()) j["chainDetail"] = t.chainDetail;
+    // Repeats of one transition (audit is at least once; see foldRepeatedTransitions).
+    if (foldedRepeats_ > 0) j["repeatsFolded"] = foldedRepeats_;
     Json events = Json::object();
     for (const TrailRecord* r : trail_) events[r->event] = events.value(r->event, 0) + std::max<int64_t>(1, r->count);
     j["events"] = events;
@@ -580,6 +614,7 @@ class Builder {
 
   const ReportInput& in_;
   std::vector<const TrailRecord*> trail_;
+  int64_t foldedRepeats_ = 0;
   std::vector<Json> findings_;
   std::map<std::string, std::set<std::string>> thinNamespaces_;
   std::map<std::string, std::string> thinApprovers_;

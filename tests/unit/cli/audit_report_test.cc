@@ -149,6 +149,35 @@ TEST(AuditReport, SinceLeavesOutOlderRecordsAndActivations) {
   EXPECT_EQ(r["scope"]["since"], "2026-06-01T00:00:00Z");
 }
 
+// Audit is at least once: a transition written again after a restart is counted once; events
+// that can recur are not folded, nor are the same events of another version or key.
+TEST(AuditReport, RepeatedTransitionsOfOneKeyVersionAreCountedOnce) {
+  ReportInput in = governed();
+  auto at = [](int minute) { return *parseRfc3339("2026-11-01T00:00:00Z") + std::chrono::minutes(minute); };
+  auto act = [&](int minute, int64_t version) {
+    TrailRecord r = record(at(minute), "KeyActivated", version);
+    r.keyUid = "uid-payments";
+    r.request = "req";
+    r.initiator = "alice";
+    r.approvers = {"bob", "carol"};
+    return r;
+  };
+  TrailRecord other = record(at(3), "KeyGenerated", 1);
+  other.key = "ledger";
+  other.keyUid = "uid-ledger";
+  in.trail.records = {record(at(0), "KeyGenerated", 1), record(at(0), "KeyGenerated", 1), act(1, 1), act(2, 1), other,
+                      record(at(4), "DriftRepaired", 1), record(at(5), "DriftRepaired", 1), act(6, 2),
+                      record(at(7), "KeyDeactivated", 1), record(at(8), "KeyDeactivated", 1)};
+  Json r = buildReport(in);
+  EXPECT_EQ(r["auditTrail"]["repeatsFolded"], 3) << r["auditTrail"].dump();
+  EXPECT_EQ(r["auditTrail"]["events"]["KeyGenerated"], 2);   // payments v1 once, ledger v1 once
+  EXPECT_EQ(r["auditTrail"]["events"]["KeyActivated"], 2);   // v1 once, v2 once
+  EXPECT_EQ(r["auditTrail"]["events"]["DriftRepaired"], 2);  // can recur: not folded
+  EXPECT_EQ(r["auditTrail"]["events"]["KeyDeactivated"], 1);
+  EXPECT_EQ(r["auditTrail"]["records"], 7);
+  EXPECT_EQ(r["activations"].size(), 2u);
+}
+
 TEST(AuditReport, RefusedCallsAreFindingsButNotGapsInTheControl) {
   ReportInput in = governed();
   TrailRecord denied = record(kNow - std::chrono::hours(1), "KeyUseDenied");
