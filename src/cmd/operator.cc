@@ -282,8 +282,11 @@ int runOperator(const OperatorFlags& f) {
     metrics.backendOperation(b, op, result, s);
   };
   // Objects in tenant storage that no key accounts for (a kill inside object creation).
+  controllers::KeyAccountingIndex accounting;
+  keys->addHandlers(accounting.handlers());
   controllers::StraySweeperOptions sso;
   sso.keys = &keys->cache();
+  sso.accounting = &accounting;
   sso.backends = &backendSet;
   sso.audit = audit;
   sso.grace = cfg.strayGracePeriod;

@@ -1,7 +1,6 @@
 #include "controllers/stray_sweeper.h"
 
 #include <algorithm>
-#include <optional>
 
 #include "api/v1alpha1/codec.h"
 #include "common/log.h"
@@ -19,42 +18,108 @@ const log::Logger& logger() {
 
 }  // namespace
 
+namespace {
+
+using Entry = KeyAccountingIndex::Entry;
+
+// One key's share of what is accounted for in `ns`.
+Status account(backends::AccountedObjects& acc, const std::string& ns, const std::string& name, const Entry& e) {
+  if (!e.error.empty())
+    return makeError(ErrorCode::kFailedPrecondition,
+                     "EncryptionKey " + ns + "/" + name + " cannot be read, so no object is called a stray: " + e.error);
+  int64_t last = 0;
+  for (const KeyAccountingIndex::Version& v : e.versions) {
+    last = std::max(last, v.version);
+    backends::KeyRef ref{ns, e.uid, static_cast<int>(v.version)};
+    (v.destroyed ? acc.destroyed : acc.keys).push_back(ref);
+    if (v.pending) {
+      // The wrapping key of the import window, and the next one (made just before its
+      // status is written).
+      const int serial = e.wrappingVersion == v.version ? static_cast<int>(e.wrappingSerial) : 0;
+      if (serial > 0) acc.wrappingKeys.emplace_back(ref, serial);
+      acc.wrappingKeys.emplace_back(ref, serial + 1);
+    }
+  }
+  // The version a reconcile may be creating right now, before its status is written, and the
+  // first wrapping key of that version (a BYOK key's first reconcile makes it before the
+  // version is in status; ByokE2E caught a sweep at start destroying it).
+  const backends::KeyRef next{ns, e.uid, static_cast<int>(last + 1)};
+  acc.keys.push_back(next);
+  acc.wrappingKeys.emplace_back(next, 1);
+  return okStatus();
+}
+
+}  // namespace
+
+KeyAccountingIndex::Entry KeyAccountingIndex::entryOf(const Json& obj) {
+  Entry e;
+  if (const Json* b = findPath(obj, "spec.backend"); b && b->is_string()) e.backend = b->get<std::string>();
+  auto key = v1::decodeEncryptionKey(obj);
+  if (!key.ok()) {
+    e.error = key.error().message;
+    return e;
+  }
+  e.uid = key->metadata.uid;
+  for (const v1::KeyVersionStatus& v : key->status.versions)
+    e.versions.push_back({v.version, v.state == v1::KeyState::kDestroyed, v.state == v1::KeyState::kPending});
+  if (const auto& wk = key->status.wrappingKey) {
+    e.wrappingVersion = wk->version;
+    e.wrappingSerial = wk->serial;
+  }
+  return e;
+}
+
+void KeyAccountingIndex::set(const Json& key) {
+  Entry e = entryOf(key);
+  std::lock_guard<std::mutex> l(mu_);
+  byNamespace_[kube::namespaceOf(key)][getString(key, "metadata.name")] = std::move(e);
+}
+
+void KeyAccountingIndex::drop(const std::string& cacheKey) {
+  auto slash = cacheKey.find('/');
+  if (slash == std::string::npos) return;
+  std::lock_guard<std::mutex> l(mu_);
+  auto ns = byNamespace_.find(cacheKey.substr(0, slash));
+  if (ns == byNamespace_.end()) return;
+  ns->second.erase(cacheKey.substr(slash + 1));
+  if (ns->second.empty()) byNamespace_.erase(ns);
+}
+
+kube::EventHandlers KeyAccountingIndex::handlers() {
+  kube::EventHandlers h;
+  h.onAdd = [this](const kube::ObjectPtr& o) { set(*o); };
+  h.onUpdate = [this](const kube::ObjectPtr&, const kube::ObjectPtr& o) { set(*o); };
+  h.onDelete = [this](const kube::ObjectPtr& o) { drop(kube::objectKey(*o)); };
+  return h;
+}
+
+Result<backends::AccountedObjects> KeyAccountingIndex::accountedIn(const std::string& ns) const {
+  backends::AccountedObjects acc;
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = byNamespace_.find(ns);
+  if (it == byNamespace_.end()) return acc;
+  for (const auto& [name, e] : it->second) RETURN_IF_ERROR(account(acc, ns, name, e));
+  return acc;
+}
+
+std::map<std::string, std::set<std::string>> KeyAccountingIndex::tenantsByBackend() const {
+  std::map<std::string, std::set<std::string>> out;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [ns, keys] : byNamespace_)
+    for (const auto& [_, e] : keys)
+      if (!e.backend.empty()) out[e.backend].insert(ns);
+  return out;
+}
+
 Result<backends::AccountedObjects> accountedIn(const kube::ObjectReader& keys, const std::string& ns) {
   backends::AccountedObjects acc;
-  std::optional<Error> unreadable;
+  Status st;
   // One key decoded at a time: a tenant with 100k keys is not held decoded all at once.
   keys.forEachInNamespace(ns, [&](const Json& obj) {
-    auto key = v1::decodeEncryptionKey(obj);
-    if (!key.ok()) {
-      unreadable = makeError(ErrorCode::kFailedPrecondition, "EncryptionKey " + kube::objectKey(obj) +
-                                                                 " cannot be read, so no object is called a stray: " +
-                                                                 key.error().message);
-      return false;
-    }
-    const std::string& uid = key->metadata.uid;
-    int64_t last = 0;
-    for (const v1::KeyVersionStatus& v : key->status.versions) {
-      last = std::max(last, v.version);
-      backends::KeyRef ref{ns, uid, static_cast<int>(v.version)};
-      (v.state == v1::KeyState::kDestroyed ? acc.destroyed : acc.keys).push_back(ref);
-      if (v.state == v1::KeyState::kPending) {
-        // The wrapping key of the import window, and the next one (made just before its
-        // status is written).
-        const auto& wk = key->status.wrappingKey;
-        const int serial = wk && wk->version == v.version ? static_cast<int>(wk->serial) : 0;
-        if (serial > 0) acc.wrappingKeys.emplace_back(ref, serial);
-        acc.wrappingKeys.emplace_back(ref, serial + 1);
-      }
-    }
-    // The version a reconcile may be creating right now, before its status is written, and the
-    // first wrapping key of that version (a BYOK key's first reconcile makes it before the
-    // version is in status; ByokE2E caught a sweep at start destroying it).
-    const backends::KeyRef next{ns, uid, static_cast<int>(last + 1)};
-    acc.keys.push_back(next);
-    acc.wrappingKeys.emplace_back(next, 1);
-    return true;
+    st = account(acc, ns, getString(obj, "metadata.name"), KeyAccountingIndex::entryOf(obj));
+    return st.ok();
   });
-  if (unreadable) return *unreadable;
+  RETURN_IF_ERROR(st);
   return acc;
 }
 
@@ -68,11 +133,11 @@ WallTime StraySweeper::now() const { return o_.clock->now(); }
 
 std::vector<backends::StrayObject> StraySweeper::sweep(const std::string& backendName, const std::string& ns) {
   backends::KeyBackend* b = o_.backends ? o_.backends->find(backendName) : nullptr;
-  if (!b || !o_.keys) return {};
+  if (!b || (!o_.keys && !o_.accounting)) return {};
   backends::StraySweepOptions so;
   so.now = now();
   so.grace = o_.grace;
-  so.accounted = [&] { return accountedIn(*o_.keys, ns); };
+  so.accounted = [&] { return o_.accounting ? o_.accounting->accountedIn(ns) : accountedIn(*o_.keys, ns); };
   auto found = b->sweepStrays(ns, so);
   if (!found.ok()) {
     if (found.error().code != ErrorCode::kUnimplemented)
@@ -110,13 +175,17 @@ std::vector<backends::StrayObject> StraySweeper::sweep(const std::string& backen
 
 std::vector<backends::StrayObject> StraySweeper::sweepAll() {
   std::vector<backends::StrayObject> all;
-  if (!o_.backends || !o_.keys) return all;
+  if (!o_.backends || (!o_.keys && !o_.accounting)) return all;
   // Namespaces per backend, from the keys that name it.
   std::map<std::string, std::set<std::string>> tenants;
-  o_.keys->forEach([&tenants](const Json& obj) {
-    const Json* b = findPath(obj, "spec.backend");
-    if (b && b->is_string()) tenants[b->get<std::string>()].insert(kube::namespaceOf(obj));
-  });
+  if (o_.accounting) {
+    tenants = o_.accounting->tenantsByBackend();
+  } else {
+    o_.keys->forEach([&tenants](const Json& obj) {
+      const Json* b = findPath(obj, "spec.backend");
+      if (b && b->is_string()) tenants[b->get<std::string>()].insert(kube::namespaceOf(obj));
+    });
+  }
   for (const std::string& backend : o_.backends->names()) {
     size_t pending = 0, retained = 0;
     for (const std::string& ns : tenants[backend]) {

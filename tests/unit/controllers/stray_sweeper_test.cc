@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include "kube/informer.h"
+#include "kube/resource.h"
 #include "support/fake_clock.h"
 
 namespace keygate::controllers {
@@ -57,6 +59,48 @@ TEST(StraySweeperTest, AccountsForLiveVersionsTheNextOneOpenImportsAndDestroyedV
   for (const auto& [r, s] : acc->wrappingKeys) nextOfPending |= r.keyUid == "uid-byok" && r.version == 2 && s == 1;
   EXPECT_TRUE(nextOfPending) << "and the first of the next version";
   EXPECT_FALSE(has(acc->keys, "uid-other", 1)) << "another namespace";
+}
+
+// The index the operator keeps from informer events gives the cache's answer, through adds,
+// updates, deletes and an unreadable key, without decoding anything at sweep time.
+TEST(StraySweeperTest, AccountingIndexAnswersAsTheCache) {
+  kube::Informer inf(nullptr, kube::resources::encryptionKeys());
+  KeyAccountingIndex index;
+  inf.addHandlers(index.handlers());
+  inf.replace({*key("tenant-a", "rotated", "uid-rot",
+                    Json::array({{{"version", 1}, {"state", "Destroyed"}}, {{"version", 2}, {"state", "Active"}}})),
+               *key("tenant-a", "byok", "uid-byok", Json::array({{{"version", 1}, {"state", "Pending"}}}),
+                    {{"version", 1}, {"serial", 2}, {"algorithm", "RSAES_OAEP_SHA_256"}}),
+               *key("tenant-a", "gone", "uid-gone", Json::array({{{"version", 1}, {"state", "Active"}}})),
+               *key("tenant-b", "other", "uid-other", Json::array({{{"version", 1}, {"state", "Active"}}}))},
+              "1");
+  inf.apply({kube::WatchEvent::Type::kModified,
+             *key("tenant-a", "rotated", "uid-rot",
+                  Json::array({{{"version", 1}, {"state", "Destroyed"}}, {{"version", 2}, {"state", "Deactivated"}},
+                               {{"version", 3}, {"state", "PreActive"}}}))});
+  inf.apply({kube::WatchEvent::Type::kDeleted, *key("tenant-a", "gone", "uid-gone", Json::array())});
+  inf.apply({kube::WatchEvent::Type::kAdded, *key("tenant-a", "fresh", "uid-fresh", Json::array())});
+  auto show = [](const Result<backends::AccountedObjects>& a) {
+    if (!a.ok()) return "error: " + a.error().message;
+    std::string out;
+    for (const auto& r : a->keys) out += "key " + r.tenantNamespace + " " + r.keyUid + " " + std::to_string(r.version) + "\n";
+    for (const auto& r : a->destroyed) out += "destroyed " + r.keyUid + " " + std::to_string(r.version) + "\n";
+    for (const auto& [r, s] : a->wrappingKeys) out += "wrap " + r.keyUid + " " + std::to_string(r.version) + "#" + std::to_string(s) + "\n";
+    return out;
+  };
+  for (const char* ns : {"tenant-a", "tenant-b", "tenant-c"})
+    EXPECT_EQ(show(index.accountedIn(ns)), show(accountedIn(inf.cache(), ns))) << ns;
+  EXPECT_NE(show(index.accountedIn("tenant-a")).find("key tenant-a uid-rot 4"), std::string::npos);
+  EXPECT_EQ(show(index.accountedIn("tenant-a")).find("uid-gone"), std::string::npos);
+  EXPECT_EQ(index.tenantsByBackend(), (std::map<std::string, std::set<std::string>>{{"softhsm", {"tenant-a", "tenant-b"}}}));
+  Json bad = *key("tenant-a", "bad", "uid-bad", Json::array());
+  bad["spec"]["algorithm"] = 42;
+  inf.apply({kube::WatchEvent::Type::kAdded, bad});
+  auto a = index.accountedIn("tenant-a");
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(show(a), show(accountedIn(inf.cache(), "tenant-a")));
+  EXPECT_TRUE(index.accountedIn("tenant-b").ok()) << "only the namespace of the unreadable key";
 }
 
 TEST(StraySweeperTest, AnUnreadableKeyMeansNothingIsAStray) {
