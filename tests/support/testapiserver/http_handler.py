@@ -669,11 +669,21 @@ class Handler(BaseHTTPRequestHandler):
         """POST /__test/storage {"items": [{"path": ..., "object": ...}]}: many objects written
         straight to storage in one request (benchmarks seed 100k objects this way), as
         etcd would hold them; admission and validation do not run."""
-        items = json.loads(req.body or b"{}").get("items") or []
+        body = json.loads(req.body or b"{}")
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise bad_request("items: must be a list of {path, object}")
+        # All or nothing: every item is checked before the first is written.
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("object"), dict):
+                raise bad_request("items[%d]: must be {\"path\": ..., \"object\": {...}}" % i)
+            parsed = self._parse_resource_path(ctx, item.get("path") or "")
+            if parsed is None or parsed[2] is None:
+                raise bad_request("items[%d].path: not an object path: %s" % (i, item.get("path")))
         written = 0
         with ctx.store.lock:
             for item in items:
-                self._storage_put(ctx, item.get("path", ""), item.get("object") or {})
+                self._storage_put(ctx, item["path"], item["object"])
                 written += 1
             rv = ctx.store.rv
         return self._send_obj(200, {"written": written, "resourceVersion": str(rv)})

@@ -487,6 +487,21 @@ class ServerSmoke(unittest.TestCase):
         self.assertIn({"user": "alice", "verb": "list", "path": "/apis/example.test/v1/namespaces/ns1/gizmos", "code": 403}, log)
         self.assertEqual(self.req("GET", "/__test/requests", token="tok-alice")[0], 403)
 
+    # the bulk storage write is all or nothing: a malformed item writes none of them
+    def test_storage_bulk(self):
+        base = "/apis/example.test/v1/namespaces/ns1/gizmos/"
+        ok = {"path": base + "bulk-1", "object": {"spec": {"size": 1}}}
+        for bad in ({"items": [ok, {"path": "/apis/example.test/v1/namespaces/ns1/gizmos", "object": {}}]},
+                    {"items": [ok, {"path": base + "bulk-2", "object": "x"}]},
+                    {"items": [ok, 5]}, {"items": "nope"}, [1, 2]):
+            code, _, st = self.req("POST", "/__test/storage", bad)
+            self.assertEqual(code, 400, bad)
+            self.assertEqual(self.req("GET", base + "bulk-1")[0], 404, bad)
+        code, _, out = self.req("POST", "/__test/storage", {"items": [ok, {"path": base + "bulk-2", "object": {}}]})
+        self.assertEqual((code, out["written"]), (200, 2))
+        self.assertEqual(self.req("GET", base + "bulk-2")[0], 200)
+        self.assertEqual(self.req("POST", "/__test/storage", {"items": []}, token="tok-alice")[0], 403)
+
     # ClusterRole aggregation (22): a labelled role reaches edit and admin, not view; a manual edit of an
     # aggregated role is reverted; deleting the source removes its rules
     def test_clusterrole_aggregation(self):
