@@ -22,16 +22,6 @@ std::pair<std::string, std::string> split(const std::string& key) {
   return {key.substr(0, slash), key.substr(slash + 1)};
 }
 
-// Handlers that call set(obj) on add and update and drop(key) on delete.
-template <typename Set, typename Drop>
-kube::EventHandlers handlers(Set set, Drop drop) {
-  kube::EventHandlers h;
-  h.onAdd = [set](const kube::ObjectPtr& o) { set(*o); };
-  h.onUpdate = [set](const kube::ObjectPtr&, const kube::ObjectPtr& o) { set(*o); };
-  h.onDelete = [drop](const kube::ObjectPtr& o) { drop(kube::objectKey(*o)); };
-  return h;
-}
-
 }  // namespace
 
 uint16_t GaugeIndex::intern(const std::string& v) {
@@ -44,7 +34,7 @@ uint16_t GaugeIndex::intern(const std::string& v) {
 }
 
 kube::EventHandlers GaugeIndex::keyHandlers() {
-  return handlers(
+  return kube::indexHandlers(
       [this](const Json& o) {
         metrics::KeyGauge g = keyGauge(o);
         std::lock_guard<std::mutex> l(mu_);
@@ -58,7 +48,7 @@ kube::EventHandlers GaugeIndex::keyHandlers() {
 }
 
 kube::EventHandlers GaugeIndex::requestHandlers() {
-  return handlers(
+  return kube::indexHandlers(
       [this](const Json& o) {
         metrics::RequestGauge g = requestGauge(o);
         std::lock_guard<std::mutex> l(mu_);
@@ -71,7 +61,7 @@ kube::EventHandlers GaugeIndex::requestHandlers() {
 }
 
 kube::EventHandlers GaugeIndex::bindingHandlers() {
-  return handlers(
+  return kube::indexHandlers(
       [this](const Json& o) {
         metrics::BindingGauge g = bindingGauge(o);
         std::lock_guard<std::mutex> l(mu_);

@@ -86,11 +86,7 @@ void KeyAccountingIndex::drop(const std::string& cacheKey) {
 }
 
 kube::EventHandlers KeyAccountingIndex::handlers() {
-  kube::EventHandlers h;
-  h.onAdd = [this](const kube::ObjectPtr& o) { set(*o); };
-  h.onUpdate = [this](const kube::ObjectPtr&, const kube::ObjectPtr& o) { set(*o); };
-  h.onDelete = [this](const kube::ObjectPtr& o) { drop(kube::objectKey(*o)); };
-  return h;
+  return kube::indexHandlers([this](const Json& o) { set(o); }, [this](const std::string& k) { drop(k); });
 }
 
 Result<backends::AccountedObjects> KeyAccountingIndex::accountedIn(const std::string& ns) const {

@@ -25,6 +25,14 @@ ObjectPtr Informer::intern(Json&& obj) const {
   return std::make_shared<const Json>(std::move(obj));
 }
 
+EventHandlers indexHandlers(std::function<void(const Json&)> set, std::function<void(const std::string&)> drop) {
+  EventHandlers h;
+  h.onAdd = [set](const ObjectPtr& o) { set(*o); };
+  h.onUpdate = [set](const ObjectPtr&, const ObjectPtr& o) { set(*o); };
+  h.onDelete = [drop](const ObjectPtr& o) { drop(objectKey(*o)); };
+  return h;
+}
+
 Informer::~Informer() { reflector_.stop(); }
 
 void Informer::addHandlers(EventHandlers h) { handlers_.push_back(std::move(h)); }

@@ -20,6 +20,10 @@ struct EventHandlers {
   std::function<void(const ObjectPtr& obj)> onDelete;
 };
 
+// Handlers that keep a derived index: set(object) on add and update, drop("namespace/name")
+// on delete (cmd/gauge_index.h, controllers/stray_sweeper.h).
+EventHandlers indexHandlers(std::function<void(const Json& obj)> set, std::function<void(const std::string& key)> drop);
+
 class Informer final : public ReflectorSink {
  public:
   Informer(ClientPtr client, Resource resource, ReflectorOptions options = {});
