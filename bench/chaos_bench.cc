@@ -14,9 +14,20 @@
 // Exit status 0 only when every check holds. (Destroyed itself is an hour away at the shortest
 // pendingWindow; the destroy path's crash safety is covered by the stray sweep's tests.)
 //
-//   chaos_bench [keys=40] [workers=4] [min-ms=300] [max-ms=1500]
+//   chaos_bench [keys=40] [workers=4] [min-ms=300] [max-ms=1500] [--no-kills] [--faults RATE] [--soak SECONDS]
 //
 // Kills happen every min-ms..max-ms (uniform) for as long as the workload runs.
+//   --no-kills      no SIGKILLs (an operator that exits on its own is still restarted, and counted)
+//   --faults RATE   a hostile network: the test API server gives each of the operator's requests
+//                   a RATE chance of a fault (409 on writes carrying a resourceVersion, 410 on
+//                   watches, 429 + Retry-After, 500, a connection dropped before or after the
+//                   request is processed, a 2 s delay: faults.py); prints the faults injected
+//                   and the operator's request rate (mean and the busiest second).
+//   --soak SECONDS  a leak check: workers keep taking new keys through the whole life, then
+//                   delete them (destruction policy Retain keeps their objects) and their
+//                   requests, for SECONDS; the operator's RSS, file descriptors, threads, TCP
+//                   connections and PKCS#11 sessions are printed each minute, first after a
+//                   minute of warm-up. The token checks are skipped (the keys are gone).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -35,6 +46,7 @@
 #include "api/v1alpha1/approval_signing.h"
 #include "common/log.h"
 #include "e2e/operator/operator_process.h"
+#include "proc_stats.h"
 
 using namespace keygate;
 using namespace keygate::e2e;
@@ -64,8 +76,23 @@ class Operator {
     ::kill(proc_.pid, SIGTERM);
     return waitExit(proc_.pid, 30s) == 0;
   }
+  // Restarts the process if it exited on its own (as the kubelet would); true when it did.
+  bool restartIfExited() {
+    std::lock_guard<std::mutex> l(mu_);
+    int status = 0;
+    if (waitpid(proc_.pid, &status, WNOHANG) != proc_.pid) return false;
+    const std::string log = readAll(proc_.log);
+    std::fprintf(stderr, "operator exited on its own (%s %d); its log ends:\n%s\n",
+                 WIFSIGNALED(status) ? "signal" : "status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                 log.substr(log.size() > 3000 ? log.size() - 3000 : 0).c_str());
+    proc_ = spawn(args_, logDir_ + "/operator-" + std::to_string(starts_++) + ".log");
+    return true;
+  }
   int starts() const { return starts_; }
-  pid_t pid() const { return proc_.pid; }
+  pid_t pid() {
+    std::lock_guard<std::mutex> l(mu_);
+    return proc_.pid;
+  }
 
  private:
   std::mutex mu_;
@@ -105,7 +132,7 @@ bool waitFor(kube::Client& c, const std::string& name, const std::function<bool(
 std::string state(const Json& k) { return getString(k, "status.state"); }
 
 // One key's whole life; false (with a reason on stderr) when a step does not finish.
-bool lifecycle(keygate::testing::TestApiServer& server, int i) {
+bool lifecycle(keygate::testing::TestApiServer& server, int i, bool deleteAfter) {
   const std::string name = "k-" + std::to_string(i);
   auto admin = server.adminClient();
   auto alice = server.clientFor("alice"), bob = server.clientFor("bob"), erin = server.clientFor("erin");
@@ -161,16 +188,91 @@ bool lifecycle(keygate::testing::TestApiServer& server, int i) {
       }))
     return fail("schedule request");
   if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "DestroyScheduled"; })) return fail("DestroyScheduled");
-  return true;
+  if (!deleteAfter) return true;
+  // The soak: the key goes (destruction policy Retain: its finalizer lets it go, its objects
+  // stay in the token as Retained), and its requests with it; the cache stays the same size.
+  auto gone = [](const Error& e) { return e.code == ErrorCode::kNotFound; };
+  auto remove = [&](const kube::Resource& r, const std::string& n) {
+    return write([&]() -> Result<Json> {
+      auto d = admin->remove(r, kNs, n);
+      if (!d.ok()) return d.error();
+      return Json();
+    }, gone);
+  };
+  if (!remove(kKeys, name)) return fail("delete");
+  for (int v = 1; v <= 2; ++v) {
+    const std::string request = "act-" + name + "-v" + std::to_string(v);
+    if (!remove(kRequests, request)) return fail("delete request");
+  }
+  const auto deadline = SteadyClock::now() + 120s;
+  while (SteadyClock::now() < deadline) {
+    auto k = admin->get(kKeys, kNs, name);
+    if (!k.ok() && k.error().code == ErrorCode::kNotFound) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return fail("deleted key gone");
+}
+
+// What /proc and /metrics say about the operator process.
+struct ProcessSample {
+  double atSecs = 0;
+  long rssKiB = 0;
+  int fds = 0, threads = 0, tcp = 0;
+  long pkcs11Sessions = -1;
+};
+
+ProcessSample sample(pid_t pid, int metricsPort, double atSecs) {
+  ProcessSample p;
+  p.atSecs = atSecs;
+  p.rssKiB = keygate::bench::processRssKiB(pid);
+  p.fds = keygate::bench::processFds(pid);
+  p.threads = keygate::bench::processThreads(pid);
+  p.tcp = keygate::bench::processTcpEstablished(pid);
+  const std::string body = metrics::testing::httpGet(metricsPort, "/metrics").body;
+  const std::string name = "\nkeygate_pkcs11_sessions_open ";
+  if (auto at = body.find(name); at != std::string::npos) p.pkcs11Sessions = std::atol(body.c_str() + at + name.size());
+  return p;
+}
+
+void printSample(const ProcessSample& p) {
+  std::printf("%8.0f %10ld %6d %8d %6d %10ld\n", p.atSecs, p.rssKiB / 1024, p.fds, p.threads, p.tcp, p.pkcs11Sessions);
+}
+
+struct Options {
+  int keys = 40, workers = 4, minMs = 300, maxMs = 1500;
+  bool kills = true;
+  double faultRate = 0;
+  int soakSeconds = 0;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  std::vector<int> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--no-kills") o.kills = false;
+    else if (a == "--faults" && i + 1 < argc) o.faultRate = std::clamp(std::atof(argv[++i]), 0.0, 1.0);
+    else if (a == "--soak" && i + 1 < argc) o.soakSeconds = std::max(1, std::atoi(argv[++i]));
+    else if (!a.empty() && std::isdigit(static_cast<unsigned char>(a[0]))) positional.push_back(std::atoi(a.c_str()));
+    else {
+      std::fprintf(stderr, "chaos_bench: unknown argument %s\n", a.c_str());
+      std::exit(2);
+    }
+  }
+  if (positional.size() > 0) o.keys = std::max(1, positional[0]);
+  if (positional.size() > 1) o.workers = std::clamp(positional[1], 1, 64);
+  if (positional.size() > 2) o.minMs = std::max(10, positional[2]);
+  if (positional.size() > 3) o.maxMs = std::max(o.minMs, positional[3]);
+  o.maxMs = std::max(o.minMs, o.maxMs);
+  return o;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int keys = argc > 1 ? std::max(1, std::atoi(argv[1])) : 40;
-  const int workers = argc > 2 ? std::clamp(std::atoi(argv[2]), 1, 64) : 4;
-  const int minMs = argc > 3 ? std::max(10, std::atoi(argv[3])) : 300;
-  const int maxMs = argc > 4 ? std::max(minMs, std::atoi(argv[4])) : 1500;
+  const Options opt = parse(argc, argv);
+  const int keys = opt.keys, workers = opt.workers, minMs = opt.minMs, maxMs = opt.maxMs;
+  const bool soak = opt.soakSeconds > 0;
   keygate::log::configure(keygate::log::Level::kError, keygate::log::Format::kText);
 
   keygate::testing::TestApiServerOptions so;
@@ -192,34 +294,83 @@ int main(int argc, char** argv) {
               dir.path());
   op.start();
   (void)(*server)->control("DELETE", "/__test/requests");
+  if (opt.faultRate > 0) {
+    auto r = (*server)->control("POST", "/__test/faults",
+                                Json{{"random", {{"rate", opt.faultRate}, {"user", kOperatorUser}, {"seed", 20261206},
+                                                 {"delayMs", 2000}, {"retryAfter", 1}}}});
+    if (!r.ok()) return std::fprintf(stderr, "faults: %s\n", r.error().toString().c_str()), 1;
+  }
 
   const auto t0 = SteadyClock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(SteadyClock::now() - t0).count(); };
   std::atomic<bool> workloadDone{false};
-  std::atomic<int> kills{0};
+  std::atomic<int> kills{0}, exits{0};
+  std::vector<ProcessSample> samples;
+  // Kills (unless --no-kills), restarts of a process that exited on its own, and the soak's samples.
   std::thread killer([&] {
     std::mt19937 rng(20261206);
     std::uniform_int_distribution<int> gap(minMs, maxMs);
+    auto nextKill = SteadyClock::now() + std::chrono::milliseconds(gap(rng));
+    double nextSample = 60;
     while (!workloadDone) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(gap(rng)));
+      std::this_thread::sleep_for(50ms);
       if (workloadDone) break;
-      op.kill9();
-      ++kills;
-      op.start();
+      if (op.restartIfExited()) ++exits;
+      if (opt.kills && SteadyClock::now() >= nextKill) {
+        op.kill9();
+        ++kills;
+        op.start();
+        nextKill = SteadyClock::now() + std::chrono::milliseconds(gap(rng));
+      }
+      if (soak && elapsed() >= nextSample) {
+        samples.push_back(sample(op.pid(), first.metricsPort, elapsed()));
+        nextSample += 60;
+      }
     }
   });
   std::atomic<int> next{0}, finished{0}, failed{0};
+  const auto soakEnd = t0 + std::chrono::seconds(opt.soakSeconds);
   std::vector<std::thread> ws;
   for (int w = 0; w < workers; ++w)
     ws.emplace_back([&] {
-      for (int i; (i = next++) < keys;) (lifecycle(**server, i) ? finished : failed)++;
+      if (soak) {
+        while (SteadyClock::now() < soakEnd) (lifecycle(**server, next++, true) ? finished : failed)++;
+      } else {
+        for (int i; (i = next++) < keys;) (lifecycle(**server, i, false) ? finished : failed)++;
+      }
     });
   for (auto& t : ws) t.join();
   workloadDone = true;
   killer.join();
-  const double workloadSecs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-  int operatorRequests = 0;
+  if (soak) samples.push_back(sample(op.pid(), first.metricsPort, elapsed()));
+  const double workloadSecs = elapsed();
+  Json injected = Json::object();
+  if (opt.faultRate > 0) {
+    if (auto f = (*server)->control("GET", "/__test/faults"); f.ok()) injected = (*f)["injected"];
+    (void)(*server)->control("DELETE", "/__test/faults");
+  }
+  // The operator's requests as the API server logged them (its clock is CLOCK_MONOTONIC, as ours).
+  int operatorRequests = 0, busiestSecond = 0;
+  std::map<long, int> perSecond;
+  std::map<std::string, int> byOutcome;  // "2xx", "409", ..., "no response"
+  std::map<std::string, int> conflicts;  // 409s the API server answered (not injected), by verb and resource
   if (auto log = (*server)->control("GET", "/__test/requests"); log.ok())
-    for (const auto& r : *log) operatorRequests += r.value("user", "") == kOperatorUser;
+    for (const auto& r : *log) {
+      if (r.value("user", "") != kOperatorUser) continue;
+      ++operatorRequests;
+      perSecond[static_cast<long>(r.value("t", 0.0))]++;
+      const int code = r.value("code", 0);
+      byOutcome[code == 0 ? "no response" : code < 300 ? "2xx" : std::to_string(code)]++;
+      if (code == 409 && !r.contains("fault")) {
+        std::string path = r.value("path", "");
+        const bool status = path.size() > 7 && path.compare(path.size() - 7, 7, "/status") == 0;
+        std::string kind = path.find("/encryptionkeys") != std::string::npos ? "encryptionkeys"
+                           : path.find("/keyactivationrequests") != std::string::npos ? "keyactivationrequests"
+                                                                                        : "other";
+        conflicts[r.value("verb", "") + " " + kind + (status ? "/status" : "")]++;
+      }
+    }
+  for (const auto& [sec, n] : perSecond) busiestSecond = std::max(busiestSecond, n);
 
   // A clean stop, the grace period, and a last start: its first sweep destroys the strays the
   // kills left (disabled by an earlier start's sweep) and disables any new ones.
@@ -319,7 +470,29 @@ int main(int argc, char** argv) {
       }
     }
 
-  std::printf("chaos: %d keys by %d workers, SIGKILL every %d-%d ms\n\n", keys, workers, minMs, maxMs);
+  if (soak)
+    std::printf("soak: %d s, %d workers, each key created, taken through its life and deleted%s\n", opt.soakSeconds,
+                workers, opt.kills ? "" : ", no kills");
+  else
+    std::printf("chaos: %d keys by %d workers", keys, workers);
+  if (opt.kills) std::printf(", SIGKILL every %d-%d ms", minMs, maxMs);
+  if (opt.faultRate > 0) std::printf(", %.0f%% of the operator's requests faulted", 100 * opt.faultRate);
+  std::printf("\n\n");
+  if (opt.faultRate > 0) {
+    std::printf("faults injected:");
+    for (const auto& [kind, n] : injected.items()) std::printf(" %s %d", kind.c_str(), n.get<int>());
+    std::printf("\n");
+  }
+  std::printf("operator requests by outcome:");
+  for (const auto& [outcome, n] : byOutcome) std::printf(" %s %d", outcome.c_str(), n);
+  std::printf("\nconflicts the API server found (not injected):");
+  for (const auto& [what, n] : conflicts) std::printf(" %s %d;", what.c_str(), n);
+  std::printf("\n\n");
+  if (soak) {
+    std::printf("%8s %10s %6s %8s %6s %10s\n", "seconds", "RSS MiB", "fds", "threads", "tcp", "pkcs11");
+    for (const auto& p : samples) printSample(p);
+    std::printf("\n");
+  }
   std::printf("%-56s %10s\n", "figure", "value");
   std::printf("%-56s %10d\n", "SIGKILLs during the workload", kills.load());
   std::printf("%-56s %10.1f\n", "workload seconds", workloadSecs);
@@ -328,16 +501,23 @@ int main(int argc, char** argv) {
   std::printf("%-56s %10d\n", "keys Failed in the API", failedKeys);
   std::printf("%-56s %10d\n", "versions with exactly one token object", versionsWithOneObject);
   std::printf("%-56s %10d\n", "versions with none or several", versionsWrong);
-  std::printf("%-56s %10d\n", "token objects of no key, after the last sweep", objectsOfNoKey);
+  std::printf("%-56s %10d\n",
+              soak ? "token objects of deleted keys (Retained, not checked)" : "token objects of no key, after the last sweep",
+              objectsOfNoKey);
   std::printf("%-56s %10d\n", "strays disabled / destroyed (audit)", strayDisabled);
   std::printf("%-56s %10d\n", "", strayDestroyed);
   std::printf("%-56s %10d\n", "activations without bob's approval", activatedWithoutApproval);
   std::printf("%-56s %10d\n", "lifecycle audit records missing", missing);
   std::printf("%-56s %10d\n", "lifecycle audit records written twice or more (extra)", duplicates);
+  std::printf("%-56s %10d\n", "operator restarts after exiting on its own", exits.load());
   std::printf("%-56s %10.1f\n", "operator API requests/s during the workload", operatorRequests / workloadSecs);
+  std::printf("%-56s %10d\n", "operator API requests in the busiest second", busiestSecond);
+  std::printf("%-56s %10.1f\n", "operator API requests per key", finished > 0 ? double(operatorRequests) / finished : 0.0);
   std::printf("%-56s %10s\n", "last stop clean (SIGTERM, exit 0)", stoppedCleanly ? "yes" : "no");
-  const bool ok = failed == 0 && finished == keys && destroyScheduled == keys && versionsWrong == 0 && objectsOfNoKey == 0 &&
-                  activatedWithoutApproval == 0 && missing == 0 && stoppedCleanly;
+  const bool ok =
+      failed == 0 && stoppedCleanly && activatedWithoutApproval == 0 &&
+      (soak ? finished > 0 && destroyScheduled == 0
+            : finished == keys && destroyScheduled == keys && versionsWrong == 0 && objectsOfNoKey == 0 && missing == 0);
   if (!ok) std::printf("\nFAILED; token listing:\n%s\n", listing.c_str());
   return ok ? 0 : 1;
 }

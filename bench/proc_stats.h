@@ -1,9 +1,12 @@
 #pragma once
-// What /proc says about a process: CPU time and resident memory, for the benchmarks.
+// What /proc says about a process: CPU time, resident memory, descriptors, threads and TCP
+// connections, for the benchmarks.
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -28,6 +31,52 @@ inline long processRssKiB(pid_t pid) {
   long pages = 0, resident = 0;
   f >> pages >> resident;
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// Open file descriptors (entries of /proc/PID/fd).
+inline int processFds(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
+       it.increment(ec))
+    ++n;
+  return n;
+}
+
+// Threads (entries of /proc/PID/task).
+inline int processThreads(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/task", ec), end; !ec && it != end;
+       it.increment(ec))
+    ++n;
+  return n;
+}
+
+// The process's TCP connections in state ESTABLISHED (its socket inodes matched against
+// /proc/PID/net/tcp and tcp6): HTTP client connections and accepted server connections.
+inline int processTcpEstablished(pid_t pid) {
+  const std::string base = "/proc/" + std::to_string(pid);
+  std::set<std::string> inodes;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(base + "/fd", ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code lec;
+    const std::string target = std::filesystem::read_symlink(it->path(), lec).string();
+    if (!lec && target.rfind("socket:[", 0) == 0) inodes.insert(target.substr(8, target.size() - 9));
+  }
+  int n = 0;
+  for (const char* table : {"/net/tcp", "/net/tcp6"}) {
+    std::ifstream f(base + table);
+    std::string line;
+    std::getline(f, line);  // header
+    while (std::getline(f, line)) {
+      std::istringstream in(line);
+      std::string sl, local, remote, st, queues, timer, retr, uid, timeout, inode;
+      in >> sl >> local >> remote >> st >> queues >> timer >> retr >> uid >> timeout >> inode;
+      n += st == "01" && inodes.count(inode);
+    }
+  }
+  return n;
 }
 
 }  // namespace keygate::bench

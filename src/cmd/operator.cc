@@ -16,6 +16,7 @@
 
 #include "api/v1alpha1/codec.h"
 #include "backends/file_secret_store.h"
+#include "backends/pkcs11/cryptoki_dl.h"
 #include "backends/registry.h"
 #include "cmd/config.h"
 #include "cmd/credentials_setup.h"
@@ -141,6 +142,8 @@ int runOperator(const OperatorFlags& f) {
                                       ? kube::loadKubeconfig({f.kubeconfig, f.context})
                                       : kube::loadInCluster();
   if (!kc.ok()) return fail(kc.error().message);
+  // The replica in the API server's audit log (userAgent), as client-go names its binary and version.
+  kc->transport.userAgent = std::string("keygate/") + KEYGATE_VERSION + " (" + identity + ")";
   kube::ClientOptions co;
   co.qps = cfg.kubeApiQps;
   co.burst = cfg.kubeApiBurst;
@@ -226,7 +229,11 @@ int runOperator(const OperatorFlags& f) {
   keys->addHandlers(gauges.keyHandlers());
   requests->addHandlers(gauges.requestHandlers());
   bindings->addHandlers(gauges.bindingHandlers());
-  metrics.setSnapshotSource([&gauges] { return gauges.snapshot(); });
+  metrics.setSnapshotSource([&gauges] {
+    auto s = gauges.snapshot();
+    s.pkcs11SessionsOpen = backends::pkcs11::openSessionCount();
+    return s;
+  });
 
   kube::EventRecorderOptions eo;
   eo.reportingInstance = identity;

@@ -115,7 +115,16 @@ std::vector<MetricFamily> SnapshotCollectable::Collect() const {
   for (const auto& [l, v] : reviewDue)
     reviews.metric.push_back(gaugeMetric({{"binding", l.second}, {"namespace", l.first}}, v));
 
-  return {std::move(keys), std::move(preActive), std::move(requests), std::move(rotation), std::move(reviews)};
+  std::vector<MetricFamily> out{std::move(keys), std::move(preActive), std::move(requests), std::move(rotation),
+                                std::move(reviews)};
+  if (s.pkcs11SessionsOpen) {
+    MetricFamily sessions{"keygate_pkcs11_sessions_open",
+                          "PKCS#11 sessions the process holds open, over every module and token (pooled and in use).",
+                          MetricType::Gauge, {}};
+    sessions.metric.push_back(gaugeMetric({}, static_cast<double>(*s.pkcs11SessionsOpen)));
+    out.push_back(std::move(sessions));
+  }
+  return out;
 }
 
 // ---- MetricsImpl -------------------------------------------------------------------------

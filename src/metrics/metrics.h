@@ -15,6 +15,7 @@
 // No global registry: main() owns one Metrics and passes it down; tests make their own.
 // Every method is thread-safe.
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -54,6 +55,8 @@ struct Snapshot {
   std::vector<KeyGauge> keys;
   std::vector<RequestGauge> requests;
   std::vector<BindingGauge> bindings;
+  // keygate_pkcs11_sessions_open: PKCS#11 sessions the process holds (absent: not exported).
+  std::optional<int64_t> pkcs11SessionsOpen;
 };
 
 // Called on the exposer's threads at every scrape: must be thread-safe, fast and must not

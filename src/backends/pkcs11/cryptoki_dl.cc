@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -138,11 +139,25 @@ CK_RV DlCryptoki::initToken(CK_SLOT_ID slot, std::string_view soPin, std::string
                          reinterpret_cast<CK_UTF8CHAR_PTR>(const_cast<char*>(label32.data())));
 }
 
+namespace {
+std::atomic<int64_t> gOpenSessions{0};
+}  // namespace
+
+int64_t openSessionCount() { return gOpenSessions.load(std::memory_order_relaxed); }
+
 CK_RV DlCryptoki::openSession(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE* session) {
-  return f_->C_OpenSession(slot, flags, nullptr, nullptr, session);
+  const CK_RV rv = f_->C_OpenSession(slot, flags, nullptr, nullptr, session);
+  if (rv == CKR_OK) gOpenSessions.fetch_add(1, std::memory_order_relaxed);
+  return rv;
 }
 
-CK_RV DlCryptoki::closeSession(CK_SESSION_HANDLE session) { return f_->C_CloseSession(session); }
+CK_RV DlCryptoki::closeSession(CK_SESSION_HANDLE session) {
+  const CK_RV rv = f_->C_CloseSession(session);
+  // CKR_SESSION_HANDLE_INVALID / CLOSED: the module already forgot it (a token removed, C_Finalize).
+  if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED)
+    gOpenSessions.fetch_sub(1, std::memory_order_relaxed);
+  return rv;
+}
 
 CK_RV DlCryptoki::login(CK_SESSION_HANDLE session, CK_USER_TYPE user, std::string_view pin) {
   return f_->C_Login(session, user, pinPtr(pin), pin.size());

@@ -7,6 +7,7 @@
 // dlclose'd: modules such as SoftHSM register atexit/OpenSSL handlers that crash when
 // their code is unmapped.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,11 @@
 #include "common/result.h"
 
 namespace keygate::backends::pkcs11 {
+
+// PKCS#11 sessions this process holds open, over every loaded module and token (opened
+// through DlCryptoki and not yet closed): exported as keygate_pkcs11_sessions_open so a leak
+// shows on a dashboard.
+int64_t openSessionCount();
 
 class DlCryptoki final : public Cryptoki {
  public:

@@ -1,4 +1,25 @@
-"""Fault injection for reliability tests (POST /__test/faults)."""
+"""Fault injection for reliability tests (POST /__test/faults).
+
+Counted faults: {"status": 500, "count": 2, "path": "...", "verb": "..."}, {"conflict": N},
+{"delayMs": 2000, "count": 1}, {"dropWatches": true}.
+
+Random faults (a hostile network): {"random": {"rate": 0.1, "user": "<user name>", "seed": 1,
+"kinds": ["409", "410", "429", "500", "drop", "dropAfter", "delay"], "delayMs": 2000, "retryAfter": 1}}
+gives each resource request of that user (every user when omitted) the given chance of one
+fault, chosen uniformly among the kinds that apply to it:
+  409        update/patch carrying metadata.resourceVersion: Conflict, nothing written
+  410        watch from a resourceVersion: 200, then an ERROR event with 410 Expired (as a real
+             server sends when the version has left its watch cache), then the end of the stream
+  429        TooManyRequests with Retry-After (API Priority and Fairness rejecting)
+  500        InternalError, nothing done
+  drop       the connection closes before the request is processed (no response); a watch is
+             served, then cut mid-stream (no final chunk) after 0-20 s
+  dropAfter  the request is processed, then the connection closes instead of the response
+             (the client cannot know whether its write happened)
+  delay      processed after delayMs
+{"random": null} stops them. GET /__test/faults returns the counts of injected random faults.
+"""
+import random
 import threading
 import time
 
@@ -11,12 +32,65 @@ class Faults:
         self.rules = []        # {"status", "count", "retryAfter", "path", "verb"}
         self.conflicts = 0
         self.delays = []       # {"delayMs", "count", "path", "verb"}
+        self.random = None     # {"rate", "user", "kinds", "delayMs", "retryAfter"}
+        self.rng = random.Random(0)
+        self.injected = {}     # kind -> count (random faults)
 
     def clear(self):
         with self.lock:
             self.rules = []
             self.conflicts = 0
             self.delays = []
+            self.random = None
+
+    RANDOM_KINDS = ("409", "410", "429", "500", "drop", "dropAfter", "delay")
+
+    def set_random(self, spec):
+        """Validates and installs (or with None removes) the random fault spec; ValueError when invalid."""
+        if spec is None:
+            with self.lock:
+                self.random = None
+            return
+        if not isinstance(spec, dict):
+            raise ValueError("random: an object")
+        rate = float(spec.get("rate", 0.1))
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("random.rate: between 0 and 1")
+        kinds = spec.get("kinds") or list(self.RANDOM_KINDS)
+        bad = [k for k in kinds if k not in self.RANDOM_KINDS]
+        if bad or not isinstance(kinds, list):
+            raise ValueError("random.kinds: unknown %s (known: %s)" % (bad, ", ".join(self.RANDOM_KINDS)))
+        r = {"rate": rate, "user": spec.get("user"), "kinds": list(kinds),
+             "delayMs": int(spec.get("delayMs", 2000)), "retryAfter": int(spec.get("retryAfter", 1))}
+        with self.lock:
+            self.random = r
+            self.rng = random.Random(int(spec.get("seed", 0)))
+            self.injected = {}
+
+    def pick_random(self, user, verb, carries_rv, watch_from_rv):
+        """The random fault for this request (a kind, with its spec) or (None, None)."""
+        with self.lock:
+            r = self.random
+            if r is None or (r["user"] and r["user"] != user) or self.rng.random() >= r["rate"]:
+                return None, None
+            kinds = []
+            for k in r["kinds"]:
+                if k == "409" and not (verb in ("update", "patch") and carries_rv):
+                    continue
+                if k == "410" and not (verb == "watch" and watch_from_rv):
+                    continue
+                if k == "dropAfter" and verb == "watch":
+                    continue
+                kinds.append(k)
+            if not kinds:
+                return None, None
+            k = self.rng.choice(kinds)
+            self.injected[k] = self.injected.get(k, 0) + 1
+            return k, dict(r, dropAfterSeconds=self.rng.uniform(0, 20))
+
+    def counts(self):
+        with self.lock:
+            return {"random": self.random, "injected": dict(self.injected)}
 
     def add(self, spec):
         with self.lock:

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler
 import api
 import auth
 import discovery
+import faults as faults_mod
 import fastheaders
 import gotime
 import label_selectors as selectors
@@ -174,6 +175,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(self._head_bytes(code, headers))
 
     def _send(self, code, body, ctype="application/json", extra=(), force_chunked=False, cache="no-cache, private"):
+        if self._drop_response:   # fault injection (dropAfter): processed, but the answer is lost
+            self._code = code
+            return self._abort_connection()
         headers = [("Cache-Control", cache), ("Content-Type", ctype)]
         headers += list(extra)
         if self.command == "HEAD":
@@ -214,6 +218,10 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method):
         ctx = self.server.ctx
         self._code = 0
+        self._fault = None
+        self._drop_response = False
+        self._drop_watch_at = None
+        self._force_expired = False
         self._verb = method.lower()
         self._pretty = False
         req = None
@@ -233,7 +241,8 @@ class Handler(BaseHTTPRequestHandler):
             self._safe_send_error(internal("Internal error occurred: %s" % e, "InternalError"))
         finally:
             if req is not None and not req.path.startswith("/__test/"):
-                ctx.log_request(req.user.name if req.user else "", self._verb, req.path, self._code)
+                ctx.log_request(req.user.name if req.user else "", self._verb, req.path, self._code,
+                                req.headers.get("User-Agent") or "", self._fault)
 
     def _safe_send_error(self, e):
         try:
@@ -292,6 +301,8 @@ class Handler(BaseHTTPRequestHandler):
         if not ctx.authz.allowed(req.user, a):
             raise auth.forbidden(req.user, a)
         ctx.faults.before(path, verb)
+        if ctx.faults.random is not None and self._random_fault(ctx, req, r, name, verb):
+            return
         if verb in ("update", "patch") and ctx.faults.conflicts and self._carries_rv(req):
             if ctx.faults.take_conflict():
                 from errors import conflict
@@ -334,6 +345,42 @@ class Handler(BaseHTTPRequestHandler):
         else:
             raise ApiError(405, "405 method not allowed")
         return self._respond_obj(req, r, code, obj, warnings, fmt)
+
+    def _random_fault(self, ctx, req, r, name, verb):
+        """Applies a random fault (faults.py); True when the request is answered (or dropped) here."""
+        is_watch = req.query_one("watch") in ("1", "true") or verb == "watch"
+        rv = req.query_one("resourceVersion")
+        kind, spec = ctx.faults.pick_random(req.user.name if req.user else "", "watch" if is_watch else verb,
+                                            verb in ("update", "patch") and self._carries_rv(req),
+                                            is_watch and rv not in (None, "", "0"))
+        if kind is None:
+            return False
+        self._fault = kind
+        if kind == "delay":
+            time.sleep(spec["delayMs"] / 1000.0)
+        elif kind in ("429", "500"):
+            raise faults_mod.status_error(int(kind), spec["retryAfter"] if kind == "429" else None)
+        elif kind == "409":
+            from errors import conflict
+            raise conflict(r.plural, r.group, name)
+        elif kind == "410":
+            self._force_expired = True
+        elif kind == "dropAfter":
+            self._drop_response = True
+        elif kind == "drop" and is_watch:
+            self._drop_watch_at = time.monotonic() + spec["dropAfterSeconds"]
+        elif kind == "drop":
+            self._abort_connection()
+            return True
+        return False
+
+    def _abort_connection(self):
+        """Closes the connection without an answer (a dropped connection, as the client sees it)."""
+        self.close_connection = True
+        try:
+            self.request.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     @staticmethod
     def _carries_rv(req):
@@ -528,6 +575,8 @@ class Handler(BaseHTTPRequestHandler):
                         w.offer(ev)
                 except TooOld:
                     too_old = ctx.store.history_start
+                if self._force_expired:   # fault injection (410): as if start_rv had left the watch cache
+                    too_old = max(start_rv + 1, ctx.store.history_start)
             if too_old is None:
                 ctx.store.watchers.add(w)
         try:
@@ -563,6 +612,10 @@ class Handler(BaseHTTPRequestHandler):
             wait = 1.0
             if deadline is not None:
                 wait = min(wait, deadline - now)
+            if self._drop_watch_at is not None:   # fault injection (drop): cut mid-stream
+                if now >= self._drop_watch_at:
+                    return self._abort_connection()
+                wait = min(wait, self._drop_watch_at - now)
             if clock is not None:
                 wait = min(wait, max(0.0, clock.next - now))
             try:
@@ -619,8 +672,15 @@ class Handler(BaseHTTPRequestHandler):
                         ws = list(ctx.store.watchers)
                     for w in ws:
                         w.close(abrupt=True)
+                if "random" in spec:
+                    try:
+                        ctx.faults.set_random(spec["random"])
+                    except (ValueError, TypeError) as e:
+                        raise bad_request(str(e))
                 ctx.faults.add(spec)
                 return self._send_obj(200, {"accepted": spec})
+            if req.method == "GET":
+                return self._send_obj(200, ctx.faults.counts())
         if p == "/__test/apf" and req.method == "POST":
             ctx.apf = bool(json.loads(req.body or b"{}").get("enabled", True))
             return self._send_obj(200, {"enabled": ctx.apf})

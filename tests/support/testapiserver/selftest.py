@@ -311,7 +311,8 @@ class ServerSmoke(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix=prefix)
         tokens = os.path.join(cls.tmp, "tokens.csv")
         with open(tokens, "w") as fh:
-            fh.write('tok-admin,admin,uid-admin,"system:masters"\ntok-alice,alice,uid-alice\n')
+            fh.write('tok-admin,admin,uid-admin,"system:masters"\ntok-alice,alice,uid-alice\n'
+                     'tok-root,root,uid-root,"system:masters"\n')
         crd = os.path.join(cls.tmp, "crd.yaml")
         with open(crd, "w") as fh:
             fh.write(CRD_YAML)
@@ -484,7 +485,8 @@ class ServerSmoke(unittest.TestCase):
         self.assertEqual((code, got["spec"]["size"]), (200, -5))
         self.req("GET", "/apis/example.test/v1/namespaces/ns1/gizmos", token="tok-alice")
         _, _, log = self.req("GET", "/__test/requests")
-        self.assertIn({"user": "alice", "verb": "list", "path": "/apis/example.test/v1/namespaces/ns1/gizmos", "code": 403}, log)
+        self.assertIn({"user": "alice", "verb": "list", "path": "/apis/example.test/v1/namespaces/ns1/gizmos", "code": 403},
+                      [{k: e[k] for k in ("user", "verb", "path", "code")} for e in log])
         self.assertEqual(self.req("GET", "/__test/requests", token="tok-alice")[0], 403)
 
     # the bulk storage write is all or nothing: a malformed item writes none of them
@@ -570,6 +572,56 @@ class ServerSmoke(unittest.TestCase):
         self.assertIn(b'"code":410', raw)
         self.assertIn(b'"reason":"Expired"', raw)
 
+    # random faults (a hostile network): each kind does what faults.py says, only to the named user,
+    # and GET /__test/faults counts them; a malformed spec is a 400
+    def test_random_faults(self):
+        import http.client
+        import time
+        base = "/apis/example.test/v1/namespaces/ns1/gizmos"
+        self.addCleanup(lambda: self.req("POST", "/__test/faults", {"random": None}))
+        self.assertEqual(self.req("POST", "/__test/faults", {"random": {"rate": 2}})[0], 400)
+        self.assertEqual(self.req("POST", "/__test/faults", {"random": {"kinds": ["404"]}})[0], 400)
+
+        def only(kind):
+            self.assertEqual(self.req("POST", "/__test/faults", {"random": {"rate": 1, "user": "root", "kinds": [kind],
+                                                                              "retryAfter": 3}})[0], 200)
+        only("429")
+        code, h, st = self.req("GET", base, token="tok-root")
+        self.assertEqual((code, h.get("Retry-After"), st["reason"]), (429, "3", "TooManyRequests"))
+        self.assertEqual(self.req("GET", base)[0], 200)   # admin: not the faulted user
+        only("500")
+        self.assertEqual(self.req("GET", base, token="tok-root")[0], 500)
+        only("drop")       # nothing written, no answer
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            self.req("POST", base, self.widget("rf-drop"), token="tok-root")
+        self.assertEqual(self.req("GET", base + "/rf-drop")[0], 404)
+        only("dropAfter")  # written, but the answer is lost
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionResetError)):
+            self.req("POST", base, self.widget("rf-after"), token="tok-root")
+        code, _, o = self.req("GET", base + "/rf-after")
+        self.assertEqual(code, 200)
+        only("409")        # only for writes carrying a resourceVersion: this GET is not faulted
+        self.assertEqual(self.req("GET", base + "/rf-after", token="tok-root")[0], 200)
+        code, _, st = self.req("PUT", base + "/rf-after", o, token="tok-root")
+        self.assertEqual((code, st["reason"]), (409, "Conflict"))
+        only("410")
+        _, _, lst = self.req("GET", base)
+        raw = self._watch(base + "?watch=1&resourceVersion=" + lst["metadata"]["resourceVersion"], 3, token="tok-root")
+        self.assertIn(b'"code":410', raw)
+        self.assertIn(b"0\r\n\r\n", raw)
+        self.req("POST", "/__test/faults", {"random": {"rate": 1, "user": "root", "kinds": ["delay"], "delayMs": 300}})
+        t0 = time.monotonic()
+        self.assertEqual(self.req("GET", base, token="tok-root")[0], 200)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+        _, _, counts = self.req("GET", "/__test/faults")
+        self.assertEqual(counts["injected"], {"delay": 1})
+        # a rate of 0.1 faults about a tenth of the requests, with the seed's sequence
+        self.req("POST", "/__test/faults", {"random": {"rate": 0.1, "user": "root", "kinds": ["500"], "seed": 7}})
+        codes = [self.req("GET", base, token="tok-root")[0] for _ in range(200)]
+        self.assertTrue(5 <= codes.count(500) <= 40, codes.count(500))
+        _, _, log = self.req("GET", "/__test/requests")
+        self.assertEqual(sum(1 for e in log if e.get("fault") == "500" and e["user"] == "root"), codes.count(500) + 1)
+
     # dropWatches cuts an open stream abruptly: no terminating zero-length chunk
     def test_drop_watches(self):
         import threading
@@ -580,12 +632,12 @@ class ServerSmoke(unittest.TestCase):
         self.assertTrue(raw.startswith(b"HTTP/1.1 200"), raw[:40])
         self.assertNotIn(b"\r\n0\r\n\r\n", raw)
 
-    def _watch(self, path, secs):
+    def _watch(self, path, secs, token="tok-admin"):
         import socket
         import ssl
         ctx = ssl.create_default_context(cafile=self.ca)
         s = ctx.wrap_socket(socket.create_connection((self.host, int(self.port)), timeout=secs), server_hostname=self.host)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok-admin\r\n\r\n" % path).encode())
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n" % (path, token)).encode())
         data = b""
         try:
             while b"0\r\n\r\n" not in data:

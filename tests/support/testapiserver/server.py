@@ -46,9 +46,13 @@ class Context:
         self.req_lock = threading.Lock()
         self.requests = []
 
-    def log_request(self, user, verb, path, code):
+    def log_request(self, user, verb, path, code, user_agent="", fault=None):
+        e = {"user": user, "verb": verb, "path": path, "code": code, "userAgent": user_agent,
+             "t": round(time.monotonic(), 3)}
+        if fault:
+            e["fault"] = fault
         with self.req_lock:
-            self.requests.append({"user": user, "verb": verb, "path": path, "code": code})
+            self.requests.append(e)
 
 
 class Server(ThreadingHTTPServer):
