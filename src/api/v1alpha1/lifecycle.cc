@@ -347,6 +347,7 @@ class Decider {
       int64_t target = r.spec.keyRef.version ? r.spec.keyRef.version : defaultTarget();
       if (target != version) continue;
       if (r.metadata.deletionTimestamp) continue;
+      if (approvalSpent(r, st_.findVersion(version))) continue;
       candidates.push_back(&r);
     }
     std::sort(candidates.begin(), candidates.end(), [](const auto* a, const auto* b) {
@@ -672,6 +673,13 @@ class Decider {
 };
 
 }  // namespace
+
+bool approvalSpent(const KeyActivationRequest& request, const KeyVersionStatus* target) {
+  if (!target || !target->activatedAt || !request.metadata.creationTimestamp) return false;
+  using std::chrono::floor;
+  using std::chrono::seconds;
+  return floor<seconds>(*request.metadata.creationTimestamp) <= floor<seconds>(*target->activatedAt);
+}
 
 Plan decide(const EncryptionKey& key, const std::vector<KeyActivationRequest>& requests, const Policy& policy,
             const BackendView& backend, WallTime now) {

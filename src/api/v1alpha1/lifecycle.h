@@ -110,6 +110,12 @@ struct Plan {
   std::optional<Duration> requeueAfter;       // next timed transition; zero = run again now
 };
 
+// An approval activates once: a request made no later (in whole seconds, as timestamps are
+// stored) than the last activation of the version it targets was spent by that activation or
+// made moot by it, even when the patch that marks it Activated was lost. Activating that
+// version again takes a new request. False when either time is unknown.
+bool approvalSpent(const KeyActivationRequest& request, const KeyVersionStatus* target);
+
 Plan decide(const EncryptionKey& key, const std::vector<KeyActivationRequest>& requests, const Policy& policy,
             const BackendView& backend, WallTime now);
 Plan decide(const EncryptionKey& key, const std::vector<KeyActivationRequest>& requests, const Policy& policy,

@@ -193,6 +193,14 @@ static RequestDecision decidePhase(const RequestInputs& in) {
     return d;
   }
 
+  // An approval activates once (v1::approvalSpent): the key reconciler will not use this
+  // request again, so say so instead of showing it Approved forever.
+  if (target && v1::approvalSpent(r, target)) {
+    fail("ApprovalSpent", "version " + std::to_string(version) + " of " + keyName +
+                              " was activated after this request was made: an approval activates once (this request's "
+                              "was spent by that activation or made moot by it); create a new request to activate it again");
+    return d;
+  }
   d.tally = tallyApprovals(r, key, *in.bindings, policy, *in.signer, now);
   const ApprovalTally& t = d.tally;
   st.approvalsReceived = static_cast<int64_t>(t.approvers.size());

@@ -371,6 +371,40 @@ TEST(DecideTest, RotationOnRequest) {
   EXPECT_EQ(events(decide(fresh, {}, Policy{}, up(), T)), (std::vector<std::string>{"KeyRotationRefused"}));
 }
 
+// Security (found by chaos_bench --faults): an approval activates once. The patch that marks a
+// request Activated can be lost (a dropped connection, a 500); once a rotation has moved
+// status.activatedBy on, nothing mirrors it, and the old request still reads Approved. It
+// must not bring its version back: that re-activated v1 and deactivated v2 with nobody's new
+// approval. A request made after the version's last activation (a re-activation) still works.
+TEST(DecideTest, AnApprovalIsSpentByTheActivationItMade) {
+  EncryptionKey k = key("k", withFinalizer(), withVersion(1, KeyState::kDeactivated, kCreated),
+                        withVersion(2, KeyState::kActive, kCreated));
+  k.status.currentVersion = 2;
+  k.status.versions[0].activatedAt = T - minutes(10);
+  k.status.versions[0].deactivatedAt = T - minutes(5);
+  k.status.versions[1].activatedAt = T - minutes(5);
+  k.status.activatedBy = ActivatedBy{"act-v2", {"bob"}};
+  KeyActivationRequest old = request("act-v1", "k", approved(1), forVersion(1));
+  old.metadata.creationTimestamp = T - minutes(11);
+  Plan p = decide(k, {old}, Policy{}, up(), T);
+  EXPECT_TRUE(p.actions.empty()) << ::testing::PrintToString(p.actions.size());
+  EXPECT_TRUE(events(p).empty());
+  EXPECT_EQ(p.status.currentVersion, 2);
+  EXPECT_TRUE(p.requestUpdates.empty());
+  // Made in the second of that activation: spent too (timestamps have whole seconds).
+  old.metadata.creationTimestamp = T - minutes(10);
+  EXPECT_TRUE(decide(k, {old}, Policy{}, up(), T).actions.empty());
+  // The same through the signed verdicts the reconciler passes.
+  EXPECT_TRUE(decide(k, {old}, Policy{}, up(), T, {ApprovalVerdict{"act-v1", 1, {"bob"}}}).actions.empty());
+
+  KeyActivationRequest fresh = request("react-v1", "k", approved(1), forVersion(1));
+  fresh.metadata.creationTimestamp = T - minutes(1);
+  Plan again = decide(k, {old, fresh}, Policy{}, up(), T);
+  EXPECT_EQ(again.actions, (std::vector<Action>{A(kDeactivate, 2), A(kActivate, 1), A(kSelfTest, 1)}));
+  ASSERT_EQ(again.requestUpdates.size(), 1u);
+  EXPECT_EQ(again.requestUpdates[0].request, "react-v1");
+}
+
 // A full timed life: create, wait, approve at notBefore, rotate, deactivate, destroy.
 // kstatus: Reconciling=True while the key waits (PreActive: for people; DestroyScheduled: for
 // its window), both False when it is settled, Stalled=True on an outcome a person must act on.

@@ -245,6 +245,31 @@ TEST_F(ActivationDecideTest, MirrorsActivationRecordedOnTheKey) {
   EXPECT_EQ(d.status.approvals, "2/2");
 }
 
+// Security: an approval activates once. The key's activatedBy moved on to another request
+// (a rotation) after this one's Activated patch was lost: the request is spent, Failed with
+// ApprovalSpent (the key reconciler ignores it: lifecycle_test AnApprovalIsSpent...). A request
+// made after the version's last activation (a re-activation) is counted as usual.
+TEST_F(ActivationDecideTest, ARequestMadeBeforeItsVersionsLastActivationIsSpent) {
+  request_.spec.keyRef.version = 1;
+  sign("bob");
+  sign("carol");
+  key_.status.versions[0].state = KeyState::kDeactivated;
+  key_.status.versions[0].activatedAt = gen::t0() + std::chrono::minutes(1);
+  key_.status.state = KeyState::kDeactivated;
+  key_.status.activatedBy = ActivatedBy{"rotation-request", {"bob", "carol"}};
+  request_.status.phase = RequestPhase::kApproved;
+  auto d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kFailed);
+  EXPECT_EQ(d.event, "RequestFailed");
+  EXPECT_EQ(findCondition(d.status.conditions, "Approved")->reason, "ApprovalSpent");
+  EXPECT_NE(d.message.find("an approval activates once"), std::string::npos) << d.message;
+
+  request_.metadata.creationTimestamp = gen::t0() + std::chrono::minutes(2);
+  request_.status = {};
+  d = run();
+  EXPECT_EQ(d.status.phase, RequestPhase::kApproved) << findCondition(d.status.conditions, "Approved")->message;
+}
+
 // Verdicts: what the key reconciler counts equals what the request reconciler reports.
 TEST_F(ActivationDecideTest, VerdictsMatchTheTally) {
   sign("bob");
