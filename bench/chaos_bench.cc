@@ -28,13 +28,22 @@
 //                   requests, for SECONDS; the operator's RSS, file descriptors, threads, TCP
 //                   connections and PKCS#11 sessions are printed each minute, first after a
 //                   minute of warm-up. The token checks are skipped (the keys are gone).
+//   --replicas 2    two operator processes (keygate-0, keygate-1) behind one webhook address (a
+//                   TCP balancer, as a Service): each kill SIGKILLs the current leader (from the
+//                   Lease) and restarts it once the other leads; prints each takeover's time,
+//                   the writes any replica made while another held the Lease (from the API
+//                   server's request log: user agent and time), and the writes refused because
+//                   no webhook answered.
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
+#include <optional>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <set>
@@ -45,8 +54,12 @@
 
 #include "api/v1alpha1/approval_signing.h"
 #include "common/log.h"
+#include "common/time.h"
 #include "e2e/operator/operator_process.h"
+#include "backends/kmip/kmip_backend.h"
 #include "proc_stats.h"
+#include "support/pykmip_server.h"
+#include "tcp_balancer.h"
 
 using namespace keygate;
 using namespace keygate::e2e;
@@ -105,6 +118,11 @@ class Operator {
 // Retries a write until the API server takes it (the webhook is down while the operator
 // restarts: kube-apiserver fails closed). `done` says the effect is already there.
 thread_local std::string lastError;
+// The backend the keys use: SoftHSM2 (one process's HSM), or with --replicas 2 a PyKMIP server
+// both replicas share (SoftHSM2's files are one process's store; the chart runs replicas only
+// with a network HSM or KMS).
+std::string gBackend = "softhsm";
+std::atomic<int> webhookRefusals{0};  // writes the API server refused because no webhook answered
 
 bool write(const std::function<Result<Json>()>& op, const std::function<bool(const Error&)>& done = nullptr,
            std::chrono::seconds timeout = 120s) {
@@ -113,6 +131,7 @@ bool write(const std::function<Result<Json>()>& op, const std::function<bool(con
     auto r = op();
     if (r.ok() || (done && done(r.error()))) return true;
     lastError = r.error().toString();
+    if (lastError.find("failed calling webhook") != std::string::npos) ++webhookRefusals;
     std::this_thread::sleep_for(100ms);
   }
   return false;
@@ -144,7 +163,7 @@ bool lifecycle(keygate::testing::TestApiServer& server, int i, bool deleteAfter)
   };
   auto exists = [](const Error& e) { return e.code == ErrorCode::kAlreadyExists; };
   Json key = keygateObject("EncryptionKey", name,
-                           {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "softhsm"},
+                           {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", gBackend},
                             {"rotation", {{"period", "2160h"}}}});
   if (!write([&] { return admin->create(kKeys, kNs, key); }, exists)) return fail("create");
   if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "PreActive"; })) return fail("PreActive");
@@ -243,6 +262,7 @@ struct Options {
   bool kills = true;
   double faultRate = 0;
   int soakSeconds = 0;
+  int replicas = 1;
 };
 
 Options parse(int argc, char** argv) {
@@ -253,6 +273,7 @@ Options parse(int argc, char** argv) {
     if (a == "--no-kills") o.kills = false;
     else if (a == "--faults" && i + 1 < argc) o.faultRate = std::clamp(std::atof(argv[++i]), 0.0, 1.0);
     else if (a == "--soak" && i + 1 < argc) o.soakSeconds = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--replicas" && i + 1 < argc) o.replicas = std::clamp(std::atoi(argv[++i]), 1, 2);
     else if (!a.empty() && std::isdigit(static_cast<unsigned char>(a[0]))) positional.push_back(std::atoi(a.c_str()));
     else {
       std::fprintf(stderr, "chaos_bench: unknown argument %s\n", a.c_str());
@@ -281,7 +302,22 @@ int main(int argc, char** argv) {
   if (!server.ok()) return std::fprintf(stderr, "%s\n", server.error().toString().c_str()), 1;
   auto admin = (*server)->adminClient();
   keygate::testing::TempDir dir("keygate-chaos");
-  StartedOperator first = startOperatorWithWebhooks(**server, *admin, dir, "", "", ", straySweepInterval: 0, strayGracePeriod: 1s");
+  std::unique_ptr<keygate::testing::PyKmipServer> kms;
+  std::optional<keygate::testing::KmipClientCert> kmsCert;
+  std::string kmipBackend;
+  if (opt.replicas == 2) {
+    auto k = keygate::testing::PyKmipServer::start();
+    if (!k.ok()) return std::fprintf(stderr, "PyKMIP: %s\n", k.error().toString().c_str()), 1;
+    kms = std::move(*k);
+    auto c = kms->clientCert("keygate-operator");
+    if (!c.ok()) return std::fprintf(stderr, "PyKMIP cert: %s\n", c.error().toString().c_str()), 1;
+    kmsCert = *c;
+    kmipBackend = "- name: kms\n  type: kmip\n  endpoint: 127.0.0.1:" + std::to_string(kms->port()) +
+                  "\n  tls: {caFile: " + kms->caFile() + ", certFile: " + c->certFile + ", keyFile: " + c->keyFile + "}\n";
+    gBackend = "kms";
+  }
+  StartedOperator first =
+      startOperatorWithWebhooks(**server, *admin, dir, "", kmipBackend, ", straySweepInterval: 0, strayGracePeriod: 1s");
   if (!first.ready) return std::fprintf(stderr, "not ready:\n%s\n", readAll(first.proc.log).c_str()), 1;
   grant(*admin, kNs, "alice", {"get", "create"});
   bindThroughWebhook(*admin, kNs, "approvers", "KeyApprover", users({"bob"}));
@@ -289,11 +325,47 @@ int main(int argc, char** argv) {
   // The same process, now under the kill loop's control.
   ::kill(first.proc.pid, SIGTERM);
   waitExit(first.proc.pid, 30s);
-  Operator op({KEYGATE_BINARY, "operator", "--config", dir.path() + "/config.yaml", "--kubeconfig",
-               (*server)->writeKubeconfig(kOperatorUser), "--pod-name", "keygate-0"},
-              dir.path());
-  op.start();
+  const std::string kubeconfig = (*server)->writeKubeconfig(kOperatorUser);
+  std::vector<std::unique_ptr<Operator>> ops;
+  ops.push_back(std::make_unique<Operator>(std::vector<std::string>{KEYGATE_BINARY, "operator", "--config",
+                                                                    dir.path() + "/config.yaml", "--kubeconfig", kubeconfig,
+                                                                    "--pod-name", "keygate-0"},
+                                           dir.path()));
+  std::vector<int> metricsPorts{first.metricsPort};
+  std::unique_ptr<keygate::bench::TcpBalancer> balancer;
+  if (opt.replicas == 2) {
+    // The second replica: its own ports and audit file (its pod's volume), the same HSM tokens.
+    std::string cfg = readAll(dir.path() + "/config.yaml");
+    const int m1 = freePort(), h1 = freePort(), w1 = freePort();
+    auto swapPort = [&cfg](int from, int to) {
+      const std::string f = "127.0.0.1:" + std::to_string(from);
+      cfg.replace(cfg.find(f), f.size(), "127.0.0.1:" + std::to_string(to));
+    };
+    swapPort(first.metricsPort, m1), swapPort(first.healthPort, h1), swapPort(first.webhookPort, w1);
+    cfg += "audit: {file: " + dir.path() + "/state/audit-1/audit.log}\n";
+    ops.push_back(std::make_unique<Operator>(std::vector<std::string>{KEYGATE_BINARY, "operator", "--config",
+                                                                      dir.write("config-1.yaml", cfg), "--kubeconfig",
+                                                                      kubeconfig, "--pod-name", "keygate-1"},
+                                             dir.path() + "/r1"));
+    std::filesystem::create_directories(dir.path() + "/r1");
+    metricsPorts.push_back(m1);
+    balancer = std::make_unique<keygate::bench::TcpBalancer>(std::vector<int>{first.webhookPort, w1});
+    for (bool mutating : {true, false})
+      (void)admin->remove(keygate::testing::webhookConfigurations(mutating), "",
+                          mutating ? "keygate-mutating" : "keygate-validating");
+    const std::string crt = dir.path() + "/state-tls/tls.crt";
+    registerWebhooks(*admin, balancer->port(), readAll(crt + ".b64"));
+  }
+  for (auto& o : ops) o->start();
+  Operator& op = *ops[0];
+  auto leaseHolder = [&]() -> std::string {
+    auto l = admin->get(kube::resources::leases(), "keygate-system", "keygate-leader");
+    return l.ok() ? getString(*l, "spec.holderIdentity") : std::string();
+  };
+  // Who leads when the request log starts (the log's Lease writes say who leads after that).
+  waitUntil([&] { return !leaseHolder().empty(); }, 30s);
   (void)(*server)->control("DELETE", "/__test/requests");
+  const std::string holderAtStart = leaseHolder();
   if (opt.faultRate > 0) {
     auto r = (*server)->control("POST", "/__test/faults",
                                 Json{{"random", {{"rate", opt.faultRate}, {"user", kOperatorUser}, {"seed", 20261206},
@@ -306,6 +378,8 @@ int main(int argc, char** argv) {
   std::atomic<bool> workloadDone{false};
   std::atomic<int> kills{0}, exits{0};
   std::vector<ProcessSample> samples;
+  std::vector<double> takeovers;  // seconds from a leader's SIGKILL to the other replica holding the Lease
+  std::vector<double> takeoversFromRenewal;  // the same from the dead leader's last renewal
   // Kills (unless --no-kills), restarts of a process that exited on its own, and the soak's samples.
   std::thread killer([&] {
     std::mt19937 rng(20261206);
@@ -315,11 +389,36 @@ int main(int argc, char** argv) {
     while (!workloadDone) {
       std::this_thread::sleep_for(50ms);
       if (workloadDone) break;
-      if (op.restartIfExited()) ++exits;
-      if (opt.kills && SteadyClock::now() >= nextKill) {
+      for (auto& o : ops)
+        if (o->restartIfExited()) ++exits;
+      if (opt.kills && SteadyClock::now() >= nextKill && ops.size() == 1) {
         op.kill9();
         ++kills;
         op.start();
+        nextKill = SteadyClock::now() + std::chrono::milliseconds(gap(rng));
+      } else if (opt.kills && SteadyClock::now() >= nextKill) {
+        auto lease = admin->get(kube::resources::leases(), "keygate-system", "keygate-leader");
+        const std::string holder = lease.ok() ? getString(*lease, "spec.holderIdentity") : "";
+        auto renewed = lease.ok() ? parseRfc3339(getString(*lease, "spec.renewTime")) : Result<WallTime>(WallTime{});
+        if (holder == "keygate-0" || holder == "keygate-1") {
+          // How long before the kill the leader last renewed: the Lease expires leaseDuration after that.
+          const double sinceRenewal =
+              renewed.ok() ? std::chrono::duration<double>(std::chrono::system_clock::now() - *renewed).count() : 0;
+          const int victim = holder == "keygate-0" ? 0 : 1;
+          const std::string standby = victim == 0 ? "keygate-1" : "keygate-0";
+          const auto killedAt = SteadyClock::now();
+          ops[victim]->kill9();
+          ++kills;
+          // The standby takes over once the Lease expires; the killed one restarts after that
+          // (with the same identity it would renew the dead leader's Lease at once).
+          while (!workloadDone && leaseHolder() != standby && SteadyClock::now() - killedAt < 60s)
+            std::this_thread::sleep_for(20ms);
+          if (leaseHolder() == standby) {
+            takeovers.push_back(std::chrono::duration<double>(SteadyClock::now() - killedAt).count());
+            takeoversFromRenewal.push_back(takeovers.back() + sinceRenewal);
+          }
+          ops[victim]->start();
+        }
         nextKill = SteadyClock::now() + std::chrono::milliseconds(gap(rng));
       }
       if (soak && elapsed() >= nextSample) {
@@ -342,6 +441,7 @@ int main(int argc, char** argv) {
   for (auto& t : ws) t.join();
   workloadDone = true;
   killer.join();
+  const bool replicaStoppedCleanly = ops.size() < 2 || ops[1]->stop();
   if (soak) samples.push_back(sample(op.pid(), first.metricsPort, elapsed()));
   const double workloadSecs = elapsed();
   Json injected = Json::object();
@@ -354,10 +454,33 @@ int main(int argc, char** argv) {
   std::map<long, int> perSecond;
   std::map<std::string, int> byOutcome;  // "2xx", "409", ..., "no response"
   std::map<std::string, int> conflicts;  // 409s the API server answered (not injected), by verb and resource
+  // Writes by a replica while the Lease was another's: the holder is the author of the last
+  // successful Lease write (the replica's identity is in its User-Agent, "keygate/<v> (<pod>)").
+  std::string holder = holderAtStart;
+  int writesByLeader = 0, writesByNonLeader = 0;
+  std::map<std::string, int> writesByReplica;
+  auto replicaOf = [](const std::string& ua) {
+    const size_t open = ua.rfind('('), close = ua.rfind(')');
+    return open != std::string::npos && close > open ? ua.substr(open + 1, close - open - 1) : std::string();
+  };
   if (auto log = (*server)->control("GET", "/__test/requests"); log.ok())
     for (const auto& r : *log) {
       if (r.value("user", "") != kOperatorUser) continue;
       ++operatorRequests;
+      const std::string verb = r.value("verb", ""), path = r.value("path", "");
+      const bool write = verb == "create" || verb == "update" || verb == "patch" || verb == "delete" ||
+                         verb == "deletecollection";
+      const int status = r.value("code", 0);
+      if (write && path.find("/leases") != std::string::npos) {
+        if (status >= 200 && status < 300) holder = replicaOf(r.value("userAgent", ""));
+      } else if (write) {
+        const std::string who = replicaOf(r.value("userAgent", ""));
+        writesByReplica[who]++;
+        if (who == holder) ++writesByLeader;
+        else if (++writesByNonLeader <= 10)
+          std::fprintf(stderr, "a write by %s while %s held the Lease: %s %s (%d)\n", who.c_str(), holder.c_str(),
+                       verb.c_str(), path.c_str(), status);
+      }
       perSecond[static_cast<long>(r.value("t", 0.0))]++;
       const int code = r.value("code", 0);
       byOutcome[code == 0 ? "no response" : code < 300 ? "2xx" : std::to_string(code)]++;
@@ -399,6 +522,15 @@ int main(int argc, char** argv) {
                                   KEYGATE_SOFTHSM2_MODULE " --token-label keygate:tenant-a --login --pin " + pin +
                                   " --list-objects --type secrkey 2>/dev/null");
   std::map<std::string, int> objectsByLabel;
+  // With --replicas 2 the objects are on the KMIP server: asked by label (Locate), as another client.
+  std::unique_ptr<backends::kmip::KmipBackend> kmsDirect;
+  if (kms) {
+    auto connector = backends::kmip::tlsConnector(
+        {"127.0.0.1", kms->port(), kms->caFile(), kmsCert->certFile, kmsCert->keyFile});
+    if (connector.ok())
+      kmsDirect = std::make_unique<backends::kmip::KmipBackend>(
+          std::make_unique<backends::kmip::KmipClient>(std::move(*connector)), backends::kmip::KmipBackendOptions{"kms"});
+  }
   int unaccounted = 0;
   {
     std::istringstream in(listing);
@@ -434,7 +566,13 @@ int main(int argc, char** argv) {
       uids.insert(uid);
       for (int v = 1; v <= 2; ++v) {
         const std::string label = "keygate/tenant-a/" + uid + "/v" + std::to_string(v);
-        (objectsByLabel[label] == 1 ? versionsWithOneObject : versionsWrong)++;
+        int objects = objectsByLabel[label];
+        if (kmsDirect) {
+          auto found = kmsDirect->locate(kNs, label);
+          objects = found.ok() ? static_cast<int>(found->size()) : -1;
+        }
+        if (objects != 1 && versionsWrong < 10) std::fprintf(stderr, "%s: %d objects\n", label.c_str(), objects);
+        (objects == 1 ? versionsWithOneObject : versionsWrong)++;
         objectsByLabel.erase(label);
       }
     }
@@ -443,8 +581,14 @@ int main(int argc, char** argv) {
   // The audit trail: at least once, duplicates recognised by (event, keyUid, version).
   std::map<std::tuple<std::string, std::string, int64_t>, int> records;
   int activatedWithoutApproval = 0, strayDisabled = 0, strayDestroyed = 0;
-  {
-    std::istringstream in(readAll(auditFile));
+  // The workload never re-activates: a version activated again after it was deactivated used
+  // an approval twice (each replica's file in its own order).
+  int reactivated = 0;
+  for (const std::string& file :
+       opt.replicas == 2 ? std::vector<std::string>{auditFile, dir.path() + "/state/audit-1/audit.log"}
+                         : std::vector<std::string>{auditFile}) {
+    std::istringstream in(readAll(file));
+    std::set<std::pair<std::string, int64_t>> deactivated;
     std::string line;
     while (std::getline(in, line)) {
       auto j = parseJson(line);
@@ -452,7 +596,12 @@ int main(int argc, char** argv) {
       const std::string ev = j->value("event", "");
       strayDisabled += ev == "StrayObjectDisabled";
       strayDestroyed += ev == "StrayObjectDestroyed";
-      records[{ev, j->value("keyUid", ""), j->value("version", int64_t(0))}]++;
+      const std::pair<std::string, int64_t> version{j->value("keyUid", ""), j->value("version", int64_t(0))};
+      records[{ev, version.first, version.second}]++;
+      if (ev == "KeyDeactivated") deactivated.insert(version);
+      if (ev == "KeyActivated" && deactivated.count(version) && ++reactivated <= 10)
+        std::fprintf(stderr, "version %s v%lld activated again after its deactivation: %s\n", version.first.c_str(),
+                     static_cast<long long>(version.second), line.c_str());
       if (ev == "KeyActivated" && (!j->contains("approvers") || (*j)["approvers"] != Json::array({"bob"})))
         ++activatedWithoutApproval;
     }
@@ -488,6 +637,18 @@ int main(int argc, char** argv) {
   std::printf("\nconflicts the API server found (not injected):");
   for (const auto& [what, n] : conflicts) std::printf(" %s %d;", what.c_str(), n);
   std::printf("\n\n");
+  if (opt.replicas == 2) {
+    std::printf("leader takeovers after a SIGKILL (s):");
+    double worst = 0;
+    for (double t : takeovers) std::printf(" %.1f", t), worst = std::max(worst, t);
+    double worstFromRenewal = 0;
+    for (double t : takeoversFromRenewal) worstFromRenewal = std::max(worstFromRenewal, t);
+    std::printf("\nslowest takeover %.1f s after the kill, %.1f s after the dead leader's last renewal (leaseDuration 4s, "
+                "retryPeriod 500ms)\nwrites by replica:",
+                worst, worstFromRenewal);
+    for (const auto& [who, n] : writesByReplica) std::printf(" %s %d", who.c_str(), n);
+    std::printf("\n\n");
+  }
   if (soak) {
     std::printf("%8s %10s %6s %8s %6s %10s\n", "seconds", "RSS MiB", "fds", "threads", "tcp", "pkcs11");
     for (const auto& p : samples) printSample(p);
@@ -502,20 +663,29 @@ int main(int argc, char** argv) {
   std::printf("%-56s %10d\n", "versions with exactly one token object", versionsWithOneObject);
   std::printf("%-56s %10d\n", "versions with none or several", versionsWrong);
   std::printf("%-56s %10d\n",
-              soak ? "token objects of deleted keys (Retained, not checked)" : "token objects of no key, after the last sweep",
+              soak   ? "token objects of deleted keys (Retained, not checked)"
+              : kms  ? "objects of no key (not checked on the KMIP server)"
+                     : "token objects of no key, after the last sweep",
               objectsOfNoKey);
   std::printf("%-56s %10d\n", "strays disabled / destroyed (audit)", strayDisabled);
   std::printf("%-56s %10d\n", "", strayDestroyed);
   std::printf("%-56s %10d\n", "activations without bob's approval", activatedWithoutApproval);
+  std::printf("%-56s %10d\n", "versions activated again after deactivation (reused approval)", reactivated);
   std::printf("%-56s %10d\n", "lifecycle audit records missing", missing);
   std::printf("%-56s %10d\n", "lifecycle audit records written twice or more (extra)", duplicates);
   std::printf("%-56s %10d\n", "operator restarts after exiting on its own", exits.load());
+  std::printf("%-56s %10d\n", "workload writes refused: no webhook answered (retried)", webhookRefusals.load());
+  if (opt.replicas == 2) {
+    std::printf("%-56s %10d\n", "writes by the Lease holder", writesByLeader);
+    std::printf("%-56s %10d\n", "writes by a replica not holding the Lease", writesByNonLeader);
+    std::printf("%-56s %10s\n", "second replica stopped cleanly (SIGTERM, exit 0)", replicaStoppedCleanly ? "yes" : "no");
+  }
   std::printf("%-56s %10.1f\n", "operator API requests/s during the workload", operatorRequests / workloadSecs);
   std::printf("%-56s %10d\n", "operator API requests in the busiest second", busiestSecond);
   std::printf("%-56s %10.1f\n", "operator API requests per key", finished > 0 ? double(operatorRequests) / finished : 0.0);
   std::printf("%-56s %10s\n", "last stop clean (SIGTERM, exit 0)", stoppedCleanly ? "yes" : "no");
   const bool ok =
-      failed == 0 && stoppedCleanly && activatedWithoutApproval == 0 &&
+      failed == 0 && stoppedCleanly && activatedWithoutApproval == 0 && reactivated == 0 && writesByNonLeader == 0 && replicaStoppedCleanly &&
       (soak ? finished > 0 && destroyScheduled == 0
             : finished == keys && destroyScheduled == keys && versionsWrong == 0 && objectsOfNoKey == 0 && missing == 0);
   if (!ok) std::printf("\nFAILED; token listing:\n%s\n", listing.c_str());
