@@ -28,6 +28,9 @@
 //                   requests, for SECONDS; the operator's RSS, file descriptors, threads, TCP
 //                   connections and PKCS#11 sessions are printed each minute, first after a
 //                   minute of warm-up. The token checks are skipped (the keys are gone).
+//   --soak-steady SECONDS  the same leak check on a level workload: one key per worker,
+//                   deactivated and re-activated (a new request each time) over and over, so
+//                   neither the API objects nor the token's objects grow.
 //   --replicas 2    two operator processes (keygate-0, keygate-1) behind one webhook address (a
 //                   TCP balancer, as a Service): each kill SIGKILLs the current leader (from the
 //                   Lease) and restarts it once the other leads; prints each takeover's time,
@@ -232,6 +235,64 @@ bool lifecycle(keygate::testing::TestApiServer& server, int i, bool deleteAfter)
   return fail("deleted key gone");
 }
 
+// The steady soak: one key per worker, created and activated once, then deactivated and
+// re-activated (each time by a new request bob approves; the previous request is deleted)
+// until the deadline. The number of API objects and token objects stays level while the
+// operator keeps working, so its own memory shows. Returns the cycles done, -1 when a step
+// did not finish.
+int steadyLife(keygate::testing::TestApiServer& server, int w, SteadyClock::time_point deadline) {
+  const std::string name = "steady-" + std::to_string(w);
+  auto admin = server.adminClient();
+  auto alice = server.clientFor("alice"), bob = server.clientFor("bob"), erin = server.clientFor("erin");
+  auto fail = [&](const std::string& step) {
+    std::fprintf(stderr, "%s: %s did not finish (last error: %s)\n", name.c_str(), step.c_str(), lastError.c_str());
+    return -1;
+  };
+  auto exists = [](const Error& e) { return e.code == ErrorCode::kAlreadyExists; };
+  Json key = keygateObject("EncryptionKey", name, {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", gBackend}});
+  if (!write([&] { return admin->create(kKeys, kNs, key); }, exists)) return fail("create");
+  if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "PreActive"; })) return fail("PreActive");
+  auto activate = [&](int n) {
+    const std::string request = "act-" + name + "-" + std::to_string(n);
+    Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
+                {"kind", "KeyActivationRequest"},
+                {"metadata", {{"name", request}}},
+                {"spec", {{"keyRef", {{"name", name}, {"version", 1}}}, {"reason", "soak"}, {"changeReference", "CHG-0"}}}};
+    if (!write([&] { return alice->create(kRequests, kNs, kar); }, exists)) return false;
+    const std::string approve = R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])";
+    auto approvedByBob = [&](const Error&) {
+      auto r = admin->get(kRequests, kNs, request);
+      return r.ok() && r->dump().find("\"approver\":\"bob\"") != std::string::npos;
+    };
+    if (!write([&] { return bob->patch(kRequests, kNs, request, kube::PatchType::kJson, approve); }, approvedByBob))
+      return false;
+    return waitFor(*admin, name, [](const Json& k) { return state(k) == "Active"; });
+  };
+  if (!activate(0)) return fail("first activation");
+  int cycles = 0;
+  while (SteadyClock::now() < deadline) {
+    if (!write([&] { return erin->patch(kKeys, kNs, name, kube::PatchType::kMerge, R"({"spec":{"deactivate":true}})"); }) ||
+        !waitFor(*admin, name, [](const Json& k) { return state(k) == "Deactivated"; }))
+      return fail("deactivate");
+    if (!write([&] { return erin->patch(kKeys, kNs, name, kube::PatchType::kMerge, R"({"spec":{"deactivate":false}})"); }))
+      return fail("deactivate: false");
+    // A request made in the second of the version's last activation would be spent
+    // (approvalSpent: timestamps have whole seconds).
+    std::this_thread::sleep_for(1100ms);
+    if (!activate(cycles + 1)) return fail("re-activation " + std::to_string(cycles + 1));
+    auto gone = [](const Error& e) { return e.code == ErrorCode::kNotFound; };
+    const std::string previous = "act-" + name + "-" + std::to_string(cycles);
+    if (!write([&]() -> Result<Json> {
+          auto d = admin->remove(kRequests, kNs, previous);
+          if (!d.ok()) return d.error();
+          return Json();
+        }, gone))
+      return fail("delete " + previous);
+    ++cycles;
+  }
+  return cycles;
+}
+
 // What /proc and /metrics say about the operator process.
 struct ProcessSample {
   double atSecs = 0;
@@ -262,6 +323,7 @@ struct Options {
   bool kills = true;
   double faultRate = 0;
   int soakSeconds = 0;
+  bool steady = false;  // --soak-steady: steadyLife instead of whole lives
   int replicas = 1;
 };
 
@@ -273,6 +335,7 @@ Options parse(int argc, char** argv) {
     if (a == "--no-kills") o.kills = false;
     else if (a == "--faults" && i + 1 < argc) o.faultRate = std::clamp(std::atof(argv[++i]), 0.0, 1.0);
     else if (a == "--soak" && i + 1 < argc) o.soakSeconds = std::max(1, std::atoi(argv[++i]));
+    else if (a == "--soak-steady" && i + 1 < argc) o.soakSeconds = std::max(1, std::atoi(argv[++i])), o.steady = true;
     else if (a == "--replicas" && i + 1 < argc) o.replicas = std::clamp(std::atoi(argv[++i]), 1, 2);
     else if (!a.empty() && std::isdigit(static_cast<unsigned char>(a[0]))) positional.push_back(std::atoi(a.c_str()));
     else {
@@ -432,7 +495,11 @@ int main(int argc, char** argv) {
   std::vector<std::thread> ws;
   for (int w = 0; w < workers; ++w)
     ws.emplace_back([&] {
-      if (soak) {
+      if (opt.steady) {
+        const int cycles = steadyLife(**server, next++, soakEnd);
+        if (cycles < 0) ++failed;
+        else finished += cycles;
+      } else if (soak) {
         while (SteadyClock::now() < soakEnd) (lifecycle(**server, next++, true) ? finished : failed)++;
       } else {
         for (int i; (i = next++) < keys;) (lifecycle(**server, i, false) ? finished : failed)++;
@@ -564,7 +631,7 @@ int main(int argc, char** argv) {
       failedKeys += state(k) == "Failed";
       const std::string uid = getString(k, "metadata.uid");
       uids.insert(uid);
-      for (int v = 1; v <= 2; ++v) {
+      for (int v = 1; v <= (opt.steady ? 1 : 2); ++v) {
         const std::string label = "keygate/tenant-a/" + uid + "/v" + std::to_string(v);
         int objects = objectsByLabel[label];
         if (kmsDirect) {
@@ -581,14 +648,17 @@ int main(int argc, char** argv) {
   // The audit trail: at least once, duplicates recognised by (event, keyUid, version).
   std::map<std::tuple<std::string, std::string, int64_t>, int> records;
   int activatedWithoutApproval = 0, strayDisabled = 0, strayDestroyed = 0;
-  // The workload never re-activates: a version activated again after it was deactivated used
-  // an approval twice (each replica's file in its own order).
+  // An approval activates once: a version activated again (after a deactivation) by a request
+  // that activated it before used an approval twice (each replica's file in its own order).
   int reactivated = 0;
   for (const std::string& file :
        opt.replicas == 2 ? std::vector<std::string>{auditFile, dir.path() + "/state/audit-1/audit.log"}
                          : std::vector<std::string>{auditFile}) {
     std::istringstream in(readAll(file));
-    std::set<std::pair<std::string, int64_t>> deactivated;
+    // Per version: the requests that activated it, and the one since its last deactivation
+    // (the same record again before a deactivation is an at-least-once duplicate).
+    std::map<std::pair<std::string, int64_t>, std::set<std::string>> usedRequests;
+    std::map<std::pair<std::string, int64_t>, std::string> currentRequest;
     std::string line;
     while (std::getline(in, line)) {
       auto j = parseJson(line);
@@ -598,16 +668,23 @@ int main(int argc, char** argv) {
       strayDestroyed += ev == "StrayObjectDestroyed";
       const std::pair<std::string, int64_t> version{j->value("keyUid", ""), j->value("version", int64_t(0))};
       records[{ev, version.first, version.second}]++;
-      if (ev == "KeyDeactivated") deactivated.insert(version);
-      if (ev == "KeyActivated" && deactivated.count(version) && ++reactivated <= 10)
-        std::fprintf(stderr, "version %s v%lld activated again after its deactivation: %s\n", version.first.c_str(),
-                     static_cast<long long>(version.second), line.c_str());
+      if (ev == "KeyDeactivated") currentRequest.erase(version);
+      if (ev == "KeyActivated") {
+        const std::string request = j->value("request", "");
+        auto cur = currentRequest.find(version);
+        if (cur == currentRequest.end() || cur->second != request) {
+          if (!usedRequests[version].insert(request).second && ++reactivated <= 10)
+            std::fprintf(stderr, "version %s v%lld activated again by request %s: %s\n", version.first.c_str(),
+                         static_cast<long long>(version.second), request.c_str(), line.c_str());
+          currentRequest[version] = request;
+        }
+      }
       if (ev == "KeyActivated" && (!j->contains("approvers") || (*j)["approvers"] != Json::array({"bob"})))
         ++activatedWithoutApproval;
     }
   }
   int missing = 0, duplicates = 0;
-  for (const std::string& uid : uids)
+  for (const std::string& uid : opt.steady ? std::set<std::string>{} : uids)
     for (auto [ev, v] : std::vector<std::pair<std::string, int>>{
              {"KeyGenerated", 1}, {"KeyActivated", 1}, {"KeyGenerated", 2}, {"KeyActivated", 2}, {"KeyDeactivated", 1},
              {"KeyDeactivated", 2}}) {
@@ -619,7 +696,10 @@ int main(int argc, char** argv) {
       }
     }
 
-  if (soak)
+  if (opt.steady)
+    std::printf("steady soak: %d s, %d keys deactivated and re-activated by new requests over and over%s\n",
+                opt.soakSeconds, workers, opt.kills ? "" : ", no kills");
+  else if (soak)
     std::printf("soak: %d s, %d workers, each key created, taken through its life and deleted%s\n", opt.soakSeconds,
                 workers, opt.kills ? "" : ", no kills");
   else
@@ -657,20 +737,22 @@ int main(int argc, char** argv) {
   std::printf("%-56s %10s\n", "figure", "value");
   std::printf("%-56s %10d\n", "SIGKILLs during the workload", kills.load());
   std::printf("%-56s %10.1f\n", "workload seconds", workloadSecs);
-  std::printf("%-56s %10d\n", "keys that finished every step", finished.load());
+  std::printf("%-56s %10d\n", opt.steady ? "deactivate/re-activate cycles" : "keys that finished every step",
+              finished.load());
   std::printf("%-56s %10d\n", "keys DestroyScheduled in the API", destroyScheduled);
   std::printf("%-56s %10d\n", "keys Failed in the API", failedKeys);
   std::printf("%-56s %10d\n", "versions with exactly one token object", versionsWithOneObject);
   std::printf("%-56s %10d\n", "versions with none or several", versionsWrong);
   std::printf("%-56s %10d\n",
-              soak   ? "token objects of deleted keys (Retained, not checked)"
+              opt.steady ? "token objects of no key"
+              : soak ? "token objects of deleted keys (Retained, not checked)"
               : kms  ? "objects of no key (not checked on the KMIP server)"
                      : "token objects of no key, after the last sweep",
               objectsOfNoKey);
   std::printf("%-56s %10d\n", "strays disabled / destroyed (audit)", strayDisabled);
   std::printf("%-56s %10d\n", "", strayDestroyed);
   std::printf("%-56s %10d\n", "activations without bob's approval", activatedWithoutApproval);
-  std::printf("%-56s %10d\n", "versions activated again after deactivation (reused approval)", reactivated);
+  std::printf("%-56s %10d\n", "activations by a request that had activated before", reactivated);
   std::printf("%-56s %10d\n", "lifecycle audit records missing", missing);
   std::printf("%-56s %10d\n", "lifecycle audit records written twice or more (extra)", duplicates);
   std::printf("%-56s %10d\n", "operator restarts after exiting on its own", exits.load());
@@ -682,11 +764,13 @@ int main(int argc, char** argv) {
   }
   std::printf("%-56s %10.1f\n", "operator API requests/s during the workload", operatorRequests / workloadSecs);
   std::printf("%-56s %10d\n", "operator API requests in the busiest second", busiestSecond);
-  std::printf("%-56s %10.1f\n", "operator API requests per key", finished > 0 ? double(operatorRequests) / finished : 0.0);
+  std::printf("%-56s %10.1f\n", opt.steady ? "operator API requests per cycle" : "operator API requests per key",
+              finished > 0 ? double(operatorRequests) / finished : 0.0);
   std::printf("%-56s %10s\n", "last stop clean (SIGTERM, exit 0)", stoppedCleanly ? "yes" : "no");
   const bool ok =
       failed == 0 && stoppedCleanly && activatedWithoutApproval == 0 && reactivated == 0 && writesByNonLeader == 0 && replicaStoppedCleanly &&
-      (soak ? finished > 0 && destroyScheduled == 0
+      (opt.steady ? finished > 0 && failedKeys == 0 && versionsWrong == 0 && objectsOfNoKey == 0
+       : soak     ? finished > 0 && destroyScheduled == 0
             : finished == keys && destroyScheduled == keys && versionsWrong == 0 && objectsOfNoKey == 0 && missing == 0);
   if (!ok) std::printf("\nFAILED; token listing:\n%s\n", listing.c_str());
   return ok ? 0 : 1;

@@ -19,6 +19,15 @@ class OwnWrites {
     std::lock_guard<std::mutex> l(mu_);
     writtenOver_[key] = getString(before, "metadata.resourceVersion");
   }
+  // The object is gone (deleted): nothing to wait for.
+  void forget(const std::string& key) {
+    std::lock_guard<std::mutex> l(mu_);
+    writtenOver_.erase(key);
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> l(mu_);
+    return writtenOver_.size();
+  }
   // True while `cached` is still the version our write replaced.
   bool cacheIsBehind(const std::string& key, const Json& cached) {
     std::lock_guard<std::mutex> l(mu_);

@@ -52,8 +52,8 @@ KeyOperator::KeyOperator(TestApiServer& server, controllers::BackendSet* backend
   }
   controllers::ControllerOptions co;
   co.workers = options.workers;
-  controller_ = std::make_unique<controllers::Controller>(
-      std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps)), co);
+  keyReconciler_ = std::make_shared<controllers::EncryptionKeyReconciler>(std::move(deps));
+  controller_ = std::make_unique<controllers::Controller>(keyReconciler_, co);
   keys_->addHandlers(controller_->enqueueHandlers());
   requests_->addHandlers(controller_->mappedHandlers([](const kube::ObjectPtr& o) { return controllers::requestsByKey(*o); }));
   if (namespaces_)

@@ -68,6 +68,7 @@ class KeyOperator {
   // approvalWorkflow only: the KeyRoleBinding informer's cache (the crypto API reads it).
   const kube::Cache& bindingCache() const { return bindings_->cache(); }
   controllers::Controller& controller() { return *controller_; }
+  controllers::EncryptionKeyReconciler& keyReconciler() { return *keyReconciler_; }
   // approvalWorkflow only (null otherwise).
   std::shared_ptr<const api::v1alpha1::ApprovalSigner> signer() const { return signer_; }
   void pokeRequest(const std::string& ns, const std::string& name);
@@ -82,6 +83,7 @@ class KeyOperator {
   std::unique_ptr<kube::Informer> namespaces_;  // watchNamespaces
   std::shared_ptr<controllers::StreamAuditSink> audit_;
   std::shared_ptr<kube::ApiEventRecorder> events_;
+  std::shared_ptr<controllers::EncryptionKeyReconciler> keyReconciler_;
   std::unique_ptr<controllers::Controller> controller_;
   // approvalWorkflow
   std::unique_ptr<kube::Informer> bindings_;

@@ -53,7 +53,10 @@ ActivationRequestReconciler::ActivationRequestReconciler(ActivationRequestReconc
 
 Result<ReconcileResult> ActivationRequestReconciler::reconcile(const std::string& cacheKey) {
   kube::ObjectPtr obj = deps_.requests->get(cacheKey);
-  if (!obj) return ReconcileResult{};
+  if (!obj) {
+    ownWrites_.forget(cacheKey);  // deleted: no watch event of our last write to wait for
+    return ReconcileResult{};
+  }
   auto decoded = v1::decodeKeyActivationRequest(*obj);
   if (!decoded.ok()) {
     logger().error("cannot decode KeyActivationRequest", {{"request", cacheKey}, {"error", decoded.error().toString()}});

@@ -77,6 +77,9 @@ class EncryptionKeyReconciler final : public Reconciler {
   explicit EncryptionKeyReconciler(EncryptionKeyReconcilerDeps deps);
   const std::string& name() const override { return name_; }
   Result<ReconcileResult> reconcile(const std::string& key) override;
+  // Keys whose cache is still behind a write of ours (own_writes.h); bounded by the keys that
+  // exist, for tests and leak checks.
+  size_t ownWritesPending() { return ownWrites_.size(); }
   // When this process started acting on keys (it became leader). Keys created after it,
   // whose version was never recorded and never attempted here, cannot exist in the backend
   // yet: generation then skips the backend's find-before-create (O(objects) in SoftHSM2).

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "backends/pkcs11/ck_errors.h"
+#include "backends/pkcs11/cryptoki_dl.h"
 #include "backends/pkcs11/templates.h"
 #include "backends/registry.h"
 #include "support/softhsm_env.h"
@@ -206,6 +207,19 @@ TEST(Pkcs11Sessions, ConcurrentWorkersShareTheTokenSafely) {
   EXPECT_EQ(s->findAll().size(), keys.size());
   auto stats = b->tokenFor(ns).value()->stats();
   EXPECT_LE(stats.sessionsOpened, 5u) << "one session per worker (+1 for the token check)";
+}
+
+// keygate_pkcs11_sessions_open's source: sessions opened through the module and not yet
+// closed; a backend's pooled sessions are counted while it lives and gone with it.
+TEST(Pkcs11Sessions, OpenSessionCountFollowsOpensAndCloses) {
+  const int64_t before = openSessionCount();
+  {
+    auto b = SoftHsmEnv::get().openBackend();
+    KeySpec k = aesKey(uniqueNamespace("sessions"));
+    ASSERT_TRUE(b->generate(k).ok());
+    EXPECT_GT(openSessionCount(), before);
+  }
+  EXPECT_EQ(openSessionCount(), before) << "the pool's sessions are closed with the backend";
 }
 
 // A namespace too long for a 32-byte token label gets a stable hashed label.

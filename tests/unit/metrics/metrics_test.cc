@@ -165,6 +165,20 @@ TEST(MetricsTest, SnapshotReadAtScrapeTime) {
   EXPECT_EQ(calls.load(), 2);
 }
 
+// keygate_pkcs11_sessions_open: exported when the snapshot carries it (the operator does), absent otherwise.
+TEST(MetricsTest, Pkcs11SessionsGaugeFollowsTheSnapshot) {
+  Metrics m;
+  EXPECT_EQ(m.scrapeText().find("keygate_pkcs11_sessions_open"), std::string::npos);
+  m.setSnapshotSource([] {
+    Snapshot s;
+    s.pkcs11SessionsOpen = 7;
+    return s;
+  });
+  const std::string text = m.scrapeText();
+  EXPECT_TRUE(hasLine(text, "keygate_pkcs11_sessions_open 7")) << text;
+  EXPECT_NE(text.find("# TYPE keygate_pkcs11_sessions_open gauge"), std::string::npos);
+}
+
 // Without a snapshot source the object families exist but are empty (no crash, no series).
 TEST(MetricsTest, NoSnapshotSource) {
   Metrics m;
