@@ -84,7 +84,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcile(const std::string& ke
     std::lock_guard<std::mutex> l(mu_);
     describedAt_.erase(key);
     forgetSlotLocked(key);
-    ownWrites_.forget(key);  // its last write (the finalizer's removal) has no watch event to wait for
+    ownWrites_.forget(key);  // a write whose watch event was coalesced with the deletion: nothing to wait for
     return ReconcileResult{};  // gone: its finalizer (if any) was handled while it was deleting
   }
   return reconcileKey(obj);

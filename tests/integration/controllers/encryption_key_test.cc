@@ -275,8 +275,8 @@ TEST_F(EncryptionKeyControllerTest, DeletionPolicies) {
   ASSERT_TRUE(admin_->remove(kKeys, "tenant-a", "kept").ok());
   EXPECT_TRUE(testing::waitUntil([&] { return gone("kept"); }));
   EXPECT_EQ(backend_->describe(specOf(kept))->state, backends::BackendKeyState::kNoUsage);
-  // The finalizer's removal was the reconciler's last write: nothing stays remembered of a key
-  // that is gone (a soak deleting keys grew that map by one entry per key).
+  // Nothing stays remembered of a key that is gone (own_writes.h: the resourceVersion a write
+  // replaced is forgotten when the key is deleted, even if its watch event never got a reconcile).
   EXPECT_TRUE(testing::waitUntil([&] { return op_->keyReconciler().ownWritesPending() == 0; }))
       << op_->keyReconciler().ownWritesPending();
 
