@@ -153,6 +153,25 @@ bool waitFor(kube::Client& c, const std::string& name, const std::function<bool(
 
 std::string state(const Json& k) { return getString(k, "status.state"); }
 
+// alice asks for `version` of `key` with request `request`, bob approves (a JSON patch, as
+// `kubectl patch --type=json` sends it); true once the API holds bob's approval.
+bool requestAndApprove(kube::Client& admin, kube::Client& alice, kube::Client& bob, const std::string& key,
+                       const std::string& request, int version) {
+  Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyActivationRequest"},
+              {"metadata", {{"name", request}}},
+              {"spec", {{"keyRef", {{"name", key}, {"version", version}}}, {"reason", "chaos"}, {"changeReference", "CHG-1"}}}};
+  if (!write([&] { return alice.create(kRequests, kNs, kar); },
+             [](const Error& e) { return e.code == ErrorCode::kAlreadyExists; }))
+    return false;
+  const std::string approve = R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])";
+  auto approvedByBob = [&](const Error&) {
+    auto r = admin.get(kRequests, kNs, request);
+    return r.ok() && r->dump().find("\"approver\":\"bob\"") != std::string::npos;
+  };
+  return write([&] { return bob.patch(kRequests, kNs, request, kube::PatchType::kJson, approve); }, approvedByBob);
+}
+
 // One key's whole life; false (with a reason on stderr) when a step does not finish.
 bool lifecycle(keygate::testing::TestApiServer& server, int i, bool deleteAfter) {
   const std::string name = "k-" + std::to_string(i);
@@ -170,21 +189,8 @@ bool lifecycle(keygate::testing::TestApiServer& server, int i, bool deleteAfter)
                             {"rotation", {{"period", "2160h"}}}});
   if (!write([&] { return admin->create(kKeys, kNs, key); }, exists)) return fail("create");
   if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "PreActive"; })) return fail("PreActive");
-  // alice asks, bob approves (a JSON patch, as `kubectl patch --type=json` sends it).
   auto activate = [&](int version) {
-    const std::string request = "act-" + name + "-v" + std::to_string(version);
-    Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
-                {"kind", "KeyActivationRequest"},
-                {"metadata", {{"name", request}}},
-                {"spec", {{"keyRef", {{"name", name}, {"version", version}}}, {"reason", "chaos"},
-                          {"changeReference", "CHG-" + std::to_string(i)}}}};
-    if (!write([&] { return alice->create(kRequests, kNs, kar); }, exists)) return false;
-    const std::string approve = R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])";
-    auto approvedByBob = [&](const Error&) {
-      auto r = admin->get(kRequests, kNs, request);
-      return r.ok() && r->dump().find("\"approver\":\"bob\"") != std::string::npos;
-    };
-    return write([&] { return bob->patch(kRequests, kNs, request, kube::PatchType::kJson, approve); }, approvedByBob);
+    return requestAndApprove(*admin, *alice, *bob, name, "act-" + name + "-v" + std::to_string(version), version);
   };
   if (!activate(1)) return fail("request/approve v1");
   if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "Active"; })) return fail("Active");
@@ -253,20 +259,8 @@ int steadyLife(keygate::testing::TestApiServer& server, int w, SteadyClock::time
   if (!write([&] { return admin->create(kKeys, kNs, key); }, exists)) return fail("create");
   if (!waitFor(*admin, name, [](const Json& k) { return state(k) == "PreActive"; })) return fail("PreActive");
   auto activate = [&](int n) {
-    const std::string request = "act-" + name + "-" + std::to_string(n);
-    Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
-                {"kind", "KeyActivationRequest"},
-                {"metadata", {{"name", request}}},
-                {"spec", {{"keyRef", {{"name", name}, {"version", 1}}}, {"reason", "soak"}, {"changeReference", "CHG-0"}}}};
-    if (!write([&] { return alice->create(kRequests, kNs, kar); }, exists)) return false;
-    const std::string approve = R"([{"op":"add","path":"/spec/approvals/-","value":{"decision":"Approve"}}])";
-    auto approvedByBob = [&](const Error&) {
-      auto r = admin->get(kRequests, kNs, request);
-      return r.ok() && r->dump().find("\"approver\":\"bob\"") != std::string::npos;
-    };
-    if (!write([&] { return bob->patch(kRequests, kNs, request, kube::PatchType::kJson, approve); }, approvedByBob))
-      return false;
-    return waitFor(*admin, name, [](const Json& k) { return state(k) == "Active"; });
+    return requestAndApprove(*admin, *alice, *bob, name, "act-" + name + "-" + std::to_string(n), 1) &&
+           waitFor(*admin, name, [](const Json& k) { return state(k) == "Active"; });
   };
   if (!activate(0)) return fail("first activation");
   int cycles = 0;

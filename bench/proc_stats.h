@@ -33,25 +33,17 @@ inline long processRssKiB(pid_t pid) {
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-// Open file descriptors (entries of /proc/PID/fd).
-inline int processFds(pid_t pid) {
+// Entries of a /proc directory (0 if the process is gone).
+inline int countEntries(const std::string& dir) {
   std::error_code ec;
   int n = 0;
-  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
-       it.increment(ec))
-    ++n;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) ++n;
   return n;
 }
 
-// Threads (entries of /proc/PID/task).
-inline int processThreads(pid_t pid) {
-  std::error_code ec;
-  int n = 0;
-  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/task", ec), end; !ec && it != end;
-       it.increment(ec))
-    ++n;
-  return n;
-}
+// Open file descriptors and threads (entries of /proc/PID/fd and /proc/PID/task).
+inline int processFds(pid_t pid) { return countEntries("/proc/" + std::to_string(pid) + "/fd"); }
+inline int processThreads(pid_t pid) { return countEntries("/proc/" + std::to_string(pid) + "/task"); }
 
 // The process's TCP connections in state ESTABLISHED (its socket inodes matched against
 // /proc/PID/net/tcp and tcp6): HTTP client connections and accepted server connections.
