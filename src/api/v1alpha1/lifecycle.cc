@@ -134,6 +134,7 @@ class Decider {
     requestImports();
     handleActivationAndExpiry();
     handleRotation();
+    repairDrift();
   }
 
   // ---- deletion and destruction ----------------------------------------------------
@@ -259,13 +260,34 @@ class Decider {
         continue;
       }
       UsageState want = expectedUsage(v.state);
-      if (live && view.usage != UsageState::kUnknown && view.usage != want) {
-        act(ActionType::kRepairDrift, v.version, want);
-        audit("DriftRepaired", v.version, "usage attributes differed from state " + std::string(toString(v.state)) +
-                                              "; restored");
-      }
+      if (live && view.usage != UsageState::kUnknown && view.usage != want) drifted_.push_back({v.version, v.state});
     }
     return true;
+  }
+
+  // Usage drift is repaired after the lifecycle steps, and only where they left the version
+  // in the state it had: a version those steps move (activation, deactivation, expiry) gets
+  // its backend usage from that step's own action. This is what finishes an activation or a
+  // rotation interrupted between its backend calls and its status write (the leader killed
+  // there): the backend already shows the new usage, the approved request is still unspent,
+  // and a "repair" back to the old state first would be wrong — on KMIP, whose states only
+  // move forward, it revoked a PreActive-but-activated object as compromised for good.
+  void repairDrift() {
+    for (const auto& [version, stateSeen] : drifted_) {
+      const KeyVersionStatus* v = st_.findVersion(version);
+      if (!v || v->state != stateSeen) continue;
+      act(ActionType::kRepairDrift, version, expectedUsage(v->state));
+      audit("DriftRepaired", version,
+            "usage attributes differed from state " + std::string(toString(v->state)) + "; restored");
+    }
+  }
+
+  // The backend already gives this version the usage an activation would: an activation
+  // interrupted after its backend call, finished now (said in the audit record).
+  bool alreadyUsable(int64_t version) const {
+    if (!backend_.described) return false;
+    auto it = backend_.versions.find(version);
+    return it != backend_.versions.end() && it->second.usage == UsageState::kPurpose;
   }
 
   void deactivateAll() {
@@ -402,6 +424,8 @@ class Decider {
         if (std::find(e.affectedSystems.begin(), e.affectedSystems.end(), s) == e.affectedSystems.end())
           e.affectedSystems.push_back(s);
       e.message = "activated by request " + request->metadata.name;
+      if (alreadyUsable(target.version))
+        e.message += " (the backend object was already usable: an activation interrupted after its backend call, finished)";
       plan_.requestUpdates.push_back({request->metadata.name, RequestPhase::kActivated});
       st_.activatedBy = ActivatedBy{request->metadata.name, std::move(approvers)};
     } else {
@@ -667,6 +691,7 @@ class Decider {
   int64_t required_ = 1;
   std::string blocked_;
   std::string failedReason_;
+  std::vector<std::pair<int64_t, KeyState>> drifted_;  // (version, state when found drifted)
   std::string failedMessage_;
   bool waitingForNotBefore_ = false;
   Plan plan_;

@@ -4,6 +4,7 @@
 #include "controllers/encryption_key/key_import.h"
 
 #include <algorithm>
+#include <set>
 
 #include "api/v1alpha1/codec.h"
 #include "common/log.h"
@@ -225,6 +226,7 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
   };
   std::optional<SelfTestFailure> selfTestFailed;
   std::optional<Duration> importRequeue;  // an import waiting for the tenant's Secret
+  std::set<int64_t> versionsActedOn;       // versions with a backend action done in this pass
   for (const auto& action : plan.actions) {
     Status st;
     std::string op(v1::toString(action.type));
@@ -336,15 +338,23 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
       fe.event = "KeyFailed";
       fe.version = action.version;
       fe.message = op + " failed: " + e.message;
+      // What this pass already did in the backend to other versions (a superseded version
+      // deactivated, a drift repaired) happened: audited too, though the status says Failed.
+      std::vector<Emitted> done;
+      for (const auto& ev : plan.audit)
+        if (ev.version != 0 && ev.version != action.version && versionsActedOn.count(ev.version))
+          done.push_back(auditAhead(ek, ev, backendKeyIds[ev.version], "Success"));
       Emitted audited = auditAhead(ek, fe, backendKeyIds[action.version], "Failure");
       if (!(failed == ek.status)) {
         ASSIGN_OR_RETURN(current, writeStatus(current, failed));
       }
       if (deps_.events)
         deps_.events->record(*obj, kube::EventType::kWarning, "BackendError", op + " failed: " + e.message);
+      for (const Emitted& e : done) recordEvents(current, e);
       recordEvents(current, audited);
       return ReconcileResult{};
     }
+    if (action.type != v1::ActionType::kSelfTest) versionsActedOn.insert(action.version);
   }
 
   if (selfTestFailed) {

@@ -19,6 +19,7 @@
 #include "api/v1alpha1/manifest.h"
 #include "common/cpu_affinity.h"
 #include "common/json.h"
+#include "common/time.h"
 #include "kube/kubeconfig.h"
 #include "kube/resource.h"
 #include "support/http_get.h"
@@ -447,6 +448,124 @@ TEST_F(OperatorE2E, KmipBackendThroughTheOperatorBinary) {
   EXPECT_NE(ec.dump().find("KMIP Create"), std::string::npos) << ec.dump();
   kill(op.pid, SIGTERM);
   EXPECT_EQ(waitExit(op.pid, 15s), 0) << readAll(op.log);
+}
+
+}  // namespace
+}  // namespace keygate
+
+namespace keygate {
+namespace {
+
+// Issue 17, two-replica chaos run: the leader activated a KMIP key (KMIP Activate done) and
+// was killed before its status write. The next leader found the key PreActive with a usable
+// backend object, "repaired" that drift by revoking the object — as compromised, KMIP's
+// only way back from Active — and the approved activation then failed for good ("KMIP object
+// ... is Compromised and cannot become Active"), the key Failed, no DriftRepaired record.
+// The interrupted activation must be finished instead.
+TEST_F(OperatorE2E, KmipActivationInterruptedByAKillIsFinishedAfterTheRestart) {
+  auto kms = testing::PyKmipServer::start();
+  ASSERT_TRUE(kms.ok()) << kms.error().toString();
+  auto cert = (*kms)->clientCert("keygate-operator");
+  ASSERT_TRUE(cert.ok()) << cert.error().toString();
+  applyDeployRbac(*admin_, dir_.path());
+  int mport = freePort(), hport = freePort(), wport = freePort();
+  std::string cfg = config(dir_.path() + "/state", mport, hport, wport);
+  cfg.insert(cfg.find("policy:"), "- name: kms\n  type: kmip\n  endpoint: 127.0.0.1:" + std::to_string((*kms)->port()) +
+                                      "\n  tls: {caFile: " + (*kms)->caFile() + ", certFile: " + cert->certFile +
+                                      ", keyFile: " + cert->keyFile + "}\n");
+  std::string cfgFile = dir_.write("config.yaml", cfg);
+  std::string kubeconfig = server_->writeKubeconfig(kOperatorUser);
+  unsetenv("SOFTHSM2_CONF");
+  const std::vector<std::string> args = {KEYGATE_BINARY, "operator", "--config", cfgFile, "--kubeconfig", kubeconfig,
+                                         "--pod-name", "keygate-0"};
+  Proc op = spawn(args, dir_.path() + "/operator.log");
+  ASSERT_TRUE(waitUntil([&] { return httpGet(hport, "/readyz").status == 200; })) << readAll(op.log);
+  std::string tmp = dir_.write("crt.pem", readAll(dir_.path() + "/state-tls/tls.crt"));
+  ASSERT_EQ(std::system(("base64 -w0 < " + tmp + " > " + tmp + ".b64").c_str()), 0);
+  registerWebhooks(*admin_, wport, readAll(tmp + ".b64"));
+  grant(*admin_, "tenant-a", "alice", {"get", "create"});
+  Json krb = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyRoleBinding"},
+              {"metadata", {{"name", "approvers"}}},
+              {"spec",
+               {{"role", "KeyApprover"},
+                {"subjects", {{{"kind", "User"}, {"name", "bob"}}, {{"kind", "User"}, {"name", "carol"}}}},
+                {"reviewBy", "2099-12-31"}}}};
+  ASSERT_TRUE(createThroughWebhook(*admin_, kube::resources::keyRoleBindings(), "tenant-a", krb).ok()) << readAll(op.log);
+  ASSERT_TRUE(waitUntil([&] { return admin_->get(kube::resources::roleBindings(), "tenant-a", "keygate-approvers").ok(); }))
+      << readAll(op.log);
+
+  // An approved key waits for notBefore: the window in which the "leader" is killed after
+  // its backend call. 20 s leaves the set-up below ample time on a loaded machine.
+  const auto notBefore = std::chrono::system_clock::now() + 20s;
+  Json key = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "EncryptionKey"},
+              {"metadata", {{"name", "kms-key"}}},
+              {"spec", {{"purpose", "Encrypt"}, {"algorithm", "AES-256"}, {"backend", "kms"},
+                        {"activation", {{"requiredApprovals", 2}, {"notBefore", formatRfc3339(notBefore)}}}}}};
+  auto made = createThroughWebhook(*admin_, kube::resources::encryptionKeys(), "tenant-a", key);
+  ASSERT_TRUE(made.ok()) << made.error().toString();
+  Json k;
+  ASSERT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "kms-key");
+    if (r.ok()) k = *r;
+    return r.ok() && getString(*r, "status.state") == "PreActive";
+  })) << k.dump() << readAll(op.log);
+  Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
+              {"kind", "KeyActivationRequest"},
+              {"metadata", {{"name", "activate-kms-key"}}},
+              {"spec", {{"keyRef", {{"name", "kms-key"}}}, {"reason", "rollout"}, {"changeReference", "CHG-17"}}}};
+  ASSERT_TRUE(server_->clientFor("alice")->create(kube::resources::keyActivationRequests(), "tenant-a", kar).ok());
+  for (const char* user : {"bob", "carol"}) {
+    auto c = server_->clientFor(user);
+    auto cur = c->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-kms-key");
+    ASSERT_TRUE(cur.ok());
+    Json obj = *cur;
+    obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
+    auto r = c->update(kube::resources::keyActivationRequests(), "tenant-a", obj);
+    ASSERT_TRUE(r.ok()) << r.error().toString();
+  }
+  ASSERT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-kms-key");
+    return r.ok() && getString(*r, "status.phase") == "Approved";
+  })) << readAll(op.log);
+
+  // The leader's backend call, then its death before the status write.
+  kill(op.pid, SIGKILL);
+  waitExit(op.pid, 15s);
+  ASSERT_LT(std::chrono::system_clock::now(), notBefore) << "set-up outlasted notBefore: the operator may have activated";
+  auto k2 = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "kms-key");
+  ASSERT_TRUE(k2.ok());
+  ASSERT_EQ(getString(*k2, "status.state"), "PreActive");
+  const std::string uid = getString(*k2, "metadata.uid");
+  backends::kmip::TlsOptions tls{"127.0.0.1", (*kms)->port(), (*kms)->caFile(), cert->certFile, cert->keyFile};
+  auto connector = backends::kmip::tlsConnector(tls);
+  ASSERT_TRUE(connector.ok());
+  backends::kmip::KmipBackend direct(std::make_unique<backends::kmip::KmipClient>(std::move(*connector)), {"kms"});
+  const backends::KeySpec spec{{"tenant-a", uid, 1}, backends::Purpose::kEncrypt, backends::Algorithm::kAes256};
+  ASSERT_TRUE(direct.activate(spec).ok());
+  std::this_thread::sleep_until(notBefore + 1s);
+
+  Proc next = spawn(args, dir_.path() + "/operator2.log");
+  Json after;
+  EXPECT_TRUE(waitUntil([&] {
+    auto r = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "kms-key");
+    if (r.ok()) after = *r;
+    return r.ok() && (getString(*r, "status.state") == "Active" || getString(*r, "status.state") == "Failed");
+  })) << after.dump() << readAll(next.log);
+  EXPECT_EQ(getString(after, "status.state"), "Active") << after.dump() << readAll(next.log);
+  auto d = direct.describe(spec);
+  ASSERT_TRUE(d.ok()) << d.error().toString();
+  EXPECT_EQ(d->state, backends::BackendKeyState::kActive) << "the KMIP object must stay Active, not be revoked";
+  std::string log;
+  EXPECT_TRUE(waitUntil([&] {
+    log = readAll(next.log);
+    return log.find(R"("event":"KeyActivated")") != std::string::npos;
+  })) << log;
+  EXPECT_NE(log.find("already usable"), std::string::npos) << log;
+  EXPECT_EQ(log.find(R"("event":"DriftRepaired")"), std::string::npos) << log;
+  kill(next.pid, SIGTERM);
+  EXPECT_EQ(waitExit(next.pid, 15s), 0) << readAll(next.log);
 }
 
 }  // namespace

@@ -213,6 +213,32 @@ std::vector<Row> rows() {
                key("k", fin, preActive1, withAnnotation(std::string(kReconcileRequestedAtAnnotation), "1")), {},
                described({{1, {true, UsageState::kPurpose}}}), T, {A(kRepair, 1, UsageState::kNone)},
                KeyState::kPreActive, {"DriftRepaired"}, hours(167)});
+  // An activation interrupted after the backend call (the leader killed before its status
+  // write): the backend object is already usable and the approved request is still unspent.
+  // The activation is finished, not "repaired" — a KMIP object revoked there can never
+  // become Active again (it used to end Compromised, the key Failed).
+  r.push_back({"InterruptedActivationIsFinished",
+               key("k", fin, preActive1), {request("r1", "k", approved(1))},
+               described({{1, {true, UsageState::kPurpose}}}), T, {A(kActivate, 1), A(kSelfTest, 1)},
+               KeyState::kActive, {"KeyActivated"}, std::nullopt, {{"r1", RequestPhase::kActivated}}});
+  // The same for a rotation: version 1 already Deactivated and version 2 usable in the backend.
+  r.push_back({"InterruptedRotationIsFinished",
+               key("k", fin, withRotation("2160h"), active1, withVersion(2, KeyState::kPreActive, kCreated)),
+               {request("r2", "k", forVersion(2), approved(1))},
+               described({{1, {true, UsageState::kProcessOnly}}, {2, {true, UsageState::kPurpose}}}), T,
+               {A(kDeactivate, 1), A(kActivate, 2), A(kSelfTest, 2)}, KeyState::kActive,
+               {"KeyDeactivated", "KeyActivated"}, hours(2160), {{"r2", RequestPhase::kActivated}}});
+  // Half of that rotation: only version 1's deactivation reached the backend.
+  r.push_back({"InterruptedRotationAfterTheDeactivationIsFinished",
+               key("k", fin, withRotation("2160h"), active1, withVersion(2, KeyState::kPreActive, kCreated)),
+               {request("r2", "k", forVersion(2), approved(1))},
+               described({{1, {true, UsageState::kProcessOnly}}, {2, {true, UsageState::kNone}}}), T,
+               {A(kDeactivate, 1), A(kActivate, 2), A(kSelfTest, 2)}, KeyState::kActive,
+               {"KeyDeactivated", "KeyActivated"}, hours(2160), {{"r2", RequestPhase::kActivated}}});
+  // Usable in the backend with no approved request: drift, repaired as before.
+  r.push_back({"UsablePreActiveWithoutApprovalIsRepaired", key("k", fin, withRequiredApprovals(2), preActive1),
+               {request("r1", "k", approved(1, 2))}, described({{1, {true, UsageState::kPurpose}}}), T,
+               {A(kRepair, 1, UsageState::kNone)}, KeyState::kPreActive, {"DriftRepaired"}, hours(167)});
   // Material of an Active version missing in the backend: Failed, nothing destroyed.
   r.push_back({"MissingMaterialFails",
                key("k", fin, active1, withAnnotation(std::string(kReconcileRequestedAtAnnotation), "1")), {},
