@@ -14,7 +14,9 @@ case "$kind" in
     export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ;;
   thread) dir=build-tsan
-    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp" ;;
+    # history_size=7: the most per-thread history TSan keeps, so the earlier access of a report
+    # is restored and a suppression can match it (with less, some show "failed to restore").
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=7:suppressions=$PWD/tests/tsan.supp" ;;
   *) echo "usage: $0 address|thread" >&2; exit 2 ;;
 esac
 bash scripts/install-deps.sh

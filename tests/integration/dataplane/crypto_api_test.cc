@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -254,6 +255,71 @@ TEST_F(CryptoApiTest, GroupSubjectsAndTokenReviewCache) {
   ASSERT_NE(tr, nullptr);
   EXPECT_EQ(tr->stats().reviews, 1u) << "TokenReview must not be on the hot path";
   EXPECT_GE(tr->stats().cacheHits, 49u);
+}
+
+// The state gRPC handler threads share (the TokenReview cache, the key directory over the
+// informer caches, the per-tenant limiter, the use-audit aggregator) driven from plain
+// threads, with the informers updating the key and the binding meanwhile and the aggregator
+// flushed. make test-tsan cannot judge races on gRPC's own threads (tests/tsan.supp says
+// why); here every thread is Keygate's, so TSan sees every access.
+TEST_F(CryptoApiTest, SharedStateHoldsUnderPlainThreads) {
+  addKey("tenant-a", "weights", "Encrypt", "AES-256", {{1, "Active"}});
+  bindKeyUser("tenant-a", "users", serviceAccount("tenant-a", "app"));
+  const std::string token = serviceAccountToken("tenant-a", "app");
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, done{0};
+  std::mutex firstMu;
+  std::string first;
+  auto fail = [&](const std::string& what) {
+    std::lock_guard<std::mutex> l(firstMu);
+    if (first.empty()) first = what;
+    ++failures;
+  };
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        Credentials cred;
+        cred.bearerToken = token;
+        auto caller = authn_->authenticate(cred);
+        if (!caller.ok()) return fail("authenticate: " + caller.error().toString());
+        const std::string pt = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto ct = service_->encrypt(*caller, encryptReq("tenant-a/weights", pt, "ctx"));
+        if (!ct.ok()) return fail("encrypt: " + ct.error().toString());
+        auto back = service_->decrypt(*caller, decryptReq("tenant-a/weights", ct->ciphertext(), "ctx"));
+        if (!back.ok()) return fail("decrypt: " + back.error().toString());
+        if (back->plaintext() != pt) return fail("round trip changed the plaintext");
+        ++done;
+      }
+    });
+  std::thread informer([&] {  // the same key and binding, re-delivered (new resourceVersions)
+    while (!stop) {
+      auto k = keys_.get("tenant-a/weights");
+      if (k) {
+        Json key = *k;
+        key["metadata"]["resourceVersion"] = std::to_string(1000 + done.load());
+        keys_.upsert(std::make_shared<const Json>(key));
+      }
+      bindKeyUser("tenant-a", "users", serviceAccount("tenant-a", "app"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::thread flusher([&] {
+    while (!stop) {
+      service_->flushUsage();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  for (auto& t : callers) t.join();
+  stop = true;
+  informer.join();
+  flusher.join();
+  service_->flushUsage();
+  EXPECT_EQ(failures.load(), 0) << first;
+  EXPECT_EQ(done.load(), 160);
+  int used = 0;
+  for (const auto& r : audit("KeyUsed")) used += r.value("count", 0);
+  EXPECT_EQ(used, 320) << "every encrypt and decrypt counted once in the KeyUsed records";
 }
 
 // ---- state and purpose -------------------------------------------------------------------
