@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -23,6 +24,30 @@ inline double processCpuMs(pid_t pid) {
   for (int i = 3; rest >> field; ++i)
     if (i == 14 || i == 15) ticks += std::stod(field);
   return 1000.0 * ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU ms (utime + stime) of each live thread of a process, summed by thread name (comm: the
+// name nameThisThread gave it, else the program's). Threads that ended are not in it: the
+// difference to processCpuMs is theirs.
+inline std::map<std::string, double> threadCpuMsByName(pid_t pid) {
+  std::map<std::string, double> out;
+  const std::string base = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    std::ifstream f(it->path() / "stat");
+    std::string line;
+    if (!std::getline(f, line)) continue;
+    const auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::string name = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; rest >> field; ++i)
+      if (i == 14 || i == 15) ticks += std::stod(field);
+    out[name] += 1000.0 * ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  return out;
 }
 
 // Resident set size, in KiB (0 if the process is gone).
