@@ -12,6 +12,7 @@
 #include "controllers/backend_set.h"
 #include "harness/key_operator.h"
 #include "kube/resource.h"
+#include "security/forwarding_backend.h"
 #include "security/key_flow.h"
 #include "support/softhsm_env.h"
 
@@ -22,31 +23,15 @@ using backends::testing::Op;
 using backends::testing::Prober;
 using backends::testing::SoftHsmEnv;
 
-class RefusesVersion2Activation final : public backends::KeyBackend {
+class RefusesVersion2Activation final : public ForwardingBackend {
  public:
-  explicit RefusesVersion2Activation(std::unique_ptr<backends::pkcs11::Pkcs11Backend> inner) : inner_(std::move(inner)) {}
-  backends::pkcs11::Pkcs11Backend& inner() { return *inner_; }
-
-  const std::string& name() const override { return inner_->name(); }
-  std::string_view type() const override { return inner_->type(); }
-  using KeyBackend::generate;
-  Result<backends::GeneratedKey> generate(const backends::KeySpec& s, const backends::GenerateOptions& o) override {
-    return inner_->generate(s, o);
-  }
+  using ForwardingBackend::ForwardingBackend;
   Status applyUsage(const backends::KeySpec& s, backends::UsageState u) override {
     if (s.ref.version == 2 && u == backends::UsageState::kFull)
       return makeError(ErrorCode::kFailedPrecondition, "object of " + s.ref.backendKeyId() +
                                                            " is Compromised and cannot become Active");
-    return inner_->applyUsage(s, u);
+    return ForwardingBackend::applyUsage(s, u);
   }
-  Status markCompromised(const backends::KeySpec& s) override { return inner_->markCompromised(s); }
-  Status destroy(const backends::KeyRef& r) override { return inner_->destroy(r); }
-  Result<backends::KeyDescription> describe(const backends::KeySpec& s) override { return inner_->describe(s); }
-  Status probe() override { return inner_->probe(); }
-  Result<backends::SelfTestResult> selfTest(const backends::KeySpec& s) override { return inner_->selfTest(s); }
-
- private:
-  std::unique_ptr<backends::pkcs11::Pkcs11Backend> inner_;
 };
 
 bool hasAudit(const std::vector<std::string>& lines, const std::string& event, int version, const std::string& result) {

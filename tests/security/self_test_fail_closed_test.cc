@@ -13,6 +13,7 @@
 #include "controllers/backend_set.h"
 #include "harness/key_operator.h"
 #include "kube/resource.h"
+#include "security/forwarding_backend.h"
 #include "security/key_flow.h"
 #include "support/softhsm_env.h"
 
@@ -24,33 +25,17 @@ using backends::testing::Prober;
 using backends::testing::SoftHsmEnv;
 
 // The real backend, with a module that gets its known-answer tests wrong.
-class WrongAnswerBackend final : public backends::KeyBackend {
+class WrongAnswerBackend final : public ForwardingBackend {
  public:
-  explicit WrongAnswerBackend(std::unique_ptr<backends::pkcs11::Pkcs11Backend> inner) : inner_(std::move(inner)) {}
-  backends::pkcs11::Pkcs11Backend& inner() { return *inner_; }
-
-  const std::string& name() const override { return inner_->name(); }
-  std::string_view type() const override { return inner_->type(); }
-  using KeyBackend::generate;
-  Result<backends::GeneratedKey> generate(const backends::KeySpec& s, const backends::GenerateOptions& o) override {
-    return inner_->generate(s, o);
-  }
-  Status applyUsage(const backends::KeySpec& s, backends::UsageState u) override { return inner_->applyUsage(s, u); }
-  Status markCompromised(const backends::KeySpec& s) override { return inner_->markCompromised(s); }
-  Status destroy(const backends::KeyRef& r) override { return inner_->destroy(r); }
-  Result<backends::KeyDescription> describe(const backends::KeySpec& s) override { return inner_->describe(s); }
-  Status probe() override { return inner_->probe(); }
+  using ForwardingBackend::ForwardingBackend;
   Result<backends::SelfTestResult> selfTest(const backends::KeySpec& s) override {
-    auto r = inner_->selfTest(s);  // the real round trip runs (and passes) ...
+    auto r = inner().selfTest(s);  // the real round trip runs (and passes) ...
     if (!r.ok()) return r;
     backends::SelfTestResult wrong = *r;  // ... the verdict is what a faulty module would give
     wrong.passed = false;
     wrong.detail = "AES-256-GCM known-answer test: the module's output differs from the published vector";
     return wrong;
   }
-
- private:
-  std::unique_ptr<backends::pkcs11::Pkcs11Backend> inner_;
 };
 
 TEST(SelfTestFailClosedTest, KeyThatFailsItsKnownAnswerTestIsNotUsable) {

@@ -691,8 +691,8 @@ class Decider {
   int64_t required_ = 1;
   std::string blocked_;
   std::string failedReason_;
-  std::vector<std::pair<int64_t, KeyState>> drifted_;  // (version, state when found drifted)
   std::string failedMessage_;
+  std::vector<std::pair<int64_t, KeyState>> drifted_;  // (version, state when found drifted)
   bool waitingForNotBefore_ = false;
   Plan plan_;
 };

@@ -388,6 +388,28 @@ TEST_F(OperatorE2E, TenantIsolationMatrix) {
 namespace keygate {
 namespace {
 
+// The operator's backends[] entry "kms" for a PyKMIP server, and a client of the same server
+// of the test's own (another client of the same CA), to look at the server directly.
+std::string kmipBackendEntry(testing::PyKmipServer& kms, const testing::KmipClientCert& cert) {
+  return "- name: kms\n  type: kmip\n  endpoint: 127.0.0.1:" + std::to_string(kms.port()) + "\n  tls: {caFile: " +
+         kms.caFile() + ", certFile: " + cert.certFile + ", keyFile: " + cert.keyFile + "}\n";
+}
+
+std::unique_ptr<backends::kmip::KmipBackend> directKmipClient(testing::PyKmipServer& kms,
+                                                              const testing::KmipClientCert& cert) {
+  backends::kmip::TlsOptions tls{"127.0.0.1", kms.port(), kms.caFile(), cert.certFile, cert.keyFile};
+  auto connector = backends::kmip::tlsConnector(tls);
+  if (!connector.ok()) return nullptr;
+  return std::make_unique<backends::kmip::KmipBackend>(std::make_unique<backends::kmip::KmipClient>(std::move(*connector)),
+                                                       backends::kmip::KmipBackendOptions{"kms"});
+}
+
+}  // namespace
+}  // namespace keygate
+
+namespace keygate {
+namespace {
+
 // The operator binary with a KMIP backend (a real PyKMIP server over mutual TLS): a key on
 // it reaches PreActive and the server holds exactly one Pre-Active object for it in the
 // tenant's Object Group; an algorithm the server cannot create ends Failed with its reason.
@@ -398,10 +420,7 @@ TEST_F(OperatorE2E, KmipBackendThroughTheOperatorBinary) {
   ASSERT_TRUE(cert.ok()) << cert.error().toString();
   int mport = freePort(), hport = freePort(), wport = freePort();
   std::string cfg = config(dir_.path() + "/state", mport, hport, wport);
-  const std::string kmip = "- name: kms\n  type: kmip\n  endpoint: 127.0.0.1:" + std::to_string((*kms)->port()) +
-                           "\n  tls: {caFile: " + (*kms)->caFile() + ", certFile: " + cert->certFile + ", keyFile: " +
-                           cert->keyFile + "}\n";
-  cfg.insert(cfg.find("policy:"), kmip);
+  cfg.insert(cfg.find("policy:"), kmipBackendEntry(**kms, *cert));
   std::string cfgFile = dir_.write("config.yaml", cfg);
   std::string kubeconfig = server_->writeKubeconfig("admin");
   unsetenv("SOFTHSM2_CONF");
@@ -428,10 +447,9 @@ TEST_F(OperatorE2E, KmipBackendThroughTheOperatorBinary) {
   EXPECT_EQ(getString(k["status"]["versions"][0], "backendKeyId"), "keygate/tenant-a/" + uid + "/v1");
 
   // Ask the server directly, as another client of the same CA.
-  backends::kmip::TlsOptions tls{"127.0.0.1", (*kms)->port(), (*kms)->caFile(), cert->certFile, cert->keyFile};
-  auto connector = backends::kmip::tlsConnector(tls);
-  ASSERT_TRUE(connector.ok());
-  backends::kmip::KmipBackend direct(std::make_unique<backends::kmip::KmipClient>(std::move(*connector)), {"kms"});
+  auto directClient = directKmipClient(**kms, *cert);
+  ASSERT_TRUE(directClient);
+  backends::kmip::KmipBackend& direct = *directClient;
   auto uids = direct.locate("tenant-a", "keygate/tenant-a/" + uid + "/v1");
   ASSERT_TRUE(uids.ok()) << uids.error().toString();
   EXPECT_EQ(uids->size(), 1u);
@@ -470,9 +488,7 @@ TEST_F(OperatorE2E, KmipActivationInterruptedByAKillIsFinishedAfterTheRestart) {
   applyDeployRbac(*admin_, dir_.path());
   int mport = freePort(), hport = freePort(), wport = freePort();
   std::string cfg = config(dir_.path() + "/state", mport, hport, wport);
-  cfg.insert(cfg.find("policy:"), "- name: kms\n  type: kmip\n  endpoint: 127.0.0.1:" + std::to_string((*kms)->port()) +
-                                      "\n  tls: {caFile: " + (*kms)->caFile() + ", certFile: " + cert->certFile +
-                                      ", keyFile: " + cert->keyFile + "}\n");
+  cfg.insert(cfg.find("policy:"), kmipBackendEntry(**kms, *cert));
   std::string cfgFile = dir_.write("config.yaml", cfg);
   std::string kubeconfig = server_->writeKubeconfig(kOperatorUser);
   unsetenv("SOFTHSM2_CONF");
@@ -538,10 +554,9 @@ TEST_F(OperatorE2E, KmipActivationInterruptedByAKillIsFinishedAfterTheRestart) {
   ASSERT_TRUE(k2.ok());
   ASSERT_EQ(getString(*k2, "status.state"), "PreActive");
   const std::string uid = getString(*k2, "metadata.uid");
-  backends::kmip::TlsOptions tls{"127.0.0.1", (*kms)->port(), (*kms)->caFile(), cert->certFile, cert->keyFile};
-  auto connector = backends::kmip::tlsConnector(tls);
-  ASSERT_TRUE(connector.ok());
-  backends::kmip::KmipBackend direct(std::make_unique<backends::kmip::KmipClient>(std::move(*connector)), {"kms"});
+  auto directClient = directKmipClient(**kms, *cert);
+  ASSERT_TRUE(directClient);
+  backends::kmip::KmipBackend& direct = *directClient;
   const backends::KeySpec spec{{"tenant-a", uid, 1}, backends::Purpose::kEncrypt, backends::Algorithm::kAes256};
   ASSERT_TRUE(direct.activate(spec).ok());
   std::this_thread::sleep_until(notBefore + 1s);
