@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 
 #include <fstream>
 #include <thread>
@@ -113,6 +115,63 @@ TEST_F(KmsPluginTest, RoundTripsAsKubeApiserverDoes) {
     ASSERT_TRUE(back.ok()) << back.error().toString();
     EXPECT_EQ(*back, seed);
   }
+}
+
+// The plugin's state (health, key_id, the versions it knows) driven from plain threads:
+// callers encrypting and decrypting, a prober, and kube-apiserver's Status polls at once.
+// make test-tsan cannot judge races on gRPC's own threads (tests/tsan.supp says why); here the
+// plugin's code runs on threads of the test's own, so TSan sees every access to its state.
+TEST_F(KmsPluginTest, StateHoldsUnderPlainThreads) {
+  ASSERT_TRUE(plugin_->probe().ok());
+  const std::string keyId = plugin_->keyId();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, done{0};
+  std::mutex firstMu;
+  std::string first;
+  auto fail = [&](const std::string& what) {
+    std::lock_guard<std::mutex> l(firstMu);
+    if (first.empty()) first = what;
+    ++failures;
+  };
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t)
+    callers.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        v2::EncryptRequest er;
+        er.set_plaintext(KmsApiServerClient::seed());
+        er.set_uid("uid-" + std::to_string(i));
+        auto sealed = plugin_->encrypt(er);
+        if (!sealed.ok()) return fail("encrypt: " + sealed.error().toString());
+        v2::DecryptRequest dr;
+        dr.set_ciphertext(sealed->ciphertext());
+        dr.set_uid(er.uid());
+        dr.set_key_id(sealed->key_id());
+        for (const auto& [k, v] : sealed->annotations()) (*dr.mutable_annotations())[k] = v;
+        auto back = plugin_->decrypt(dr);
+        if (!back.ok()) return fail("decrypt: " + back.error().toString());
+        if (back->plaintext() != er.plaintext()) return fail("round trip changed the seed");
+        ++done;
+      }
+    });
+  std::thread prober([&] {
+    while (!stop)
+      if (Status st = plugin_->probe(); !st.ok()) fail("probe: " + st.error().toString());
+  });
+  std::thread poller([&] {
+    while (!stop) {
+      auto st = plugin_->status();
+      if (st.healthz() != "ok" || st.key_id() != keyId) fail("status: " + st.healthz() + " " + st.key_id());
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  for (auto& t : callers) t.join();
+  stop = true;
+  prober.join();
+  poller.join();
+  EXPECT_EQ(failures.load(), 0) << first;
+  EXPECT_EQ(done.load(), 60);
+  EXPECT_TRUE(plugin_->healthy());
+  EXPECT_EQ(plugin_->keyId(), keyId);
 }
 
 TEST_F(KmsPluginTest, KeyIdIsStableAcrossRestartsAndOldCiphertextsStillDecrypt) {
