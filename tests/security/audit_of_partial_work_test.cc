@@ -44,17 +44,11 @@ bool hasAudit(const std::vector<std::string>& lines, const std::string& event, i
 }
 
 TEST(AuditOfPartialWorkTest, ADeactivationDoneBeforeAFailedActivationIsAudited) {
-  auto server = testing::TestApiServer::start();
-  ASSERT_TRUE(server.ok()) << server.error().toString();
-  auto admin = (*server)->adminClient();
-  controllers::BackendSet backends;
-  auto wrapped = std::make_unique<RefusesVersion2Activation>(SoftHsmEnv::get().openBackend());
-  RefusesVersion2Activation* backend = wrapped.get();
-  backends.add(std::move(wrapped));
-  testing::KeyOperatorOptions o;
-  o.policy.knownBackends = {"softhsm"};
-  testing::KeyOperator op(**server, &backends, o);
-  op.start();
+  OperatorOver<RefusesVersion2Activation> run;
+  ASSERT_NO_FATAL_FAILURE(run.start());
+  kube::Client* admin = run.admin.get();
+  RefusesVersion2Activation* backend = run.backend;
+  testing::KeyOperator& op = *run.op;
 
   const kube::Resource keys = kube::resources::encryptionKeys(), requests = kube::resources::keyActivationRequests();
   ASSERT_NO_FATAL_FAILURE(createKeyAndApprove(*admin, "tenant-a", "rotating", "activate-v1"));

@@ -4,7 +4,12 @@
 #include <memory>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "backends/pkcs11/pkcs11_backend.h"
+#include "controllers/backend_set.h"
+#include "harness/key_operator.h"
+#include "support/softhsm_env.h"
 
 namespace keygate::security {
 
@@ -28,6 +33,31 @@ class ForwardingBackend : public backends::KeyBackend {
 
  private:
   std::unique_ptr<backends::pkcs11::Pkcs11Backend> inner_;
+};
+
+// The EncryptionKey controller (harness/key_operator.h) on a fresh test API server, with one
+// backend: B, a ForwardingBackend over SoftHSM2, named "softhsm". start() from the test body.
+template <typename B>
+struct OperatorOver {
+  std::unique_ptr<testing::TestApiServer> server;
+  kube::ClientPtr admin;
+  controllers::BackendSet set;
+  B* backend = nullptr;
+  std::unique_ptr<testing::KeyOperator> op;
+
+  void start() {
+    auto s = testing::TestApiServer::start();
+    ASSERT_TRUE(s.ok()) << s.error().toString();
+    server = std::move(*s);
+    admin = server->adminClient();
+    auto wrapped = std::make_unique<B>(keygate::backends::testing::SoftHsmEnv::get().openBackend());
+    backend = wrapped.get();
+    set.add(std::move(wrapped));
+    testing::KeyOperatorOptions o;
+    o.policy.knownBackends = {"softhsm"};
+    op = std::make_unique<testing::KeyOperator>(*server, &set, o);
+    op->start();
+  }
 };
 
 }  // namespace keygate::security

@@ -39,17 +39,11 @@ class WrongAnswerBackend final : public ForwardingBackend {
 };
 
 TEST(SelfTestFailClosedTest, KeyThatFailsItsKnownAnswerTestIsNotUsable) {
-  auto server = testing::TestApiServer::start();
-  ASSERT_TRUE(server.ok()) << server.error().toString();
-  auto admin = (*server)->adminClient();
-  controllers::BackendSet backends;
-  auto wrapped = std::make_unique<WrongAnswerBackend>(SoftHsmEnv::get().openBackend());
-  WrongAnswerBackend* backend = wrapped.get();
-  backends.add(std::move(wrapped));
-  testing::KeyOperatorOptions o;
-  o.policy.knownBackends = {"softhsm"};
-  testing::KeyOperator op(**server, &backends, o);
-  op.start();
+  OperatorOver<WrongAnswerBackend> run;
+  ASSERT_NO_FATAL_FAILURE(run.start());
+  kube::Client* admin = run.admin.get();
+  WrongAnswerBackend* backend = run.backend;
+  testing::KeyOperator& op = *run.op;
 
   const kube::Resource keys = kube::resources::encryptionKeys(), requests = kube::resources::keyActivationRequests();
   ASSERT_NO_FATAL_FAILURE(createKeyAndApprove(*admin, "tenant-a", "weights", "activate"));

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "integration/dataplane/crypto_fixture.h"
+#include "support/thread_failures.h"
 
 namespace keygate::dataplane::testing {
 namespace {
@@ -267,14 +268,8 @@ TEST_F(CryptoApiTest, SharedStateHoldsUnderPlainThreads) {
   bindKeyUser("tenant-a", "users", serviceAccount("tenant-a", "app"));
   const std::string token = serviceAccountToken("tenant-a", "app");
   std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, done{0};
-  std::mutex firstMu;
-  std::string first;
-  auto fail = [&](const std::string& what) {
-    std::lock_guard<std::mutex> l(firstMu);
-    if (first.empty()) first = what;
-    ++failures;
-  };
+  std::atomic<int> done{0};
+  keygate::testing::ThreadFailures fail;
   std::vector<std::thread> callers;
   for (int t = 0; t < 4; ++t)
     callers.emplace_back([&, t] {
@@ -315,7 +310,7 @@ TEST_F(CryptoApiTest, SharedStateHoldsUnderPlainThreads) {
   informer.join();
   flusher.join();
   service_->flushUsage();
-  EXPECT_EQ(failures.load(), 0) << first;
+  EXPECT_EQ(fail.count(), 0) << fail.first();
   EXPECT_EQ(done.load(), 160);
   int used = 0;
   for (const auto& r : audit("KeyUsed")) used += r.value("count", 0);

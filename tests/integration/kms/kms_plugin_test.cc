@@ -20,6 +20,7 @@
 #include "kms/plugin.h"
 #include "support/kms_apiserver_client.h"
 #include "support/temp_dir.h"
+#include "support/thread_failures.h"
 
 namespace keygate::dataplane::testing {
 namespace {
@@ -125,14 +126,8 @@ TEST_F(KmsPluginTest, StateHoldsUnderPlainThreads) {
   ASSERT_TRUE(plugin_->probe().ok());
   const std::string keyId = plugin_->keyId();
   std::atomic<bool> stop{false};
-  std::atomic<int> failures{0}, done{0};
-  std::mutex firstMu;
-  std::string first;
-  auto fail = [&](const std::string& what) {
-    std::lock_guard<std::mutex> l(firstMu);
-    if (first.empty()) first = what;
-    ++failures;
-  };
+  std::atomic<int> done{0};
+  keygate::testing::ThreadFailures fail;
   std::vector<std::thread> callers;
   for (int t = 0; t < 3; ++t)
     callers.emplace_back([&] {
@@ -168,7 +163,7 @@ TEST_F(KmsPluginTest, StateHoldsUnderPlainThreads) {
   stop = true;
   prober.join();
   poller.join();
-  EXPECT_EQ(failures.load(), 0) << first;
+  EXPECT_EQ(fail.count(), 0) << fail.first();
   EXPECT_EQ(done.load(), 60);
   EXPECT_TRUE(plugin_->healthy());
   EXPECT_EQ(plugin_->keyId(), keyId);
