@@ -41,6 +41,8 @@ class CryptoClient {
   Result<v1::MacResponse> mac(const v1::MacRequest& r);
   Result<v1::VerifyMacResponse> verifyMac(const v1::VerifyMacRequest& r);
   Result<v1::GetPublicKeyResponse> getPublicKey(const v1::GetPublicKeyRequest& r);
+  // Up to 256 calls in one round trip; each result says its own success or error.
+  Result<v1::BatchResponse> batch(const v1::BatchRequest& r);
 
   struct Impl;
 

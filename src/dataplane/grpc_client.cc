@@ -203,6 +203,7 @@ KG_CLIENT(verify, Verify)
 KG_CLIENT(mac, Mac)
 KG_CLIENT(verifyMac, VerifyMac)
 KG_CLIENT(getPublicKey, GetPublicKey)
+KG_CLIENT(batch, Batch)
 #undef KG_CLIENT
 
 }  // namespace keygate::dataplane

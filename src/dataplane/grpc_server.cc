@@ -133,8 +133,8 @@ Credentials credentialsOf(const grpc::ServerContextBase& ctx) {
 // shrinks under load (thread creation per burst dominated bench/crypto_bench's profile).
 class CryptoImpl final : public keygate::v1::Crypto::CallbackService {
  public:
-  CryptoImpl(Authenticator& a, CryptoService& s, std::function<Status()> serving)
-      : auth_(a), svc_(s), serving_(std::move(serving)) {}
+  CryptoImpl(Authenticator& a, CryptoService& s, std::function<Status()> serving, size_t maxMessageBytes)
+      : auth_(a), svc_(s), serving_(std::move(serving)), maxMessageBytes_(maxMessageBytes) {}
 
   template <typename Req, typename Resp, typename Fn>
   grpc::Status handle(grpc::CallbackServerContext* ctx, Operation op, const Req* req, Resp* resp, Fn fn) {
@@ -172,10 +172,117 @@ class CryptoImpl final : public keygate::v1::Crypto::CallbackService {
   KG_RPC(GetPublicKey, Operation::kGetPublicKey, getPublicKey)
 #undef KG_RPC
 
+  grpc::ServerUnaryReactor* Batch(grpc::CallbackServerContext* ctx, const v1::BatchRequest* req,
+                                  v1::BatchResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(batch(*ctx, *req, resp));
+    return reactor;
+  }
+
+  grpc::Status batch(const grpc::CallbackServerContext& ctx, const v1::BatchRequest& req, v1::BatchResponse* resp) {
+    if (serving_) {
+      Status st = serving_();
+      if (!st.ok()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, st.error().message);
+    }
+    if (req.calls().empty() || req.calls_size() > kMaxBatchCalls)
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "a batch holds 1.." + std::to_string(kMaxBatchCalls) + " calls; this one has " +
+                              std::to_string(req.calls_size()));
+    Result<Caller> caller = auth_.authenticate(credentialsOf(ctx));
+    if (!caller.ok()) {
+      auto [op, key] = operationOf(req.calls(0));
+      svc_.observeUnauthenticated(op, caller.error(), key);
+      return toGrpc(caller.error());
+    }
+    // The response must fit the message size limit too. A result is at most its call's size
+    // plus resultSlack() (the version name and id, IV and tag, a data key; a signature or a
+    // PEM public key), so a call that might not fit is not run: it and the calls after it
+    // answer RESOURCE_EXHAUSTED.
+    resp->mutable_results()->Reserve(req.calls_size());
+    size_t used = 0;
+    for (const auto& call : req.calls()) {
+      auto* r = resp->add_results();
+      r->set_id(call.id());
+      const size_t bound = call.ByteSizeLong() + resultSlack(call);
+      if (used + bound > maxMessageBytes_) {
+        setError(r, makeError(ErrorCode::kResourceExhausted,
+                              "not run: the batch's response could exceed " + std::to_string(maxMessageBytes_) +
+                                  " bytes; send this call and the ones after it in another batch"));
+        used = maxMessageBytes_;
+        continue;
+      }
+      dispatch(*caller, call, r);
+      used += r->ByteSizeLong() + 8;  // + the field's tag and length
+    }
+    return grpc::Status::OK;
+  }
+
  private:
+  static constexpr int kMaxBatchCalls = 256;
+
+  // How much larger than its call a result can be: an RSA-4096 signature or a PEM public
+  // key is up to ~800 bytes more; every other result adds less than 128 bytes.
+  static size_t resultSlack(const v1::Call& call) {
+    return call.has_sign() || call.has_get_public_key() ? 1024 : 256;
+  }
+
+  void dispatch(const Caller& c, const v1::Call& req, v1::CallResult* resp) {
+    using R = v1::Call;
+    switch (req.call_case()) {
+      case R::kEncrypt: put(resp, svc_.encrypt(c, req.encrypt()), &v1::CallResult::mutable_encrypt); break;
+      case R::kDecrypt: put(resp, svc_.decrypt(c, req.decrypt()), &v1::CallResult::mutable_decrypt); break;
+      case R::kGenerateDataKey:
+        put(resp, svc_.generateDataKey(c, req.generate_data_key()), &v1::CallResult::mutable_generate_data_key);
+        break;
+      case R::kReEncrypt: put(resp, svc_.reEncrypt(c, req.re_encrypt()), &v1::CallResult::mutable_re_encrypt); break;
+      case R::kSign: put(resp, svc_.sign(c, req.sign()), &v1::CallResult::mutable_sign); break;
+      case R::kVerify: put(resp, svc_.verify(c, req.verify()), &v1::CallResult::mutable_verify); break;
+      case R::kMac: put(resp, svc_.mac(c, req.mac()), &v1::CallResult::mutable_mac); break;
+      case R::kVerifyMac: put(resp, svc_.verifyMac(c, req.verify_mac()), &v1::CallResult::mutable_verify_mac); break;
+      case R::kGetPublicKey:
+        put(resp, svc_.getPublicKey(c, req.get_public_key()), &v1::CallResult::mutable_get_public_key);
+        break;
+      case R::CALL_NOT_SET:
+        setError(resp, makeError(ErrorCode::kInvalidArgument,
+                                 "the call names no method: set one of encrypt, decrypt, generate_data_key, "
+                                 "re_encrypt, sign, verify, mac, verify_mac, get_public_key"));
+        break;
+    }
+  }
+
+  static void setError(v1::CallResult* resp, const Error& e) {
+    auto* err = resp->mutable_error();
+    err->set_code(grpcStatusCode(e.code));
+    err->set_message(e.message);
+  }
+
+  template <typename Resp>
+  static void put(v1::CallResult* resp, Result<Resp> r, Resp* (v1::CallResult::*slot)()) {
+    if (!r.ok()) setError(resp, r.error());
+    else *(resp->*slot)() = std::move(*r);
+  }
+
+  static std::pair<Operation, std::string> operationOf(const v1::Call& req) {
+    using R = v1::Call;
+    switch (req.call_case()) {
+      case R::kEncrypt: return {Operation::kEncrypt, req.encrypt().key()};
+      case R::kDecrypt: return {Operation::kDecrypt, req.decrypt().key()};
+      case R::kGenerateDataKey: return {Operation::kGenerateDataKey, req.generate_data_key().key()};
+      case R::kReEncrypt: return {Operation::kReEncrypt, req.re_encrypt().key()};
+      case R::kSign: return {Operation::kSign, req.sign().key()};
+      case R::kVerify: return {Operation::kVerify, req.verify().key()};
+      case R::kMac: return {Operation::kMac, req.mac().key()};
+      case R::kVerifyMac: return {Operation::kVerifyMac, req.verify_mac().key()};
+      case R::kGetPublicKey: return {Operation::kGetPublicKey, req.get_public_key().key()};
+      case R::CALL_NOT_SET: break;
+    }
+    return {Operation::kEncrypt, ""};
+  }
+
   Authenticator& auth_;
   CryptoService& svc_;
   std::function<Status()> serving_;
+  const size_t maxMessageBytes_;
 };
 
 }  // namespace
@@ -230,7 +337,7 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::start(GrpcServerOptions o, Authe
   // correctness does not depend on it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto impl = std::make_unique<Impl>();
-  impl->service = std::make_unique<CryptoImpl>(authenticator, service, o.serving);
+  impl->service = std::make_unique<CryptoImpl>(authenticator, service, o.serving, o.maxMessageBytes);
   grpc::ServerBuilder b;
   b.AddListeningPort(o.address, creds, &impl->port);
   b.RegisterService(impl->service.get());
