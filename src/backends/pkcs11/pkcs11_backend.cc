@@ -1,11 +1,14 @@
 #include "backends/pkcs11/pkcs11_backend.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <mutex>
 
 #include "backends/pkcs11/attributes.h"
 #include "backends/pkcs11/ck_errors.h"
 #include "backends/pkcs11/cryptoki_dl.h"
 #include "backends/pkcs11/public_key.h"
+#include "backends/pkcs11/softhsm_store.h"
 #include "backends/pkcs11/templates.h"
 
 namespace keygate::backends::pkcs11 {
@@ -66,8 +69,40 @@ std::vector<CK_ATTRIBUTE_TYPE> describedAttributes(CK_OBJECT_CLASS cls) {
 
 }  // namespace
 
+namespace {
+
+// SoftHSM2's file store: before this process first loads the module, put back the
+// token.object files a killed process left empty, and keep their copies current
+// (softhsm_store.h). Later opens in the same process only refresh copies: a loaded module
+// may be rewriting a file at that very moment.
+void guardSoftHsmStore(const std::string& tokenDir, const std::string& backendName) {
+  static std::mutex mu;
+  static bool loaded = false;
+  std::lock_guard<std::mutex> lock(mu);
+  static const log::Logger logger("pkcs11.softhsm");
+  auto check = checkSoftHsmTokens(tokenDir, !loaded);
+  loaded = true;
+  if (!check.ok()) {
+    logger.warn("cannot check the SoftHSM2 token files", {{"backend", backendName}, {"error", check.error().message}});
+    return;
+  }
+  for (const auto& dir : check->restored)
+    logger.warn("restored a token file a killed process had left empty (SoftHSM2 rewrites token.object in place)",
+                {{"backend", backendName}, {"tokenDirectory", dir}});
+  for (const auto& dir : check->unrecoverable)
+    logger.error("a SoftHSM2 token file is damaged and there is no copy to restore it from; the token's keys cannot be used",
+                 {{"backend", backendName}, {"tokenDirectory", dir}});
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Pkcs11Backend>> Pkcs11Backend::open(Pkcs11BackendOptions options, SecretStorePtr secrets) {
   if (!secrets) return makeError(ErrorCode::kInvalidArgument, "pkcs11 backend " + options.name + " needs a secret store");
+  if (options.softHsmTokenDir.empty() && options.modulePath.find("softhsm") != std::string::npos) {
+    const char* conf = std::getenv("SOFTHSM2_CONF");
+    if (auto dir = softHsmFileStoreDir(conf ? conf : "/etc/softhsm/softhsm2.conf")) options.softHsmTokenDir = *dir;
+  }
+  if (!options.softHsmTokenDir.empty()) guardSoftHsmStore(options.softHsmTokenDir, options.name);
   ASSIGN_OR_RETURN(std::shared_ptr<DlCryptoki> ck, DlCryptoki::load(options.modulePath));
   return std::make_unique<Pkcs11Backend>(std::move(ck), std::move(secrets), std::move(options));
 }
@@ -76,7 +111,12 @@ Pkcs11Backend::Pkcs11Backend(std::shared_ptr<Cryptoki> ck, SecretStorePtr secret
     : ck_(ck),
       options_(std::move(options)),
       tokens_(std::move(ck), std::move(secrets),
-              TokenManagerOptions{options_.name, options_.maxIdleSessionsPerToken}) {}
+              TokenManagerOptions{options_.name, options_.maxIdleSessionsPerToken,
+                                  options_.softHsmTokenDir.empty()
+                                      ? std::function<void(const std::string&)>()
+                                      : [dir = options_.softHsmTokenDir, name = options_.name](const std::string&) {
+                                          guardSoftHsmStore(dir, name);
+                                        }}) {}
 
 Result<ObjectSet> Pkcs11Backend::lookup(Session& s, const Bytes& id) {
   if (auto cached = s.token().cachedObjects(id)) return *cached;

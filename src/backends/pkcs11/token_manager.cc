@@ -351,6 +351,7 @@ Result<std::shared_ptr<Token>> TokenManager::token(std::string_view ns) {
     if (!slot) return makeError(ErrorCode::kInternal, "token " + label + " not found right after C_InitToken");
     RETURN_IF_ERROR(initUserPin(*slot, label, *soPin, *userPin));
     log_.info("initialised tenant token", {{"token", label}, {"namespace", ns}, {"slot", *slot}});
+    if (options_.onTokenInitialised) options_.onTokenInitialised(label);
   }
 
   auto token = std::make_shared<Token>(ck_, std::string(ns), label, *slot, *userPin,

@@ -173,6 +173,8 @@ class Token {
 struct TokenManagerOptions {
   std::string backendName = "pkcs11";  // names the PIN secrets
   size_t maxIdleSessionsPerToken = 4;  // ≈ reconcile workers; more are opened on demand
+  // Called after a tenant token was initialised (C_InitToken + C_InitPIN); may be empty.
+  std::function<void(const std::string& label)> onTokenInitialised;
 };
 
 class TokenManager {

@@ -33,7 +33,7 @@ bool boolIn(const std::map<CK_ATTRIBUTE_TYPE, Bytes>& t, CK_ATTRIBUTE_TYPE a, bo
 struct Fixture {
   std::shared_ptr<FakeCryptoki> ck = std::make_shared<FakeCryptoki>();
   std::shared_ptr<MemorySecretStore> store = std::make_shared<MemorySecretStore>();
-  Pkcs11Backend backend{ck, store, Pkcs11BackendOptions{"hsm", "", 2}};
+  Pkcs11Backend backend{ck, store, Pkcs11BackendOptions{"hsm", "", 2, ""}};
 };
 
 KeySpec spec(Purpose p, Algorithm a, const std::string& ns = "tenant-a") {
@@ -116,7 +116,7 @@ TEST(Pkcs11Tokens, InitialisesOnFirstUseAndStoresPins) {
   EXPECT_EQ(user->value().size(), 48u);
   EXPECT_NE(user->value(), so->value());
   // A second backend (restart) finds the token and does not initialise again.
-  Pkcs11Backend again(f.ck, f.store, Pkcs11BackendOptions{"hsm", "", 2});
+  Pkcs11Backend again(f.ck, f.store, Pkcs11BackendOptions{"hsm", "", 2, ""});
   auto g = again.generate(spec(Purpose::kEncrypt, Algorithm::kAes256));
   ASSERT_TRUE(g.ok());
   EXPECT_FALSE(g->created);
@@ -326,7 +326,7 @@ TEST(Pkcs11Errors, WrongPinIsClear) {
   auto bad = std::make_shared<MemorySecretStore>();
   ASSERT_TRUE(bad->put("hsm.tenant-a.user-pin", SecretValue("wrong-pin-value")).ok());
   f.ck->dropAllSessions();  // forget the first backend's login
-  Pkcs11Backend other(f.ck, bad, Pkcs11BackendOptions{"hsm", "", 2});
+  Pkcs11Backend other(f.ck, bad, Pkcs11BackendOptions{"hsm", "", 2, ""});
   auto d = other.describe(spec(Purpose::kEncrypt, Algorithm::kAes256));
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().code, ErrorCode::kUnauthenticated);
@@ -340,7 +340,7 @@ TEST(Pkcs11Errors, WrongPinIsClear) {
 TEST(Pkcs11Errors, NoFreeSlot) {
   auto ck = std::make_shared<FakeCryptoki>(1);
   auto store = std::make_shared<MemorySecretStore>();
-  Pkcs11Backend b(ck, store, Pkcs11BackendOptions{"hsm", "", 2});
+  Pkcs11Backend b(ck, store, Pkcs11BackendOptions{"hsm", "", 2, ""});
   ASSERT_TRUE(b.generate(spec(Purpose::kEncrypt, Algorithm::kAes256, "one")).ok());
   auto g = b.generate(spec(Purpose::kEncrypt, Algorithm::kAes256, "two"));
   ASSERT_FALSE(g.ok());
