@@ -1,6 +1,8 @@
 #include "api/v1alpha1/validation.h"
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -25,13 +27,27 @@ bool isDnsSubdomain(std::string_view s) {
   return s.size() <= kMaxNameLength && std::regex_match(s.begin(), s.end(), re);
 }
 
-bool isStrictDate(std::string_view s) {
-  static const std::regex re("^[0-9]{4}-[0-9]{2}-[0-9]{2}$");
-  if (!std::regex_match(s.begin(), s.end(), re)) return false;
-  auto t = parseRfc3339(s);
-  // parseRfc3339 normalises 2027-06-31 to July 1st: require the date to survive a round trip.
-  return t.ok() && formatRfc3339(*t).compare(0, 10, s) == 0;
+// YYYY-MM-DD naming a day of the calendar (2027-06-31 is not one). The crypto API checks
+// each granting binding's reviewBy per call, so this is plain arithmetic, not a regex.
+std::optional<std::chrono::year_month_day> strictDate(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  auto number = [&](size_t from, size_t n) {
+    int v = 0;
+    for (size_t i = from; i < from + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return -1;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  const int y = number(0, 4), m = number(5, 2), d = number(8, 2);
+  if (y < 0 || m < 0 || d < 0) return std::nullopt;
+  const std::chrono::year_month_day date{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(m)},
+                                         std::chrono::day{static_cast<unsigned>(d)}};
+  if (!date.ok()) return std::nullopt;
+  return date;
 }
+
+bool isStrictDate(std::string_view s) { return strictDate(s).has_value(); }
 
 void required(Errs& e, const std::string& field, bool present) {
   if (!present) e.push_back({field, "Required value"});
@@ -370,11 +386,12 @@ FieldErrors validateUpdate(const KeyRoleBinding&, const KeyRoleBinding& newBindi
 }
 
 Result<WallTime> parseReviewBy(std::string_view reviewBy) {
-  if (!isStrictDate(reviewBy))
+  auto date = strictDate(reviewBy);
+  if (!date)
     return makeError(ErrorCode::kInvalidArgument, "spec.reviewBy: invalid date \"" + std::string(reviewBy) +
                                                       "\" (use YYYY-MM-DD)");
-  ASSIGN_OR_RETURN(WallTime day, parseRfc3339(reviewBy));
-  return day + std::chrono::hours(24);
+  // The whole day counts: due at the next midnight (UTC).
+  return WallTime(std::chrono::sys_days(*date)) + std::chrono::hours(24);
 }
 
 bool bindingIsCurrent(const KeyRoleBinding& binding, WallTime now) {

@@ -237,6 +237,11 @@ TEST(ValidationTest, BindingRules) {
   ASSERT_TRUE(due.ok());
   EXPECT_EQ(*due, at("2027-07-01T00:00:00Z"));
   EXPECT_FALSE(parseReviewBy("2027-06-30T00:00:00Z").ok());
+  EXPECT_EQ(*parseReviewBy("2028-02-29"), at("2028-03-01T00:00:00Z")) << "a leap day";
+  EXPECT_EQ(*parseReviewBy("2027-12-31"), at("2028-01-01T00:00:00Z"));
+  for (const char* bad : {"2027-02-29", "2027-13-01", "2027-00-10", "2027-06-00", "2027-6-30", "2027/06/30",
+                          "27-06-30xx", "2027-06-3a", " 2027-06-30", "", "2027-06-30\n"})
+    EXPECT_FALSE(parseReviewBy(bad).ok()) << bad;
   auto b = binding("b", Role::kKeyApprover, {user("bob")});
   EXPECT_TRUE(bindingIsCurrent(b, at("2027-06-30T23:59:59Z")));
   EXPECT_FALSE(bindingIsCurrent(b, at("2027-07-01T00:00:00Z")));
