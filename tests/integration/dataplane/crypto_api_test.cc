@@ -16,12 +16,6 @@
 namespace keygate::dataplane::testing {
 namespace {
 
-std::string sha256(const std::string& s) {
-  std::string d(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), reinterpret_cast<unsigned char*>(d.data()));
-  return d;
-}
-
 v1::EncryptRequest encryptReq(const std::string& key, const std::string& pt, const std::string& aad = "") {
   v1::EncryptRequest r;
   r.set_key(key);

@@ -1,17 +1,9 @@
 // Crypto API Batch: many calls in one round trip, each authorized, checked, audited and
 // answered on its own (through gRPC, TokenReview and SoftHSM2 like the unary tests).
-#include <openssl/sha.h>
-
 #include "integration/dataplane/crypto_fixture.h"
 
 namespace keygate::dataplane::testing {
 namespace {
-
-std::string sha256(const std::string& s) {
-  std::string d(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), reinterpret_cast<unsigned char*>(d.data()));
-  return d;
-}
 
 v1::Call* encryptCall(v1::BatchRequest& b, uint64_t id, const std::string& key, const std::string& pt) {
   auto* c = b.add_calls();
@@ -175,17 +167,7 @@ TEST_F(CryptoApiTest, BatchWhoseResponseWouldOutgrowTheLimitRunsOnlyWhatFits) {
 
 // The per-namespace rate limit applies to each call of a batch; a replica that does not
 // serve refuses the whole batch.
-class CryptoApiBatchLimitTest : public CryptoApiTest {
- protected:
-  void SetUp() override {
-    CryptoServiceOptions o;
-    o.tenantQps = 1;
-    o.tenantBurst = 3;
-    start(o);
-  }
-};
-
-TEST_F(CryptoApiBatchLimitTest, EachCallTakesFromTheRateLimitAndAStandbyRefusesTheBatch) {
+TEST_F(CryptoApiLimitTest, BatchCallsEachTakeFromTheRateLimitAndAStandbyRefusesTheBatch) {
   addKey("tenant-a", "weights", "Encrypt", "AES-256", {{1, "Active"}});
   bindKeyUser("tenant-a", "users", serviceAccount("tenant-a", "app"));
   const std::string token = serviceAccountToken("tenant-a", "app");

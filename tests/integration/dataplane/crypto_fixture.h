@@ -5,6 +5,7 @@
 // KeyRoleBindings in an informer-style cache (as the operator's informers would hold them;
 // the HSM objects behind them are set to the same states through the backend).
 #include <gtest/gtest.h>
+#include <openssl/sha.h>
 
 #include <memory>
 #include <string>
@@ -212,5 +213,22 @@ class CryptoApiTest : public ::testing::Test {
   std::vector<CallRecord> calls_;
   int64_t rv_ = 100;
 };
+
+// The same with a small per-namespace rate limit (1/s, burst 3).
+class CryptoApiLimitTest : public CryptoApiTest {
+ protected:
+  void SetUp() override {
+    CryptoServiceOptions o;
+    o.tenantQps = 1;
+    o.tenantBurst = 3;
+    start(o);
+  }
+};
+
+inline std::string sha256(const std::string& s) {
+  std::string d(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), reinterpret_cast<unsigned char*>(d.data()));
+  return d;
+}
 
 }  // namespace keygate::dataplane::testing

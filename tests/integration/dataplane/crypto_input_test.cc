@@ -120,16 +120,6 @@ TEST_F(CryptoApiTest, BadInputGetsClearErrorsAndTheServerKeepsServing) {
 
 // The namespace's rate limit answers RESOURCE_EXHAUSTED (and is per namespace); a key whose
 // backend this server does not have answers UNAVAILABLE.
-class CryptoApiLimitTest : public CryptoApiTest {
- protected:
-  void SetUp() override {
-    CryptoServiceOptions o;
-    o.tenantQps = 1;
-    o.tenantBurst = 3;
-    start(o);
-  }
-};
-
 TEST_F(CryptoApiLimitTest, PerTenantRateLimitAndUnavailableBackend) {
   addKey("tenant-a", "weights", "Encrypt", "AES-256", {{1, "Active"}});
   addKey("tenant-b", "weights", "Encrypt", "AES-256", {{1, "Active"}});
