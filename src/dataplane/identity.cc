@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/log.h"
+#include "common/sha256.h"
 
 namespace keygate::dataplane {
 namespace {
@@ -17,9 +18,8 @@ const log::Logger& logger() {
 }
 
 std::string sha256(const std::string& s) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(s.data()), s.size(), md);
-  return std::string(reinterpret_cast<const char*>(md), sizeof md);
+  const auto md = keygate::sha256(s);
+  return std::string(reinterpret_cast<const char*>(md.data()), md.size());
 }
 
 std::string base64UrlDecode(std::string_view in) {

@@ -1,9 +1,8 @@
 #include "dataplane/key_name.h"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <charconv>
+
+#include "common/sha256.h"
 
 namespace keygate::dataplane {
 namespace {
@@ -66,14 +65,7 @@ std::string keyVersionId(std::string_view keyUid, int64_t version) {
   std::string input = std::string("keygate.dev/key-version") + '\0';
   input.append(keyUid);
   input += "@" + std::to_string(version);
-  // One fetched SHA-256 for the process: the one-shot SHA256() fetches the algorithm (under
-  // OpenSSL 3's global locks) on every call, and this runs on every crypto API answer.
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!md || EVP_Digest(input.data(), input.size(), digest, &len, md, nullptr) != 1 || len < 16) {
-    SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  }
+  const auto digest = sha256(input);
   static const char* hex = "0123456789abcdef";
   std::string out;
   out.reserve(32);

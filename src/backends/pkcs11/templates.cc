@@ -5,6 +5,8 @@
 #include <array>
 #include <cstring>
 
+#include "common/sha256.h"
+
 namespace keygate::backends::pkcs11 {
 namespace {
 
@@ -151,10 +153,8 @@ std::string ckaShortName(CK_ATTRIBUTE_TYPE type) {
 }
 
 Bytes objectId(const KeyRef& ref) {
-  std::string in = "keygate/v1:" + ref.keyUid + "/v" + std::to_string(ref.version);
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), md);
-  return Bytes(md, md + 16);
+  const auto md = sha256("keygate/v1:" + ref.keyUid + "/v" + std::to_string(ref.version));
+  return Bytes(md.begin(), md.begin() + 16);
 }
 
 Bytes ecParams(Algorithm a) {
