@@ -5,7 +5,7 @@
 // destruction rewrites the token's `token.object` (its generation counter in the first 8
 // bytes; label, flags and the PIN-wrapped token key after it). A SIGKILL between the two
 // system calls leaves `token.object` empty, and with it every key of the token unusable
-// (C_OpenSession fails): bench/softhsm_kill_bench --create measured 4 tokens lost in 300
+// (C_OpenSession fails): bench/softhsm_kill_bench --create measured 2-4 tokens lost in 300
 // kills of a process creating keys. Keygate keeps a copy of each token's `token.object` in
 // the same directory (`keygate-token-copy`: no `.object` suffix, so SoftHSM ignores it) and,
 // before the module is loaded, puts the copy back where a kill left the file empty or cut.
