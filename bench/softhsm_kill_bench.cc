@@ -17,8 +17,9 @@
 //             it). A kill between the two leaves two objects with the key's CKA_ID, a kill
 //             inside the copy a damaged copy beside the intact original: "recoverable" (the
 //             next child keeps one intact object and destroys the rest, as the operator would).
-//   --repair  Keygate's SoftHSM2 store guard (softhsm_store.h) runs after each kill, as the
-//             operator's restart does before it loads the module.
+//   --repair  Keygate's SoftHSM2 store guard (softhsm_store.h): the child refreshes the copies
+//             around each usage change as Pkcs11Backend::applyUsage does, and the guard runs
+//             after each kill, as the operator's restart does before it loads the module.
 // Never asserts: it measures the HSM, not Keygate. Figures: docs/scale.md.
 #include <dlfcn.h>
 #include <signal.h>
@@ -48,7 +49,8 @@ namespace {
 const KeySpec kSpec{{"kill-bench", "victim", 1}, Purpose::kEncrypt, Algorithm::kAes256};
 bool gCopy = false;
 bool gCreate = false;  // --create: the child creates and destroys other keys; the victim is left alone
-bool gRepair = false;  // --repair: Keygate's SoftHSM2 store guard runs before each look (as at a restart)
+bool gRepair = false;  // --repair: Keygate's SoftHSM2 store guard, as Pkcs11Backend runs it
+std::string gTokenDir;
 
 // C_CopyObject, which Keygate's Cryptoki interface does not carry.
 CK_RV copyObject(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, std::span<const CK_ATTRIBUTE> t, CK_OBJECT_HANDLE* out) {
@@ -123,7 +125,10 @@ int flip() {
   for (unsigned i = 0;; ++i) {
     AttributeList t = usageTemplate(kSpec.purpose, CKO_SECRET_KEY, i % 2 ? UsageState::kFull : UsageState::kNone);
     if (!gCopy) {
+      // With --repair, the copies are refreshed around the change as Pkcs11Backend::applyUsage does.
+      if (gRepair && !checkSoftHsmTokens(gTokenDir, false, "kill-bench").ok()) return 38;
       if (o.ck->setAttributeValue(o.s, h, t.span()) != CKR_OK) return 32;
+      if (gRepair && !checkSoftHsmTokens(gTokenDir, false, "kill-bench").ok()) return 38;
       continue;
     }
     CK_OBJECT_HANDLE copy = 0;
@@ -192,6 +197,7 @@ int main(int argc, char** argv) {
     gRepair = gRepair || std::strcmp(argv[i], "--repair") == 0;
   }
   testing::SoftHsmTempDir dir;  // sets SOFTHSM2_CONF for the children
+  gTokenDir = dir.path() + "/tokens";
   if (std::system("softhsm2-util --init-token --free --label kill-bench --pin 1234 --so-pin 1234 >/dev/null") != 0) {
     std::fprintf(stderr, "softhsm2-util --init-token failed\n");
     return 1;
@@ -246,7 +252,7 @@ int main(int argc, char** argv) {
   std::printf("%-52s %8d\n", "key gone (no object with its CKA_ID)", outcomes[2]);
   std::printf("%-52s %8d\n", "key damaged (no intact object with its CKA_ID)", outcomes[3]);
   std::printf("%-52s %8d\n", "  of which the token itself unusable (no session)", tokenLost);
-  if (gRepair) std::printf("%-52s %8d\n", "token.object put back by the guard (--repair)", restored);
+  if (gRepair) std::printf("%-52s %8d\n", "files put back by the guard (--repair)", restored);
   std::printf("%-52s %8d\n", "key value readable (CKA_VALUE returned)", outcomes[4]);
   std::printf("%-52s %8d\n", "first kill that did not leave the key intact", firstBad);
   return 0;

@@ -86,12 +86,22 @@ void guardSoftHsmStore(const std::string& tokenDir, const std::string& backendNa
     logger.warn("cannot check the SoftHSM2 token files", {{"backend", backendName}, {"error", check.error().message}});
     return;
   }
-  for (const auto& dir : check->restored)
-    logger.warn("restored a token file a killed process had left empty (SoftHSM2 rewrites token.object in place)",
-                {{"backend", backendName}, {"tokenDirectory", dir}});
-  for (const auto& dir : check->unrecoverable)
+  for (const auto& file : check->restored)
+    logger.warn("restored a SoftHSM2 file a killed process had left empty (SoftHSM2 rewrites its files in place)",
+                {{"backend", backendName}, {"file", file}});
+  for (const auto& file : check->unrecoverable)
     logger.error("a SoftHSM2 token file is damaged and there is no copy to restore it from; the token's keys cannot be used",
-                 {{"backend", backendName}, {"tokenDirectory", dir}});
+                 {{"backend", backendName}, {"file", file}});
+}
+
+// Refreshes the copies of one token's files (no restore: the module is loaded).
+void refreshSoftHsmCopies(const std::string& tokenDir, const std::string& label) {
+  if (tokenDir.empty()) return;
+  auto check = checkSoftHsmTokens(tokenDir, false, label);
+  if (!check.ok()) {
+    static const log::Logger logger("pkcs11.softhsm");
+    logger.warn("cannot refresh the copies of the SoftHSM2 token files", {{"token", label}, {"error", check.error().message}});
+  }
 }
 
 }  // namespace
@@ -264,10 +274,15 @@ Status Pkcs11Backend::applyUsage(const KeySpec& spec, UsageState state) {
     std::stable_sort(objs.begin(), objs.end(), [](const ObjectRef& a, const ObjectRef& b) {
       return a.objectClass == CKO_PUBLIC_KEY && b.objectClass != CKO_PUBLIC_KEY;
     });
+    // SoftHSM2 rewrites the object's file in place: a kill inside C_SetAttributeValue empties
+    // it. Copies of the token's files from just before (softhsm_store.h) let the next start
+    // put the object back as it was; the reconciler then repeats the change.
+    refreshSoftHsmCopies(options_.softHsmTokenDir, token->label());
     for (const ObjectRef& o : objs) {
       AttributeList t = usageTemplate(spec.purpose, o.objectClass, state);
       RETURN_IF_ERROR(ckCheck("C_SetAttributeValue", s.ck().setAttributeValue(s.handle(), o.handle, t.span()), keyId));
     }
+    refreshSoftHsmCopies(options_.softHsmTokenDir, token->label());
     return true;
   }));
   log_.info("set key usage", {{"backendKeyId", keyId}, {"token", token->label()}, {"usage", usageStateName(state)}});
@@ -297,6 +312,7 @@ Status Pkcs11Backend::destroy(const KeyRef& ref) {
     token->forgetObjects(id);
     return n;
   }, Token::Access::kExclusive));
+  refreshSoftHsmCopies(options_.softHsmTokenDir, token->label());  // the copies go with the key
   log_.info("destroyed key", {{"backendKeyId", keyId}, {"token", token->label()}, {"objects", destroyed}});
   return okStatus();
 }

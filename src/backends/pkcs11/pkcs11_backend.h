@@ -22,9 +22,9 @@ struct Pkcs11BackendOptions {
   std::string name = "pkcs11";  // backends[].name; also prefixes the PIN secret names
   std::string modulePath;       // backends[].module
   size_t maxIdleSessionsPerToken = 4;
-  // SoftHSM2's file store (softhsm_store.h): the token directory whose token.object files
-  // get a copy, refreshed when a tenant token is initialised. open() fills it from
-  // SOFTHSM2_CONF for a SoftHSM2 module; "" = not SoftHSM2's file store.
+  // SoftHSM2's file store (softhsm_store.h): the token directory whose files get copies,
+  // refreshed when a tenant token is initialised, around usage changes and after destroys.
+  // open() fills it from SOFTHSM2_CONF for a SoftHSM2 module; "" = not SoftHSM2's file store.
   std::string softHsmTokenDir;
 };
 

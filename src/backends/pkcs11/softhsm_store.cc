@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "common/file.h"
@@ -16,6 +18,8 @@ namespace {
 constexpr size_t kGenerationBytes = 8;  // ObjectFile's generation counter leads every file
 constexpr const char* kTokenFile = "token.object";
 constexpr const char* kCopyFile = "keygate-token-copy";
+constexpr const char* kObjectSuffix = ".object";
+constexpr const char* kObjectCopySuffix = ".keygate-copy";
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r");
@@ -60,37 +64,108 @@ std::optional<std::string> softHsmFileStoreDir(const std::string& confPath) {
   return dir;
 }
 
-Result<SoftHsmStoreCheck> checkSoftHsmTokens(const std::string& tokenDir, bool restore) {
+namespace {
+
+// What a kill inside SoftHSM's rewrite leaves: nothing after the generation counter (the
+// ftruncate happened, the write did not), or — for a file larger than stdio's 4 KiB buffer,
+// written in more than one write() — less than the copy. A smaller file is otherwise left
+// alone: it may be someone else's legitimate change.
+bool cut(const std::string& file, const std::string* copy) {
+  if (file.size() <= kGenerationBytes) return true;
+  return copy && copy->size() > 4096 && file.size() < copy->size();
+}
+
+bool endsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// One token directory. Returns false when it is not a token directory.
+Status checkTokenDir(const fs::path& dir, bool restore, SoftHsmStoreCheck& out) {
+  const fs::path token = dir / kTokenFile, copy = dir / kCopyFile;
+  auto current = readWholeFile(token.string());
+  auto saved = readWholeFile(copy.string());
+  const bool haveCopy = saved.ok() && saved->size() > kGenerationBytes;
+  const bool damaged = !current.ok() || cut(*current, haveCopy ? &*saved : nullptr);
+  if (damaged) {
+    if (!current.ok() && !haveCopy) return okStatus();  // not a token directory
+    if (!haveCopy) {
+      out.unrecoverable.push_back(token.string());
+    } else if (restore) {
+      RETURN_IF_ERROR(writeAtomically(token, *saved));
+      out.restored.push_back(token.string());
+    }
+  } else if (!haveCopy || saved->size() != current->size() ||
+             saved->compare(kGenerationBytes, std::string::npos, *current, kGenerationBytes, std::string::npos) != 0) {
+    // Intact: keep the copy current (a PIN change rewrites the token's wrapped key; the
+    // generation counter alone changes with every object created or destroyed).
+    RETURN_IF_ERROR(writeAtomically(copy, *current));
+    out.copied++;
+  }
+
+  // Object files and their copies.
+  std::set<std::string> objects, copies;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == kTokenFile) continue;
+    if (endsWith(name, kObjectSuffix)) objects.insert(name.substr(0, name.size() - std::strlen(kObjectSuffix)));
+    if (endsWith(name, kObjectCopySuffix)) copies.insert(name.substr(0, name.size() - std::strlen(kObjectCopySuffix)));
+  }
+  for (const auto& stem : objects) {
+    const fs::path object = dir / (stem + kObjectSuffix), objectCopy = dir / (stem + kObjectCopySuffix);
+    const bool hasCopy = copies.count(stem) > 0;
+    std::error_code e1, e2;
+    const auto objectSize = fs::file_size(object, e1);
+    if (e1) continue;  // destroyed meanwhile
+    if (hasCopy) {
+      // Up to date when the copy is as large and was written after the object's last change.
+      const auto copySize = fs::file_size(objectCopy, e2);
+      if (!e2 && copySize == objectSize && objectSize > kGenerationBytes &&
+          fs::last_write_time(objectCopy, e2) >= fs::last_write_time(object, e1) && !e1 && !e2)
+        continue;
+    }
+    auto body = readWholeFile(object.string());
+    if (!body.ok()) continue;
+    auto kept = hasCopy ? readWholeFile(objectCopy.string()) : Result<std::string>(std::string());
+    const bool keptUsable = kept.ok() && kept->size() > kGenerationBytes;
+    if (cut(*body, keptUsable ? &*kept : nullptr)) {
+      // Emptied or cut by a kill, or an object SoftHSM is creating right now (it writes an
+      // empty file first): only a copy, and only before the module is loaded, says which.
+      if (keptUsable && restore) {
+        RETURN_IF_ERROR(writeAtomically(object, *kept));
+        out.restored.push_back(object.string());
+      }
+      continue;
+    }
+    if (keptUsable && *kept == *body) continue;
+    RETURN_IF_ERROR(writeAtomically(objectCopy, *body));
+    out.copied++;
+  }
+  for (const auto& stem : copies) {
+    if (objects.count(stem)) continue;
+    std::error_code e;
+    if (fs::remove(dir / (stem + kObjectCopySuffix), e)) out.dropped++;  // its object was destroyed
+  }
+  return okStatus();
+}
+
+}  // namespace
+
+Result<SoftHsmStoreCheck> checkSoftHsmTokens(const std::string& tokenDir, bool restore, const std::string& label) {
   SoftHsmStoreCheck out;
   std::error_code ec;
   fs::directory_iterator it(tokenDir, ec);
   if (ec) return makeError(ErrorCode::kUnavailable, "SoftHSM2 token directory " + tokenDir + ": " + ec.message());
+  std::string padded = label;
+  if (!label.empty()) padded.resize(32, ' ');
   for (const auto& entry : it) {
     if (!entry.is_directory(ec)) continue;
-    const fs::path token = entry.path() / kTokenFile, copy = entry.path() / kCopyFile;
-    auto current = readWholeFile(token.string());
-    auto saved = readWholeFile(copy.string());
-    const bool haveCopy = saved.ok() && saved->size() > kGenerationBytes;
-    const bool damaged = !current.ok() || current->size() <= kGenerationBytes ||
-                         (haveCopy && current->size() < saved->size());
-    if (damaged) {
-      if (!current.ok() && !haveCopy) continue;  // not a token directory (or never had a token)
-      if (!haveCopy) {
-        out.unrecoverable.push_back(entry.path().string());
-        continue;
-      }
-      if (!restore) continue;
-      RETURN_IF_ERROR(writeAtomically(token, *saved));
-      out.restored.push_back(entry.path().string());
-      continue;
+    if (!label.empty()) {
+      // token.object holds the token's label in clear, padded to 32 bytes.
+      auto t = readWholeFile((entry.path() / kTokenFile).string());
+      if (!t.ok() || t->find(padded) == std::string::npos) continue;
     }
-    // Intact: keep the copy current (a PIN change rewrites the token's wrapped key; the
-    // generation counter alone changes with every object created or destroyed).
-    if (haveCopy && saved->size() == current->size() &&
-        saved->compare(kGenerationBytes, std::string::npos, *current, kGenerationBytes, std::string::npos) == 0)
-      continue;
-    RETURN_IF_ERROR(writeAtomically(copy, *current));
-    out.copied++;
+    RETURN_IF_ERROR(checkTokenDir(entry.path(), restore, out));
   }
   return out;
 }

@@ -12,6 +12,8 @@
 #include <memory>
 
 #include "backends/pkcs11/softhsm_store.h"
+#include "backends/pkcs11/templates.h"
+#include "support/softhsm_env.h"
 #include "support/temp_dir.h"
 
 namespace keygate::backends::pkcs11 {
@@ -68,7 +70,7 @@ TEST_F(SoftHsmStoreTest, AnEmptiedTokenFileIsPutBackAndTheTokensKeysWorkAgain) {
   ASSERT_TRUE(dir.has_value());
   auto copied = checkSoftHsmTokens(*dir, true);
   ASSERT_TRUE(copied.ok()) << copied.error().toString();
-  EXPECT_EQ(copied->copied, 1);
+  EXPECT_EQ(copied->copied, 2);  // token.object and the key's object file
   // More objects afterwards: SoftHSM2 rewrites token.object (its generation counter) each time.
   ASSERT_EQ(tool("--keygen --key-type AES:32 --label other --id 0c0d --sensitive").status, 0);
   ASSERT_EQ(run("softhsm2-util --show-slots").status, 0) << "the copy beside token.object does not disturb SoftHSM2";
@@ -81,7 +83,7 @@ TEST_F(SoftHsmStoreTest, AnEmptiedTokenFileIsPutBackAndTheTokensKeysWorkAgain) {
 
   auto repaired = checkSoftHsmTokens(*dir, true);
   ASSERT_TRUE(repaired.ok());
-  EXPECT_EQ(repaired->restored.size(), 1u);
+  EXPECT_EQ(repaired->restored, std::vector<std::string>{token});
   Outcome listed = tool("--list-objects --type secrkey");
   ASSERT_EQ(listed.status, 0) << listed.output;
   EXPECT_NE(listed.output.find("model-weights"), std::string::npos) << listed.output;
@@ -92,6 +94,55 @@ TEST_F(SoftHsmStoreTest, AnEmptiedTokenFileIsPutBackAndTheTokensKeysWorkAgain) {
   EXPECT_NE(value.status, 0) << value.output;
   // And the token still creates keys.
   EXPECT_EQ(tool("--keygen --key-type AES:32 --label after --id 0e0f --sensitive").status, 0);
+}
+
+// Through Keygate's own backend: the usage change leaves a copy of the key's object file
+// equal to the file (taken after the change), a restart puts an emptied file back, and the
+// copies go when the key is destroyed.
+TEST(SoftHsmStoreBackendTest, UsageChangesKeepACopyThatARestartPutsBackAndDestroyDeletes) {
+  auto& env = testing::SoftHsmEnv::get();
+  auto backend = env.openBackend();
+  const std::string ns = testing::uniqueNamespace("store");
+  KeySpec spec{{ns, testing::uniqueUid(), 1}, Purpose::kEncrypt, Algorithm::kAes256};
+  ASSERT_TRUE(backend->generate(spec).ok());
+  ASSERT_TRUE(backend->activate(spec).ok());
+  auto dir = softHsmFileStoreDir(env.confPath());
+  ASSERT_TRUE(dir.has_value());
+
+  // The tenant's token directory: the one whose token.object carries its label.
+  std::string padded = tokenLabel(ns);
+  padded.resize(32, ' ');
+  fs::path tokenDir;
+  for (const auto& e : fs::directory_iterator(*dir)) {
+    std::ifstream in(e.path() / "token.object", std::ios::binary);
+    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (body.find(padded) != std::string::npos) tokenDir = e.path();
+  }
+  ASSERT_FALSE(tokenDir.empty());
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  std::vector<fs::path> objects;
+  for (const auto& e : fs::directory_iterator(tokenDir))
+    if (e.path().extension() == ".object" && e.path().filename() != "token.object") objects.push_back(e.path());
+  ASSERT_EQ(objects.size(), 1u);
+  const fs::path object = objects[0];
+  const fs::path copy = tokenDir / (object.stem().string() + ".keygate-copy");
+  ASSERT_TRUE(fs::exists(copy)) << "applyUsage leaves a copy";
+  const std::string active = slurp(object);
+  EXPECT_EQ(slurp(copy), active) << "refreshed after the change";
+
+  // A kill inside the next usage change empties the file; the next start puts it back.
+  std::ofstream(object, std::ios::trunc).close();
+  auto check = checkSoftHsmTokens(*dir, true, tokenLabel(ns));
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(check->restored, std::vector<std::string>{object.string()});
+  EXPECT_EQ(slurp(object), active);
+
+  ASSERT_TRUE(backend->destroy(spec.ref).ok());
+  EXPECT_FALSE(fs::exists(object));
+  EXPECT_FALSE(fs::exists(copy)) << "the copy goes with the key";
 }
 
 }  // namespace

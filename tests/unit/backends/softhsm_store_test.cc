@@ -2,6 +2,7 @@
 // copies it writes, what it leaves alone.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "backends/pkcs11/softhsm_store.h"
@@ -29,7 +30,7 @@ TEST(SoftHsmStore, ACopyIsMadeAndAnEmptiedTokenFileIsRestoredFromIt) {
   dir.write("tokens/a/0f00.object", "an object");
   auto first = checkSoftHsmTokens(dir.path() + "/tokens", true);
   ASSERT_TRUE(first.ok()) << first.error().toString();
-  EXPECT_EQ(first->copied, 1);
+  EXPECT_EQ(first->copied, 2);  // token.object and the object file
   EXPECT_EQ(read(dir.path() + "/tokens/a/keygate-token-copy"), tokenFile(1));
 
   // A kill between SoftHSM's ftruncate and write: the file is empty.
@@ -37,9 +38,9 @@ TEST(SoftHsmStore, ACopyIsMadeAndAnEmptiedTokenFileIsRestoredFromIt) {
   auto second = checkSoftHsmTokens(dir.path() + "/tokens", true);
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->restored.size(), 1u);
-  EXPECT_EQ(second->restored[0], dir.path() + "/tokens/a");
+  EXPECT_EQ(second->restored[0], dir.path() + "/tokens/a/token.object");
   EXPECT_EQ(read(dir.path() + "/tokens/a/token.object"), tokenFile(1));
-  EXPECT_EQ(read(dir.path() + "/tokens/a/0f00.object"), "an object") << "object files are not touched";
+  EXPECT_EQ(read(dir.path() + "/tokens/a/0f00.object"), "an object") << "an intact object file is left as it is";
   EXPECT_FALSE(fs::exists(dir.path() + "/tokens/a/token.object.tmp"));
 
   // A file cut short (only its generation counter) is damaged too.
@@ -77,13 +78,73 @@ TEST(SoftHsmStore, WithoutRestoreOrWithoutACopyNothingIsWritten) {
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->restored.empty()) << "restore = false: a loaded module may be writing";
   EXPECT_EQ(read(dir.path() + "/tokens/a/token.object"), "");
-  EXPECT_EQ(r->unrecoverable, std::vector<std::string>{dir.path() + "/tokens/b"});
+  EXPECT_EQ(r->unrecoverable, std::vector<std::string>{dir.path() + "/tokens/b/token.object"});
   EXPECT_FALSE(fs::exists(dir.path() + "/tokens/b/keygate-token-copy")) << "an empty file is never copied";
   EXPECT_FALSE(fs::exists(dir.path() + "/tokens/c/keygate-token-copy"));
 
   auto missing = checkSoftHsmTokens(dir.path() + "/no-such-dir", true);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, ErrorCode::kUnavailable);
+}
+
+// Object files: copied, refreshed when they change, put back when emptied, and the copy
+// deleted once the object is destroyed; only the token with the given label is looked at.
+TEST(SoftHsmStore, ObjectFilesAreCopiedRestoredAndTheirCopiesGoWithThem) {
+  keygate::testing::TempDir dir("softhsm-store");
+  const std::string label = std::string("keygate:tenant-a") + std::string(16, ' ');
+  dir.write("tokens/a/token.object", tokenFile(1, std::string(24, 'T') + label + std::string(256, 'T')));
+  dir.write("tokens/b/token.object", tokenFile(1, std::string(24, 'T') + "keygate:tenant-ab" + std::string(271, ' ')));
+  const std::string key = tokenFile(3, "usage=off " + std::string(700, 'K'));
+  dir.write("tokens/a/1111.object", key);
+  dir.write("tokens/b/2222.object", key);
+  auto first = checkSoftHsmTokens(dir.path() + "/tokens", false, "keygate:tenant-a");
+  ASSERT_TRUE(first.ok()) << first.error().toString();
+  EXPECT_EQ(first->copied, 2);  // token.object and 1111.object of tenant-a only
+  EXPECT_EQ(read(dir.path() + "/tokens/a/1111.keygate-copy"), key);
+  EXPECT_FALSE(fs::exists(dir.path() + "/tokens/b/2222.keygate-copy")) << "tenant-ab is another token";
+
+  // Nothing changed: nothing is rewritten. A usage change: the copy follows.
+  EXPECT_EQ(checkSoftHsmTokens(dir.path() + "/tokens", false, "keygate:tenant-a")->copied, 0);
+  const std::string active = tokenFile(4, "usage=on  " + std::string(700, 'K'));
+  dir.write("tokens/a/1111.object", active);
+  fs::last_write_time(dir.path() + "/tokens/a/1111.object",
+                      fs::last_write_time(dir.path() + "/tokens/a/1111.keygate-copy") + std::chrono::seconds(1));
+  EXPECT_EQ(checkSoftHsmTokens(dir.path() + "/tokens", false, "keygate:tenant-a")->copied, 1);
+  EXPECT_EQ(read(dir.path() + "/tokens/a/1111.keygate-copy"), active);
+
+  // A kill inside the next change empties the file: not restored while loaded, then restored.
+  dir.write("tokens/a/1111.object", "");
+  auto loaded = checkSoftHsmTokens(dir.path() + "/tokens", false, "keygate:tenant-a");
+  EXPECT_TRUE(loaded->restored.empty());
+  EXPECT_EQ(read(dir.path() + "/tokens/a/1111.keygate-copy"), active) << "an empty file never replaces a copy";
+  auto start = checkSoftHsmTokens(dir.path() + "/tokens", true);
+  ASSERT_TRUE(start.ok());
+  EXPECT_EQ(start->restored, std::vector<std::string>{dir.path() + "/tokens/a/1111.object"});
+  EXPECT_EQ(read(dir.path() + "/tokens/a/1111.object"), active);
+
+  // Destroyed: the copy is deleted with it.
+  fs::remove(dir.path() + "/tokens/a/1111.object");
+  auto destroyed = checkSoftHsmTokens(dir.path() + "/tokens", false, "keygate:tenant-a");
+  EXPECT_EQ(destroyed->dropped, 1);
+  EXPECT_FALSE(fs::exists(dir.path() + "/tokens/a/1111.keygate-copy"));
+}
+
+// A file that shrank but is not empty was rewritten whole (one write() below 4 KiB): someone's
+// change, kept; only a large file shorter than its copy can be a cut write.
+TEST(SoftHsmStore, ASmallerFileIsAChangeUnlessItIsLargerThanOneWrite) {
+  keygate::testing::TempDir dir("softhsm-store");
+  dir.write("tokens/a/token.object", tokenFile(1));
+  dir.write("tokens/a/1111.object", tokenFile(1, std::string(700, 'K')));
+  dir.write("tokens/a/2222.object", tokenFile(1, std::string(6000, 'R')));
+  ASSERT_EQ(checkSoftHsmTokens(dir.path() + "/tokens", true)->copied, 3);
+  dir.write("tokens/a/1111.object", tokenFile(2, std::string(600, 'k')));
+  dir.write("tokens/a/2222.object", tokenFile(1, std::string(4088, 'R')));  // the first 4 KiB only
+  auto r = checkSoftHsmTokens(dir.path() + "/tokens", true);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->restored, std::vector<std::string>{dir.path() + "/tokens/a/2222.object"});
+  EXPECT_EQ(read(dir.path() + "/tokens/a/1111.object"), tokenFile(2, std::string(600, 'k')));
+  EXPECT_EQ(read(dir.path() + "/tokens/a/1111.keygate-copy"), tokenFile(2, std::string(600, 'k')));
+  EXPECT_EQ(read(dir.path() + "/tokens/a/2222.object"), tokenFile(1, std::string(6000, 'R')));
 }
 
 TEST(SoftHsmStore, TheTokenDirectoryComesFromTheConfigWhenItUsesTheFileStore) {
