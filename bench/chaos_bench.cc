@@ -105,6 +105,8 @@ class Operator {
     return true;
   }
   int starts() const { return starts_; }
+  // The log of start n (0-based).
+  std::string logOf(int n) const { return logDir_ + "/operator-" + std::to_string(n) + ".log"; }
   pid_t pid() {
     std::lock_guard<std::mutex> l(mu_);
     return proc_.pid;
@@ -766,6 +768,18 @@ int main(int argc, char** argv) {
       (opt.steady ? finished > 0 && failedKeys == 0 && versionsWrong == 0 && objectsOfNoKey == 0
        : soak     ? finished > 0 && destroyScheduled == 0
             : finished == keys && destroyScheduled == keys && versionsWrong == 0 && objectsOfNoKey == 0 && missing == 0);
-  if (!ok) std::printf("\nFAILED; token listing:\n%s\n", listing.c_str());
+  if (!ok) {
+    std::printf("\nFAILED; token listing:\n%s\n", listing.c_str());
+    // What the last two starts said about leadership, stray sweeps and anything at warn.
+    for (int n = std::max(0, op.starts() - 2); n < op.starts(); ++n) {
+      std::istringstream in(readAll(op.logOf(n)));
+      std::printf("operator start %d (leader, sweep, stray, warn lines):\n", n);
+      for (std::string line; std::getline(in, line);)
+        if (line.find("stray") != std::string::npos || line.find("Stray") != std::string::npos ||
+            line.find("sweep") != std::string::npos || line.find("leader") != std::string::npos ||
+            line.find("warn") != std::string::npos)
+          std::printf("  %s\n", line.substr(0, 400).c_str());
+    }
+  }
   return ok ? 0 : 1;
 }
