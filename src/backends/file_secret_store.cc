@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/file.h"
+
 namespace keygate::backends {
 namespace {
 
@@ -78,18 +80,7 @@ Status FileSecretStore::put(std::string_view name, const SecretValue& value) {
   RETURN_IF_ERROR(validateSecretName(name));
   std::lock_guard<std::mutex> l(mu_);
   const std::string path = dir_ + "/" + std::string(name);
-  std::string tmp = path + ".tmp.XXXXXX";
-  int fd = ::mkstemp(tmp.data());  // creates the file 0600
-  if (fd < 0) return sysError("mkstemp", tmp, errno);
-  Status s = writeAll(fd, value.value(), tmp);
-  if (s.ok() && ::fchmod(fd, 0600) != 0) s = sysError("fchmod", tmp, errno);
-  if (s.ok() && ::fsync(fd) != 0) s = sysError("fsync", tmp, errno);
-  ::close(fd);
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) s = sysError("rename", path, errno);
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
+  RETURN_IF_ERROR(writeFileAtomically(path, value.value()));
   int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);  // makes the rename durable; best effort

@@ -1,7 +1,5 @@
 #include "backends/pkcs11/softhsm_store.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -28,19 +26,9 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-// Writes `bytes` to `path` so a reader sees the old file or the new one, never a part.
 Status writeAtomically(const fs::path& path, const std::string& bytes) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) return makeError(ErrorCode::kUnavailable, "cannot write " + tmp.string());
-  }
-  ::chmod(tmp.c_str(), 0600);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return makeError(ErrorCode::kUnavailable, "cannot rename " + tmp.string() + ": " + ec.message());
+  auto st = writeFileAtomically(path.string(), bytes);
+  if (!st.ok()) return makeError(ErrorCode::kUnavailable, st.error().message);
   return okStatus();
 }
 

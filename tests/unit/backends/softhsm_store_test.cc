@@ -41,7 +41,10 @@ TEST(SoftHsmStore, ACopyIsMadeAndAnEmptiedTokenFileIsRestoredFromIt) {
   EXPECT_EQ(second->restored[0], dir.path() + "/tokens/a/token.object");
   EXPECT_EQ(read(dir.path() + "/tokens/a/token.object"), tokenFile(1));
   EXPECT_EQ(read(dir.path() + "/tokens/a/0f00.object"), "an object") << "an intact object file is left as it is";
-  EXPECT_FALSE(fs::exists(dir.path() + "/tokens/a/token.object.tmp"));
+  for (const auto& e : fs::directory_iterator(dir.path() + "/tokens/a"))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << "no temporary file left: " << e.path();
+  EXPECT_EQ(fs::status(dir.path() + "/tokens/a/token.object").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
 
   // A file cut short (only its generation counter) is damaged too.
   dir.write("tokens/a/token.object", std::string(8, '\0'));
