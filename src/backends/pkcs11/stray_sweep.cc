@@ -12,6 +12,7 @@
 // that refuses to be disabled (CKA_MODIFIABLE false, or a module error) is destroyed at once:
 // there is no other way to make it unusable.
 #include <algorithm>
+#include <array>
 #include <map>
 #include <set>
 
@@ -75,15 +76,20 @@ Result<std::vector<StrayObject>> Pkcs11Backend::sweepStrays(const std::string& t
       for (const auto& [r, serial] : acc.wrappingKeys) known.insert(wrappingObjectId(r, serial));
       for (const KeyRef& r : acc.destroyed) destroyed.emplace(objectId(r), r.version), liveUids.insert(r.keyUid);
     }
-    AttributeList onToken;
-    onToken.add(CKA_TOKEN, true);  // session objects (a BYOK measurement's copy) are not stored material
+    // Every object, not only CKA_TOKEN = true: the object a kill inside C_GenerateKey leaves
+    // in SoftHSM2's store still says CKA_TOKEN false (its defaults were written, the caller's
+    // template was not), yet every later process loads it with the token. Keygate's own
+    // session objects (a BYOK measurement's copy, a self test's known-answer key) exist only
+    // inside exclusive or shared sections, never during this exclusive one.
     std::vector<CK_OBJECT_HANDLE> handles;
-    RETURN_IF_ERROR(ckCheck("C_FindObjects", s.ck().findObjects(s.handle(), onToken.span(), &handles, kMaxObjectsPerSweep),
+    RETURN_IF_ERROR(ckCheck("C_FindObjects", s.ck().findObjects(s.handle(), {}, &handles, kMaxObjectsPerSweep),
                             token->label()));
     std::vector<StrayObject> out;
     for (CK_OBJECT_HANDLE h : handles) {
       ASSIGN_OR_RETURN(std::optional<Bytes> id, readBytes(s.ck(), s.handle(), h, CKA_ID));
-      if (id && known.count(*id)) continue;
+      ASSIGN_OR_RETURN(auto tokenFlag, readBools(s.ck(), s.handle(), h, std::array<CK_ATTRIBUTE_TYPE, 1>{CKA_TOKEN}));
+      const bool onToken = tokenFlag[0].second.value_or(false);
+      if (id && known.count(*id) && onToken) continue;
       ASSIGN_OR_RETURN(std::optional<CK_ULONG> cls, readUlong(s.ck(), s.handle(), h, CKA_CLASS));
       ASSIGN_OR_RETURN(std::optional<Bytes> label, readBytes(s.ck(), s.handle(), h, CKA_LABEL));
       StrayObject st;
@@ -102,7 +108,8 @@ Result<std::vector<StrayObject>> Pkcs11Backend::sweepStrays(const std::string& t
       // A whole Keygate version (its label and CKA_ID agree) of a key that no longer exists:
       // destruction.policy Retain keeps it on purpose.
       const std::optional<KeyRef> version = parseBackendKeyId(st.label);
-      const bool wellFormed = version && version->tenantNamespace == tenantNamespace && id && *id == objectId(*version);
+      const bool wellFormed =
+          onToken && version && version->tenantNamespace == tenantNamespace && id && *id == objectId(*version);
       if (wellFormed && !destroyed.count(*id) && !liveUids.count(version->keyUid)) {
         st.action = StrayObject::Action::kRetained;
         st.detail = "version " + std::to_string(version->version) + " of EncryptionKey uid " + version->keyUid +
@@ -111,7 +118,9 @@ Result<std::vector<StrayObject>> Pkcs11Backend::sweepStrays(const std::string& t
         continue;
       }
       std::string why;
-      if (!id || id->empty())
+      if (!onToken)
+        why = "CKA_TOKEN false in the token's store (what a process killed inside object creation leaves)";
+      else if (!id || id->empty())
         why = "no CKA_ID (what a process killed inside object creation leaves)";
       else if (destroyed.count(*id))
         why = "left of version " + std::to_string(destroyed.at(*id)) + ", which its EncryptionKey records as Destroyed";

@@ -9,6 +9,10 @@
 // the keys Keygate accounts for are untouched throughout.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <set>
+
 #include "backends/pkcs11/public_key.h"
 #include "backends/pkcs11/templates.h"
 #include "support/softhsm_env.h"
@@ -203,6 +207,117 @@ TEST_F(Pkcs11StrayTest, AnObjectThatCannotBeDisabledIsDestroyedAtOnce) {
   EXPECT_EQ((*found)[0].action, StrayObject::Action::kDestroyed);
   EXPECT_NE((*found)[0].detail.find("could not be disabled"), std::string::npos) << (*found)[0].detail;
   EXPECT_EQ(s_->findAll().size(), 1u);
+}
+
+// SoftHSM2 2.6's file object store: an object file is a generation counter (u64 big-endian)
+// and a run of attributes, each (type: u64 BE, kind: u64 BE, value) with kind 1 = bool (one
+// byte, 0xff or 0), 2 = unsigned long (u64 BE), 3 = byte string and 4 = attribute map (u64 BE
+// length, then the bytes), 5 = mechanism set (u64 BE count, then a u64 each).
+std::string withAttributeChanged(const std::string& file, CK_ATTRIBUTE_TYPE type, bool value) {
+  auto u64 = [&](size_t at) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(file.at(at + i));
+    return v;
+  };
+  std::string out = file;
+  for (size_t at = 8; at + 16 <= file.size();) {
+    const uint64_t t = u64(at), kind = u64(at + 8);
+    at += 16;
+    if (kind == 1) {
+      if (t == type) out[at] = value ? '\xff' : '\0';
+      at += 1;
+    } else if (kind == 2) {
+      at += 8;
+    } else if (kind == 3 || kind == 4) {
+      at += 8 + u64(at);
+    } else if (kind == 5) {
+      at += 8 + 8 * u64(at);
+    } else {
+      ADD_FAILURE() << "not a SoftHSM2 object file (attribute kind " << kind << ")";
+      return file;
+    }
+  }
+  return out;
+}
+
+// What the kill really leaves (chaos_bench, issue 17): SoftHSM2's C_GenerateKey creates the
+// object file, writes its defaults one attribute at a time — CKA_TOKEN among them, false —
+// and only then the caller's template (CKA_TOKEN true, the ID, the label) in one transaction.
+// A kill between the two leaves a file in the token's directory whose CKA_TOKEN is false:
+// every later process loads it with the token, it encrypts for anyone logged in, and a search
+// for CKA_TOKEN = true does not return it. The file is made here from a real one with that
+// one attribute changed.
+TEST_F(Pkcs11StrayTest, AHalfMadeObjectWhoseFileSaysNotOnTokenIsFoundToo) {
+  namespace fs = std::filesystem;
+  auto objectFiles = [](const fs::path& dir) {
+    std::set<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".object" && e.path().filename() != "token.object") out.insert(e.path());
+    return out;
+  };
+  std::string padded = tokenLabel(ns_);
+  padded.resize(32, ' ');
+  fs::path tokenDir;
+  for (const auto& e : fs::recursive_directory_iterator(SoftHsmEnv::get().dir()))
+    if (e.path().filename() == "token.object") {
+      std::ifstream in(e.path(), std::ios::binary);
+      std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (body.find(padded) != std::string::npos) tokenDir = e.path().parent_path();
+    }
+  ASSERT_FALSE(tokenDir.empty());
+  const auto before = objectFiles(tokenDir);
+  const CK_OBJECT_HANDLE made = halfMadeObject();
+  fs::path madeFile;
+  for (const auto& f : objectFiles(tokenDir))
+    if (!before.count(f)) madeFile = f;
+  ASSERT_FALSE(madeFile.empty());
+  std::ifstream in(madeFile, std::ios::binary);
+  const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const fs::path leftFile = tokenDir / "0badc0de-0000-4000-8000-00000000001f.object";
+  std::ofstream(leftFile, std::ios::binary) << withAttributeChanged(body, CKA_TOKEN, false);
+  ASSERT_EQ(s_->ck().destroyObject(s_->handle(), made), CKR_OK);
+  // A restart: the last owner of the module gone (C_Finalize), then a fresh C_Initialize
+  // that loads the token's directory as the next process would.
+  s_.reset();
+  b_.reset();
+  b_ = SoftHsmEnv::get().openBackend();
+  ASSERT_TRUE(b_);
+  s_ = openTenantSession(*b_, ns_);
+
+  // The reproduction: SoftHSM2 loads the file; it is found by class, not as a token object,
+  // and it encrypts.
+  AttributeList secret, onToken;
+  secret.addUlong(CKA_CLASS, CKO_SECRET_KEY);
+  onToken.add(CKA_TOKEN, true);
+  std::vector<CK_OBJECT_HANDLE> bySecret, byToken;
+  ASSERT_EQ(s_->ck().findObjects(s_->handle(), secret.span(), &bySecret, 16), CKR_OK);
+  ASSERT_EQ(s_->ck().findObjects(s_->handle(), onToken.span(), &byToken, 16), CKR_OK);
+  ASSERT_EQ(bySecret.size(), 2u) << "the kept key and the file the kill left";
+  ASSERT_EQ(byToken.size(), 1u) << "only the kept key says CKA_TOKEN true";
+  CK_OBJECT_HANDLE left = bySecret[0];
+  for (CK_OBJECT_HANDLE h : bySecret)
+    if (std::find(byToken.begin(), byToken.end(), h) == byToken.end()) left = h;
+  ASSERT_EQ(encryptWith(left), CKR_OK) << "the leftover encrypts for anyone on the token";
+
+  const WallTime t0 = WallTime(std::chrono::seconds(1'800'000'000));
+  auto found = sweep(t0, onlyKept());
+  ASSERT_TRUE(found.ok()) << found.error().toString();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].action, StrayObject::Action::kDisabled);
+  EXPECT_NE((*found)[0].detail.find("CKA_TOKEN false"), std::string::npos) << (*found)[0].detail;
+  EXPECT_NE(encryptWith(left), CKR_OK) << "disabled at once";
+
+  auto gone = sweep(t0 + 1h, onlyKept());
+  ASSERT_TRUE(gone.ok()) << gone.error().toString();
+  ASSERT_EQ(gone->size(), 1u);
+  EXPECT_EQ((*gone)[0].action, StrayObject::Action::kDestroyed);
+  EXPECT_FALSE(fs::exists(leftFile)) << "its file is gone from the token's directory";
+  bySecret.clear();
+  ASSERT_EQ(s_->ck().findObjects(s_->handle(), secret.span(), &bySecret, 16), CKR_OK);
+  EXPECT_EQ(bySecret.size(), 1u);
+  auto d = b_->describe(kept_);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->state, BackendKeyState::kNoUsage);
 }
 
 }  // namespace
