@@ -11,7 +11,12 @@
 // unusable counted apart), or its value readable. Stops at the first kill that did not leave
 // the key intact, unless --all (which then starts again from a fresh token).
 //   --create  the child leaves the key alone and creates and destroys other keys in the same
-//             token instead (what the operator does all day).
+//             token instead (what the operator does all day), with Keygate's create path
+//             (create_objects.h: a session object copied into the token); after each kill the
+//             objects of no key it left are counted — usable (C_EncryptInit accepts them) or
+//             not — and removed.
+//   --direct  with --create: C_GenerateKey straight into the token (the path before the
+//             staged create, and what a module that refuses the copy gets).
 //   --copy    the usage changes the other way PKCS#11 allows: C_CopyObject with the new
 //             usage, then C_DestroyObject of the old object (the key made CKA_COPYABLE for
 //             it). A kill between the two leaves two objects with the key's CKA_ID, a kill
@@ -26,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,6 +41,7 @@
 #include <string>
 #include <thread>
 
+#include "backends/pkcs11/create_objects.h"
 #include "backends/pkcs11/cryptoki_dl.h"
 #include "backends/pkcs11/softhsm_store.h"
 #include "backends/pkcs11/templates.h"
@@ -49,6 +56,7 @@ namespace {
 const KeySpec kSpec{{"kill-bench", "victim", 1}, Purpose::kEncrypt, Algorithm::kAes256};
 bool gCopy = false;
 bool gCreate = false;  // --create: the child creates and destroys other keys; the victim is left alone
+bool gDirect = false;  // --direct: with --create, generated straight into the token
 bool gRepair = false;  // --repair: Keygate's SoftHSM2 store guard, as Pkcs11Backend runs it
 std::string gTokenDir;
 
@@ -115,11 +123,11 @@ int flip() {
   if (h == CK_INVALID_HANDLE) return 31;
   if (gCreate) {
     GenerationTemplate g = generationTemplate(KeySpec{{"kill-bench", "other", 1}, Purpose::kEncrypt, Algorithm::kAes256});
-    CK_MECHANISM m{g.mechanism, nullptr, 0};
     for (;;) {
-      CK_OBJECT_HANDLE other = 0;
-      if (o.ck->generateKey(o.s, m, g.secret.span(), &other) != CKR_OK) return 36;
-      if (o.ck->destroyObject(o.s, other) != CKR_OK) return 37;
+      auto made = generateObjects(*o.ck, o.s, g, "other", !gDirect);
+      if (!made.ok()) return 36;
+      for (const ObjectRef& other : *made)
+        if (o.ck->destroyObject(o.s, other.handle) != CKR_OK) return 37;
     }
   }
   for (unsigned i = 0;; ++i) {
@@ -177,6 +185,36 @@ int checkOne(Open& o, CK_OBJECT_HANDLE h) {
   return 3;
 }
 
+// Child (--create): the objects beside the victim a kill left, each tried for encryption and
+// then destroyed, so that each kill counts its own. Exit code: 100 + usable * 30 + unusable
+// with a usage attribute on * 10 + the rest (each at most 9; below 100: open() failed).
+int leftovers() {
+  Open o = open();
+  std::vector<CK_OBJECT_HANDLE> all;
+  if (o.ck->findObjects(o.s, {}, &all, 1024) != CKR_OK) return 255;
+  const Bytes victim = objectId(kSpec.ref);
+  int usable = 0, flagged = 0, inert = 0;
+  for (CK_OBJECT_HANDLE h : all) {
+    uint8_t id[64];
+    CK_ATTRIBUTE a[] = {{CKA_ID, id, sizeof id}};
+    if (o.ck->getAttributeValue(o.s, h, a) == CKR_OK && Bytes(id, id + a[0].ulValueLen) == victim) continue;
+    CK_BYTE iv[16] = {0};
+    CK_MECHANISM m{CKM_AES_CBC_PAD, iv, sizeof iv};
+    CK_BBOOL enc = CK_FALSE, dec = CK_FALSE;
+    CK_ATTRIBUTE flags[] = {{CKA_ENCRYPT, &enc, 1}, {CKA_DECRYPT, &dec, 1}};
+    const bool usageOn = o.ck->getAttributeValue(o.s, h, flags) == CKR_OK && (enc == CK_TRUE || dec == CK_TRUE);
+    if (o.ck->encryptInit(o.s, m, h) == CKR_OK) {
+      Bytes out;
+      (void)o.ck->encrypt(o.s, Bytes(16, 1), &out);
+      ++usable;
+    } else {
+      ++(usageOn ? flagged : inert);
+    }
+    (void)o.ck->destroyObject(o.s, h);
+  }
+  return 100 + std::min(usable, 3) * 30 + std::min(flagged, 2) * 10 + std::min(inert, 9);
+}
+
 int inChild(int (*fn)()) {
   pid_t p = fork();
   if (p == 0) _exit(fn());
@@ -194,6 +232,7 @@ int main(int argc, char** argv) {
     all = all || std::strcmp(argv[i], "--all") == 0;
     gCopy = gCopy || std::strcmp(argv[i], "--copy") == 0;
     gCreate = gCreate || std::strcmp(argv[i], "--create") == 0;
+    gDirect = gDirect || std::strcmp(argv[i], "--direct") == 0;
     gRepair = gRepair || std::strcmp(argv[i], "--repair") == 0;
   }
   testing::SoftHsmTempDir dir;  // sets SOFTHSM2_CONF for the children
@@ -209,7 +248,7 @@ int main(int argc, char** argv) {
   std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> delay(5, 50);
   int outcomes[5] = {0, 0, 0, 0, 0};
-  int done = 0, firstBad = 0, tokenLost = 0, restored = 0;
+  int done = 0, firstBad = 0, tokenLost = 0, restored = 0, leftUsable = 0, leftFlagged = 0, leftUnusable = 0;
   if (gRepair && !checkSoftHsmTokens(dir.path() + "/tokens", true).ok()) return 1;  // the first copy
   for (; done < kills; ++done) {
     pid_t p = fork();
@@ -220,6 +259,10 @@ int main(int argc, char** argv) {
     if (gRepair) {
       auto c = checkSoftHsmTokens(dir.path() + "/tokens", true);
       if (c.ok()) restored += static_cast<int>(c->restored.size());
+    }
+    if (gCreate) {
+      const int left = inChild(leftovers) - 100;
+      if (left >= 0 && left < 155) leftUsable += left / 30, leftFlagged += left % 30 / 10, leftUnusable += left % 10;
     }
     const int r = inChild(check);
     if (r == 22) ++tokenLost;
@@ -243,7 +286,8 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("softhsm_kill_bench: SoftHSM2 file store, a SIGKILL 5-50 ms into a loop of %s\n\n",
-              gCreate ? "C_GenerateKey + C_DestroyObject of other keys in the same token"
+              gCreate ? (gDirect ? "C_GenerateKey into the token + C_DestroyObject of other keys in the same token"
+                                 : "Keygate's staged create (session key, C_CopyObject) + C_DestroyObject of other keys")
               : gCopy ? "usage changes by C_CopyObject with the new usage, then C_DestroyObject of the old"
                       : "usage changes (C_SetAttributeValue)");
   std::printf("%-52s %8d\n", "kills", done);
@@ -254,6 +298,11 @@ int main(int argc, char** argv) {
   std::printf("%-52s %8d\n", "  of which the token itself unusable (no session)", tokenLost);
   if (gRepair) std::printf("%-52s %8d\n", "files put back by the guard (--repair)", restored);
   std::printf("%-52s %8d\n", "key value readable (CKA_VALUE returned)", outcomes[4]);
+  if (gCreate) {
+    std::printf("%-52s %8d\n", "objects of no key the kills left: usable (encrypt)", leftUsable);
+    std::printf("%-52s %8d\n", "  not usable, but with encrypt or decrypt on", leftFlagged);
+    std::printf("%-52s %8d\n", "  not usable, no usage on (or no attributes)", leftUnusable);
+  }
   std::printf("%-52s %8d\n", "first kill that did not leave the key intact", firstBad);
   return 0;
 }

@@ -73,6 +73,15 @@ class Cryptoki {
     (void)digest;
     return CKR_FUNCTION_NOT_SUPPORTED;
   }
+  // C_CopyObject: a copy of `object` with tmpl's attributes changed. Default: not supported.
+  virtual CK_RV copyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, std::span<const CK_ATTRIBUTE> tmpl,
+                           CK_OBJECT_HANDLE* copy) {
+    (void)session;
+    (void)object;
+    (void)tmpl;
+    (void)copy;
+    return CKR_FUNCTION_NOT_SUPPORTED;
+  }
   // C_GenerateRandom into out (its size is the length asked for).
   virtual CK_RV generateRandom(CK_SESSION_HANDLE session, std::span<uint8_t> out) {
     (void)session;

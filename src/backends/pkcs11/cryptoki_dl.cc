@@ -213,6 +213,11 @@ CK_RV DlCryptoki::setAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
   return f_->C_SetAttributeValue(session, object, mut(tmpl), tmpl.size());
 }
 
+CK_RV DlCryptoki::copyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, std::span<const CK_ATTRIBUTE> tmpl,
+                             CK_OBJECT_HANDLE* copy) {
+  return f_->C_CopyObject(session, object, mut(tmpl), tmpl.size(), copy);
+}
+
 CK_RV DlCryptoki::destroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) {
   return f_->C_DestroyObject(session, object);
 }

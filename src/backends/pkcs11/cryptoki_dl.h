@@ -54,6 +54,8 @@ class DlCryptoki final : public Cryptoki {
   CK_RV getAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, std::span<CK_ATTRIBUTE> tmpl) override;
   CK_RV setAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object,
                           std::span<const CK_ATTRIBUTE> tmpl) override;
+  CK_RV copyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, std::span<const CK_ATTRIBUTE> tmpl,
+                   CK_OBJECT_HANDLE* copy) override;
   CK_RV destroyObject(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object) override;
   CK_RV encryptInit(CK_SESSION_HANDLE session, const CK_MECHANISM& mechanism, CK_OBJECT_HANDLE key) override;
   CK_RV encrypt(CK_SESSION_HANDLE session, std::span<const uint8_t> in, Bytes* out) override;

@@ -6,6 +6,7 @@
 
 #include "backends/pkcs11/attributes.h"
 #include "backends/pkcs11/ck_errors.h"
+#include "backends/pkcs11/create_objects.h"
 #include "backends/pkcs11/cryptoki_dl.h"
 #include "backends/pkcs11/public_key.h"
 #include "backends/pkcs11/softhsm_store.h"
@@ -112,6 +113,7 @@ Result<std::unique_ptr<Pkcs11Backend>> Pkcs11Backend::open(Pkcs11BackendOptions 
     const char* conf = std::getenv("SOFTHSM2_CONF");
     if (auto dir = softHsmFileStoreDir(conf ? conf : "/etc/softhsm/softhsm2.conf")) options.softHsmTokenDir = *dir;
   }
+  if (options.modulePath.find("softhsm") != std::string::npos) options.stagedCreate = true;
   if (!options.softHsmTokenDir.empty()) guardSoftHsmStore(options.softHsmTokenDir, options.name);
   ASSIGN_OR_RETURN(std::shared_ptr<DlCryptoki> ck, DlCryptoki::load(options.modulePath));
   return std::make_unique<Pkcs11Backend>(std::move(ck), std::move(secrets), std::move(options));
@@ -237,19 +239,14 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const Generate
     }
 
     GenerationTemplate g = generationTemplate(spec);
-    CK_MECHANISM mech{g.mechanism, nullptr, 0};
-    ObjectSet created;
-    if (g.keyPair) {
-      CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
-      RETURN_IF_ERROR(ckCheck("C_GenerateKeyPair",
-                              s.ck().generateKeyPair(s.handle(), mech, g.publicKey.span(), g.privateKey.span(), &pub, &priv),
-                              keyId));
-      created = {ObjectRef{pub, CKO_PUBLIC_KEY}, ObjectRef{priv, CKO_PRIVATE_KEY}};
-    } else {
-      CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-      RETURN_IF_ERROR(ckCheck("C_GenerateKey", s.ck().generateKey(s.handle(), mech, g.secret.span(), &key), keyId));
-      created = {ObjectRef{key, CKO_SECRET_KEY}};
-    }
+    CK_RV refused = CKR_OK;
+    ASSIGN_OR_RETURN(ObjectSet created, generateObjects(s.ck(), s.handle(), g, keyId,
+                                                        options_.stagedCreate && !stagedRefused_.load(), &refused));
+    if (refused != CKR_OK && !stagedRefused_.exchange(true))
+      log_.warn("the PKCS#11 module refuses to copy a generated session key into the token; keys are generated in the "
+                "token directly from now on (a process killed inside a create may then leave a usable object for the "
+                "stray sweep)",
+                {{"backend", options_.name}, {"error", ckrName(refused)}});
     token->cacheObjects(id, created);
     ASSIGN_OR_RETURN(std::string fp, fingerprint(s, created));
     log_.info("generated key", {{"backendKeyId", keyId},

@@ -7,6 +7,7 @@
 // a second key. Handles are cached per token; C_FindObjects runs only on a cache miss, after
 // a session/login loss, and in destroy (which must see every object, duplicates included).
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,10 @@ struct Pkcs11BackendOptions {
   // refreshed when a tenant token is initialised, around usage changes and after destroys.
   // open() fills it from SOFTHSM2_CONF for a SoftHSM2 module; "" = not SoftHSM2's file store.
   std::string softHsmTokenDir;
+  // Key versions made as session objects and copied into the token (create_objects.h): a
+  // kill inside a create leaves nothing usable. open() turns it on for a SoftHSM2 module;
+  // a module that refuses the copy falls back to direct generation for good.
+  bool stagedCreate = false;
 };
 
 class Pkcs11Backend final : public KeyBackend {
@@ -82,6 +87,7 @@ class Pkcs11Backend final : public KeyBackend {
 
   std::shared_ptr<Cryptoki> ck_;
   Pkcs11BackendOptions options_;
+  std::atomic<bool> stagedRefused_{false};  // the module refused a staged create's copy
   TokenManager tokens_;
   log::Logger log_{"pkcs11.backend"};
 };

@@ -86,6 +86,24 @@ Result<std::vector<StrayObject>> Pkcs11Backend::sweepStrays(const std::string& t
                             token->label()));
     std::vector<StrayObject> out;
     for (CK_OBJECT_HANDLE h : handles) {
+      // Every object has a class. One whose class cannot be read has no attributes at all:
+      // what a kill inside C_CopyObject leaves (a staged create, create_objects.h). Nothing
+      // can use it and nothing can be set on it, so it goes at once.
+      CK_ULONG classValue = 0;
+      CK_ATTRIBUTE classAttr{CKA_CLASS, &classValue, sizeof classValue};
+      const CK_RV classRv = s.ck().getAttributeValue(s.handle(), h, std::span<CK_ATTRIBUTE>(&classAttr, 1));
+      if (classRv == CKR_ATTRIBUTE_VALUE_INVALID || classRv == CKR_ATTRIBUTE_TYPE_INVALID) {
+        const CK_RV rv = s.ck().destroyObject(s.handle(), h);
+        if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID) return ckError("C_DestroyObject", rv, token->label());
+        StrayObject st;
+        st.location = token->label();
+        st.objectClass = objectClassName(std::nullopt);
+        st.action = StrayObject::Action::kDestroyed;
+        st.detail = std::string("no attributes, not even a class (") + ckrName(classRv) +
+                    "; what a process killed inside C_CopyObject leaves); destroyed at once";
+        out.push_back(std::move(st));
+        continue;
+      }
       ASSIGN_OR_RETURN(std::optional<Bytes> id, readBytes(s.ck(), s.handle(), h, CKA_ID));
       ASSIGN_OR_RETURN(auto tokenFlag, readBools(s.ck(), s.handle(), h, std::array<CK_ATTRIBUTE_TYPE, 1>{CKA_TOKEN}));
       const bool onToken = tokenFlag[0].second.value_or(false);

@@ -79,6 +79,8 @@ TEST_P(LifecycleTest, OnlyThePurposeWorksAndOnlyWhenActive) {
   auto session = openTenantSession(*backend, ns);
   ASSERT_TRUE(session);
   ASSERT_EQ(session->loginRv(), CKR_OK);
+  // Before the prober makes its own session key: every object the process sees is the key's.
+  EXPECT_EQ(session->findAll().size(), pair ? 2u : 1u) << "no session object of the create is left behind";
   Prober probe(*session, c.algorithm, spec.ref.backendKeyId());
   ASSERT_EQ(probe.objectCount(), pair ? 2u : 1u) << "the key must exist in the tenant's token";
 
@@ -91,7 +93,11 @@ TEST_P(LifecycleTest, OnlyThePurposeWorksAndOnlyWhenActive) {
       EXPECT_EQ(session->boolAttr(o, CKA_SENSITIVE), 1);
       EXPECT_EQ(session->boolAttr(o, CKA_EXTRACTABLE), 0);
       EXPECT_EQ(session->boolAttr(o, CKA_NEVER_EXTRACTABLE), 1);
+      EXPECT_EQ(session->boolAttr(o, CKA_ALWAYS_SENSITIVE), 1);
     }
+    // Made inside the token, also when made as a session object and copied into it
+    // (create_objects.h: the copy keeps what the generation set).
+    EXPECT_EQ(session->boolAttr(o, CKA_LOCAL), 1);
   }
 
   auto d = backend->describe(spec);

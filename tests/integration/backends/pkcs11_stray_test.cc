@@ -58,6 +58,15 @@ class Pkcs11StrayTest : public ::testing::Test {
     return b_->sweepStrays(ns_, o);
   }
   AccountedObjects onlyKept() { return AccountedObjects{{kept_.ref}, {}, {}}; }
+  // A restart: the last owner of the module gone (C_Finalize), then a fresh C_Initialize
+  // that loads the token's directory as the next process would.
+  void restart() {
+    s_.reset();
+    b_.reset();
+    b_ = SoftHsmEnv::get().openBackend();
+    ASSERT_TRUE(b_);
+    s_ = openTenantSession(*b_, ns_);
+  }
 
   std::unique_ptr<Pkcs11Backend> b_;
   std::string ns_;
@@ -247,23 +256,30 @@ std::string withAttributeChanged(const std::string& file, CK_ATTRIBUTE_TYPE type
 // every later process loads it with the token, it encrypts for anyone logged in, and a search
 // for CKA_TOKEN = true does not return it. The file is made here from a real one with that
 // one attribute changed.
-TEST_F(Pkcs11StrayTest, AHalfMadeObjectWhoseFileSaysNotOnTokenIsFoundToo) {
-  namespace fs = std::filesystem;
-  auto objectFiles = [](const fs::path& dir) {
-    std::set<fs::path> out;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".object" && e.path().filename() != "token.object") out.insert(e.path());
-    return out;
-  };
-  std::string padded = tokenLabel(ns_);
+namespace fs = std::filesystem;
+
+std::set<fs::path> objectFiles(const fs::path& dir) {
+  std::set<fs::path> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".object" && e.path().filename() != "token.object") out.insert(e.path());
+  return out;
+}
+
+// The SoftHSM2 directory of a tenant's token: the one whose token.object carries its label.
+fs::path tokenDirOf(const std::string& ns) {
+  std::string padded = tokenLabel(ns);
   padded.resize(32, ' ');
-  fs::path tokenDir;
   for (const auto& e : fs::recursive_directory_iterator(SoftHsmEnv::get().dir()))
     if (e.path().filename() == "token.object") {
       std::ifstream in(e.path(), std::ios::binary);
       std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (body.find(padded) != std::string::npos) tokenDir = e.path().parent_path();
+      if (body.find(padded) != std::string::npos) return e.path().parent_path();
     }
+  return {};
+}
+
+TEST_F(Pkcs11StrayTest, AHalfMadeObjectWhoseFileSaysNotOnTokenIsFoundToo) {
+  const fs::path tokenDir = tokenDirOf(ns_);
   ASSERT_FALSE(tokenDir.empty());
   const auto before = objectFiles(tokenDir);
   const CK_OBJECT_HANDLE made = halfMadeObject();
@@ -275,14 +291,9 @@ TEST_F(Pkcs11StrayTest, AHalfMadeObjectWhoseFileSaysNotOnTokenIsFoundToo) {
   const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const fs::path leftFile = tokenDir / "0badc0de-0000-4000-8000-00000000001f.object";
   std::ofstream(leftFile, std::ios::binary) << withAttributeChanged(body, CKA_TOKEN, false);
+  std::ofstream(fs::path(leftFile).replace_extension(".lock")).close();  // made with the object
   ASSERT_EQ(s_->ck().destroyObject(s_->handle(), made), CKR_OK);
-  // A restart: the last owner of the module gone (C_Finalize), then a fresh C_Initialize
-  // that loads the token's directory as the next process would.
-  s_.reset();
-  b_.reset();
-  b_ = SoftHsmEnv::get().openBackend();
-  ASSERT_TRUE(b_);
-  s_ = openTenantSession(*b_, ns_);
+  restart();
 
   // The reproduction: SoftHSM2 loads the file; it is found by class, not as a token object,
   // and it encrypts.
@@ -318,6 +329,36 @@ TEST_F(Pkcs11StrayTest, AHalfMadeObjectWhoseFileSaysNotOnTokenIsFoundToo) {
   auto d = b_->describe(kept_);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->state, BackendKeyState::kNoUsage);
+}
+
+// What a kill inside a staged create's C_CopyObject leaves (create_objects.h): SoftHSM2
+// writes the copy's file empty first (its generation counter, no attribute) and everything
+// in one transaction after. Such an object has no class, no value, no usage: nothing can use
+// it, nothing can be read from it or set on it. The sweep destroys it at once.
+TEST_F(Pkcs11StrayTest, AnObjectWithoutAttributesIsDestroyedAtOnce) {
+  const fs::path tokenDir = tokenDirOf(ns_);
+  ASSERT_FALSE(tokenDir.empty());
+  const fs::path leftFile = tokenDir / "0badc0de-0000-4000-8000-00000000002f.object";
+  std::ofstream(leftFile, std::ios::binary) << std::string("\0\0\0\0\0\0\0\1", 8);
+  std::ofstream(fs::path(leftFile).replace_extension(".lock")).close();  // made with the object
+  restart();
+  ASSERT_EQ(s_->findAll().size(), 2u) << "SoftHSM2 loads it with the token";
+
+  auto found = sweep(WallTime(std::chrono::seconds(1'800'000'000)), onlyKept());
+  ASSERT_TRUE(found.ok()) << found.error().toString();
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].action, StrayObject::Action::kDestroyed);
+  EXPECT_EQ((*found)[0].objectClass, "unknown");
+  EXPECT_NE((*found)[0].detail.find("no attributes"), std::string::npos) << (*found)[0].detail;
+  EXPECT_FALSE(fs::exists(leftFile));
+  EXPECT_FALSE(fs::exists(fs::path(leftFile).replace_extension(".lock")));
+  EXPECT_EQ(s_->findAll().size(), 1u);
+  auto d = b_->describe(kept_);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->state, BackendKeyState::kNoUsage);
+  auto clean = sweep(WallTime(std::chrono::seconds(1'800'000'100)), onlyKept());
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->empty());
 }
 
 }  // namespace

@@ -77,6 +77,35 @@ TEST(Pkcs11Templates, EveryUsageAttributeIsExplicitlyFalse) {
 }
 
 // Each state enables exactly the documented attributes per class.
+// A module that cannot copy a generated session key into the token (the fake has no
+// C_CopyObject) still gets its key: generated in the token directly, the session object
+// destroyed, and the staged path not tried again.
+TEST(Pkcs11Generate, AModuleThatRefusesTheStagedCopyGetsDirectGeneration) {
+  auto ck = std::make_shared<FakeCryptoki>();
+  Pkcs11BackendOptions o{"hsm", "", 2, ""};
+  o.stagedCreate = true;
+  Pkcs11Backend backend(ck, std::make_shared<MemorySecretStore>(), o);
+  ASSERT_TRUE(backend.generate(spec(Purpose::kEncrypt, Algorithm::kAes256)).ok());
+  auto templates = ck->generationTemplates();
+  ASSERT_EQ(templates.size(), 2u) << "the staged session object, then the direct token object";
+  bool onToken = true;
+  ASSERT_TRUE(boolIn(templates[0], CKA_TOKEN, &onToken));
+  EXPECT_FALSE(onToken);
+  EXPECT_EQ(templates[0].count(CKA_ID), 0u) << "the session object carries no CKA_ID a lookup could find";
+  ASSERT_TRUE(boolIn(templates[1], CKA_TOKEN, &onToken));
+  EXPECT_TRUE(onToken);
+  EXPECT_EQ(ck->callCount("C_DestroyObject"), 1);
+  EXPECT_EQ(ck->objectCount(), 1u);
+  KeySpec second = spec(Purpose::kEncrypt, Algorithm::kAes256);
+  second.ref.version = 2;
+  ASSERT_TRUE(backend.generate(second).ok());
+  EXPECT_EQ(ck->generationTemplates().size(), 3u) << "not tried again";
+  EXPECT_EQ(ck->objectCount(), 2u);
+  auto d = backend.describe(second);
+  ASSERT_TRUE(d.ok()) << d.error().toString();
+  EXPECT_EQ(d->state, BackendKeyState::kNoUsage);
+}
+
 TEST(Pkcs11Templates, UsagePerPurposeAndState) {
   using V = std::vector<CK_ATTRIBUTE_TYPE>;
   EXPECT_EQ(enabledUsage(Purpose::kEncrypt, CKO_SECRET_KEY, UsageState::kFull), (V{CKA_ENCRYPT, CKA_DECRYPT}));
