@@ -94,17 +94,51 @@ class CpprestStream final : public HttpStream {
   }
   int status() const override { return resp_.status_code(); }
 
+  // cpprestsdk's istream::read_line costs a pplx task (allocations, shared_ptr counts, a
+  // lock) per byte; on a busy watch that was a good part of the operator's CPU. Here: what the
+  // body buffer already holds is taken in one getn (no wait: never more than is buffered), and
+  // only an empty buffer costs a wait (for one byte).
   Result<std::optional<std::string>> readLine() override {
     if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
     try {
-      streams::container_buffer<std::string> buf;
-      size_t n = body_.read_line(buf).get();
-      if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
-      if (n == 0 && body_.is_eof()) return std::optional<std::string>();
-      if (n > maxLine_) return makeError(ErrorCode::kInvalidArgument, "watch line exceeds " + std::to_string(maxLine_) + " bytes");
-      std::string line = std::move(buf.collection());
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      return std::optional<std::string>(std::move(line));
+      streams::streambuf<uint8_t> sb = body_.streambuf();
+      for (;;) {
+        const size_t nl = pending_.find('\n', scanned_);
+        if (nl != std::string::npos) {
+          std::string line = pending_.substr(0, nl);
+          pending_.erase(0, nl + 1);
+          scanned_ = 0;
+          if (line.size() > maxLine_) return lineTooLong();
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          return std::optional<std::string>(std::move(line));
+        }
+        scanned_ = pending_.size();
+        if (pending_.size() > maxLine_) return lineTooLong();
+        if (eof_) {  // the last line, without its newline; then the end
+          if (pending_.empty()) return std::optional<std::string>();
+          std::string line = std::move(pending_);
+          pending_.clear();
+          scanned_ = 0;
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          return std::optional<std::string>(std::move(line));
+        }
+        const size_t avail = sb.in_avail();
+        if (avail > 0) {
+          const size_t want = std::min<size_t>(avail, 64 * 1024), at = pending_.size();
+          pending_.resize(at + want);
+          // At most what is buffered: served at once, one task for the whole chunk.
+          const size_t got = sb.getn(reinterpret_cast<uint8_t*>(&pending_[at]), want).get();
+          pending_.resize(at + std::min(got, want));
+          if (pending_.size() > at) continue;
+        }
+        const auto c = sb.bumpc().get();  // waits for the next byte (or the end)
+        if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
+        if (c == streams::streambuf<uint8_t>::traits::eof()) {
+          eof_ = true;
+          continue;
+        }
+        pending_.push_back(static_cast<char>(c));
+      }
     } catch (const std::exception& e) {
       if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
       // The server (or a proxy) broke an established stream: a normal reason to re-watch.
@@ -132,6 +166,12 @@ class CpprestStream final : public HttpStream {
   }
 
  private:
+  Error lineTooLong() const {
+    return makeError(ErrorCode::kInvalidArgument, "watch line exceeds " + std::to_string(maxLine_) + " bytes");
+  }
+  std::string pending_;  // read from the body, not yet returned as lines
+  size_t scanned_ = 0;   // pending_[0, scanned_) holds no newline
+  bool eof_ = false;
   http::http_response resp_;
   streams::istream body_;
   std::shared_ptr<pplx::cancellation_token_source> cts_;

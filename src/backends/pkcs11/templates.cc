@@ -30,7 +30,8 @@ std::string sha256Hex(std::string_view s, size_t hexChars) {
 }
 
 // Attributes every Keygate object carries: a private token object, usage attributes
-// changeable (MODIFIABLE) so activation can flip them, never copyable.
+// changeable (MODIFIABLE) so activation can flip them, not copyable (except what the staged
+// create of create_objects.h copies into the token: SoftHSM2 keeps the copy copyable).
 void addCommon(AttributeList& t, CK_OBJECT_CLASS cls, CK_KEY_TYPE type, const KeySpec& spec) {
   Bytes id = objectId(spec.ref);
   t.addUlong(CKA_CLASS, cls)
