@@ -58,7 +58,9 @@ Status decodeUserInfo(const Json& req, UserInfo* out) {
 
 }  // namespace
 
-Result<AdmissionRequest> decodeAdmissionRequest(const Json& review) {
+Result<AdmissionRequest> decodeAdmissionRequest(const Json& review) { return decodeAdmissionRequest(Json(review)); }
+
+Result<AdmissionRequest> decodeAdmissionRequest(Json&& review) {
   if (!review.is_object()) return bad("the body must be a JSON object");
   std::string kind, apiVersion;
   RETURN_IF_ERROR(optString(review, "kind", "", &kind));
@@ -70,7 +72,7 @@ Result<AdmissionRequest> decodeAdmissionRequest(const Json& review) {
                " only (set admissionReviewVersions: [v1] in the webhook configuration)");
   auto it = review.find("request");
   if (it == review.end() || !it->is_object()) return bad("request is missing");
-  const Json& req = *it;
+  Json& req = *it;
   AdmissionRequest r;
   RETURN_IF_ERROR(optString(req, "uid", "request", &r.uid));
   if (r.uid.empty()) return bad("request.uid is missing");
@@ -88,8 +90,9 @@ Result<AdmissionRequest> decodeAdmissionRequest(const Json& review) {
   RETURN_IF_ERROR(optString(req, "operation", "request", &r.operation));
   if (r.operation.empty()) return bad("request.operation is missing");
   RETURN_IF_ERROR(decodeUserInfo(req, &r.userInfo));
-  if (auto o = req.find("object"); o != req.end()) r.object = *o;
-  if (auto o = req.find("oldObject"); o != req.end()) r.oldObject = *o;
+  // Moved, not copied: the objects are most of the review (managedFields and all).
+  if (auto o = req.find("object"); o != req.end()) r.object = std::move(*o);
+  if (auto o = req.find("oldObject"); o != req.end()) r.oldObject = std::move(*o);
   if (auto d = req.find("dryRun"); d != req.end() && d->is_boolean()) r.dryRun = d->get<bool>();
   return r;
 }
@@ -97,7 +100,7 @@ Result<AdmissionRequest> decodeAdmissionRequest(const Json& review) {
 Result<AdmissionRequest> parseAdmissionReview(std::string_view body) {
   auto j = parseJson(body);
   if (!j.ok()) return bad(j.error().message);
-  return decodeAdmissionRequest(*j);
+  return decodeAdmissionRequest(std::move(*j));
 }
 
 Json encodeAdmissionReview(const AdmissionResponse& r) {

@@ -86,6 +86,7 @@ struct AdmissionResponse {
 // missing, wrongly typed fields.
 Result<AdmissionRequest> parseAdmissionReview(std::string_view body);
 Result<AdmissionRequest> decodeAdmissionRequest(const Json& review);
+Result<AdmissionRequest> decodeAdmissionRequest(Json&& review);  // moves the objects out
 // {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{...}} with
 // patchType JSONPatch and the base64 patch when there is one.
 Json encodeAdmissionReview(const AdmissionResponse& response);

@@ -16,6 +16,7 @@
 
 #include "backends/pkcs11/attributes.h"
 #include "backends/pkcs11/ck_errors.h"
+#include "backends/pkcs11/create_objects.h"
 #include "backends/pkcs11/pkcs11_backend.h"
 #include "backends/pkcs11/public_key.h"
 #include "backends/pkcs11/templates.h"
@@ -313,13 +314,34 @@ Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, int wrapp
       return makeError(ErrorCode::kFailedPrecondition, "wrapping key " + wrappingKeyLabel(spec.ref, wrappingSerial) +
                                                            " is not in token " + token->label() + " (its import window ended)");
     const AttributeList tmpl = importTemplate(spec);
-    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE key, unwrapBlob(s, wrapPriv, material.format, material.blob, tmpl));
+    // Staged (create_objects.h): unwrapped as a session object, checked, and only then copied
+    // into the token in one write — material that fails a check never touches the token, and
+    // a kill leaves nothing usable there.
+    const bool staged = options_.stagedCreate && !stagedRefused_.load();
+    const AttributeList sessionTmpl = sessionTemplateOf(tmpl);
+    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE key, unwrapBlob(s, wrapPriv, material.format, material.blob, staged ? sessionTmpl : tmpl));
     // From here the object exists: anything wrong with it destroys it again.
     auto reject = [&](const std::string& why) -> Error {
       s.ck().destroyObject(s.handle(), key);
       return makeError(ErrorCode::kInvalidArgument, why);
     };
     ObjectSet created{ObjectRef{key, keyPair ? static_cast<CK_OBJECT_CLASS>(CKO_PRIVATE_KEY) : static_cast<CK_OBJECT_CLASS>(CKO_SECRET_KEY)}};
+    // The checked session object into the token (before any public half, as unstaged).
+    auto commit = [&]() -> Status {
+      if (!staged) return okStatus();
+      CK_RV refused = CKR_OK;
+      Result<CK_OBJECT_HANDLE> copied = copyIntoToken(s.ck(), s.handle(), key, tmpl, keyId, &refused);
+      if (!copied.ok() && refused != CKR_OK) {
+        if (!stagedRefused_.exchange(true))
+          log_.warn("the PKCS#11 module refuses to copy a session key into the token; keys are created in the token "
+                    "directly from now on",
+                    {{"backend", options_.name}, {"error", ckrName(refused)}});
+        copied = unwrapBlob(s, wrapPriv, material.format, material.blob, tmpl);
+      }
+      if (!copied.ok()) return copied.takeError();
+      key = created[0].handle = *copied;
+      return okStatus();
+    };
     std::string checkValue;
     if (!keyPair) {
       // The token records neither the length nor a check value of an unwrapped secret
@@ -331,6 +353,7 @@ Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, int wrapp
       if (spec.algorithm == Algorithm::kHmacSha256 && (m->length < 32 || m->length > 64))
         return reject("the material is " + std::to_string(m->length) + " bytes; an HMAC-SHA256 key here is 32 to 64 bytes");
       checkValue = "kcv:" + hex(m->checkValue);
+      RETURN_IF_ERROR(commit());
     } else if (spec.algorithm == Algorithm::kRsa3072 || spec.algorithm == Algorithm::kRsa4096) {
       auto modulus = readBytes(s.ck(), s.handle(), key, CKA_MODULUS);
       auto exponent = readBytes(s.ck(), s.handle(), key, CKA_PUBLIC_EXPONENT);
@@ -338,6 +361,7 @@ Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, int wrapp
       const size_t bits = (*modulus)->size() * 8;
       const size_t want = spec.algorithm == Algorithm::kRsa3072 ? 3072 : 4096;
       if (bits != want) return reject("the material is an RSA-" + std::to_string(bits) + " key; the key is " + algorithmName(spec.algorithm));
+      RETURN_IF_ERROR(commit());
       AttributeList pubTmpl = importedPublicTemplate(spec);
       pubTmpl.addBytes(CKA_MODULUS, **modulus).addBytes(CKA_PUBLIC_EXPONENT, **exponent);
       CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
@@ -355,6 +379,7 @@ Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, int wrapp
       if (!point.ok()) return reject(point.error().message);
       if (auto match = provePair(s, wrapPriv, material, spec.algorithm, material.publicKeyPem); !match.ok())
         return reject(match.error().message);
+      RETURN_IF_ERROR(commit());
       AttributeList pubTmpl = importedPublicTemplate(spec);
       pubTmpl.addBytes(CKA_EC_PARAMS, ecParams(spec.algorithm)).addBytes(CKA_EC_POINT, *point);
       CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;

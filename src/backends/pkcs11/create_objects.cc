@@ -5,11 +5,10 @@
 #include "backends/pkcs11/ck_errors.h"
 
 namespace keygate::backends::pkcs11 {
-namespace {
 
 // The session object's template: the token template without what the copy sets (CKA_TOKEN,
 // CKA_ID, CKA_LABEL) and without CKA_COPYABLE false (a copy needs it true).
-AttributeList stagingTemplate(const AttributeList& token) {
+AttributeList sessionTemplateOf(const AttributeList& token) {
   AttributeList out;
   for (const CK_ATTRIBUTE& a : token.span()) {
     if (a.type == CKA_TOKEN || a.type == CKA_ID || a.type == CKA_LABEL || a.type == CKA_COPYABLE) continue;
@@ -18,6 +17,8 @@ AttributeList stagingTemplate(const AttributeList& token) {
   out.add(CKA_TOKEN, false);
   return out;
 }
+
+namespace {
 
 // What the copy changes: into the token, with the version's CKA_ID and label.
 AttributeList copyTemplate(const AttributeList& token) {
@@ -59,6 +60,20 @@ Result<ObjectSet> generateDirect(Cryptoki& ck, CK_SESSION_HANDLE s, const Genera
 
 }  // namespace
 
+Result<CK_OBJECT_HANDLE> copyIntoToken(Cryptoki& ck, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE staged, const AttributeList& t,
+                                       const std::string& what, CK_RV* refused) {
+  AttributeList c = copyTemplate(t);
+  CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+  const CK_RV rv = ck.copyObject(s, staged, c.span(), &copy);
+  (void)ck.destroyObject(s, staged);
+  if (rv == CKR_OK) return copy;
+  if (refusesCopy(rv)) {
+    if (refused) *refused = rv;
+    return makeError(ErrorCode::kUnimplemented, "the module refuses C_CopyObject into the token (" + ckrName(rv) + ")");
+  }
+  return ckError("C_CopyObject (into the token)", rv, what);
+}
+
 Result<ObjectSet> generateObjects(Cryptoki& ck, CK_SESSION_HANDLE s, const GenerationTemplate& g, const std::string& what,
                                   bool staged, CK_RV* refused) {
   if (!staged) return generateDirect(ck, s, g, what);
@@ -67,13 +82,13 @@ Result<ObjectSet> generateObjects(Cryptoki& ck, CK_SESSION_HANDLE s, const Gener
   CK_MECHANISM mech{g.mechanism, nullptr, 0};
   if (g.keyPair) {
     CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
-    AttributeList pubT = stagingTemplate(g.publicKey), privT = stagingTemplate(g.privateKey);
+    AttributeList pubT = sessionTemplateOf(g.publicKey), privT = sessionTemplateOf(g.privateKey);
     RETURN_IF_ERROR(ckCheck("C_GenerateKeyPair (session objects)", ck.generateKeyPair(s, mech, pubT.span(), privT.span(), &pub, &priv),
                             what));
     staging = {ObjectRef{pub, CKO_PUBLIC_KEY}, ObjectRef{priv, CKO_PRIVATE_KEY}};
   } else {
     CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-    AttributeList t = stagingTemplate(g.secret);
+    AttributeList t = sessionTemplateOf(g.secret);
     RETURN_IF_ERROR(ckCheck("C_GenerateKey (session object)", ck.generateKey(s, mech, t.span(), &key), what));
     staging = {ObjectRef{key, CKO_SECRET_KEY}};
   }

@@ -31,6 +31,15 @@
 
 namespace keygate::backends::pkcs11 {
 
+// The staged create's pieces, for objects made another way (BYOK's C_UnwrapKey): the
+// session object's template for a token template `t` (no CKA_TOKEN true, CKA_ID, label or
+// CKA_COPYABLE false), and the copy of such a session object into the token with t's
+// CKA_TOKEN, CKA_ID and label. copyIntoToken destroys the session object in every case; when
+// the module refuses the copy (see below) it returns kUnimplemented and sets *refused.
+AttributeList sessionTemplateOf(const AttributeList& t);
+Result<CK_OBJECT_HANDLE> copyIntoToken(Cryptoki& ck, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE staged,
+                                       const AttributeList& t, const std::string& what, CK_RV* refused = nullptr);
+
 // The token objects made from g (secret key, or public then private half). `what` names
 // the key in errors. On failure nothing of this call is left in the token, except what a
 // module failing between the halves of a pair leaves (the caller's half-pair handling).

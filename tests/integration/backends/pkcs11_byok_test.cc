@@ -146,6 +146,18 @@ TEST_F(Pkcs11Byok, ImportedAesKeyIsPreActiveThenEncryptsForTheTenantsCopy) {
     EXPECT_TRUE(imported->created);
     EXPECT_EQ(imported->fingerprint, *materialFingerprint(material, false, true));
     EXPECT_EQ(b_->describe(k)->state, BackendKeyState::kNoUsage);
+    {
+      // Unwrapped as a session object and copied into the token (create_objects.h): one token
+      // object with the version's label and protection, no session object left behind.
+      auto s = openTenantSession(*b_, ns_);
+      auto objs = s->findByLabel(k.ref.backendKeyId());
+      ASSERT_EQ(objs.size(), 1u);
+      EXPECT_EQ(s->boolAttr(objs[0], CKA_TOKEN), 1);
+      EXPECT_EQ(s->boolAttr(objs[0], CKA_SENSITIVE), 1);
+      EXPECT_EQ(s->boolAttr(objs[0], CKA_EXTRACTABLE), 0);
+      EXPECT_EQ(s->boolAttr(objs[0], CKA_ENCRYPT), 0);
+      for (CK_OBJECT_HANDLE h : s->findAll()) EXPECT_EQ(s->boolAttr(h, CKA_TOKEN), 1) << "a session object was left";
+    }
     const Bytes msg = {'b', 'y', 'o', 'k'};
     EXPECT_EQ(b_->aesGcmSeal(k, msg, {}).error().code, ErrorCode::kFailedPrecondition) << "PreActive: refused";
     ASSERT_TRUE(b_->activate(k).ok());
