@@ -132,6 +132,16 @@ Pkcs11Backend::Pkcs11Backend(std::shared_ptr<Cryptoki> ck, SecretStorePtr secret
 
 Result<ObjectSet> Pkcs11Backend::lookup(Session& s, const Bytes& id) {
   if (auto cached = s.token().cachedObjects(id)) return *cached;
+  // The first miss in a token indexes it whole: one C_FindObjects over every object and
+  // one C_GetAttributeValue each. After a restart every key's first operation misses, and
+  // SoftHSM2's file store makes each search by CKA_ID cost a pass over all the token's
+  // objects (a file open per object): with 1,000 keys in a tenant, ~40 ms per key, serially
+  // — a restart then stalled for seconds before its first useful reconcile. The index is
+  // not authoritative: an id it lacks is still searched for below.
+  if (s.token().claimIndex()) {
+    indexToken(s);
+    if (auto cached = s.token().cachedObjects(id)) return *cached;
+  }
   AttributeList tmpl;
   tmpl.addBytes(CKA_ID, id);
   std::vector<CK_OBJECT_HANDLE> handles;
@@ -144,6 +154,23 @@ Result<ObjectSet> Pkcs11Backend::lookup(Session& s, const Bytes& id) {
   }
   if (!objs.empty()) s.token().cacheObjects(id, objs);  // absence is never cached
   return objs;
+}
+
+void Pkcs11Backend::indexToken(Session& s) {
+  constexpr size_t kMaxIndexed = size_t(1) << 22;
+  std::vector<CK_OBJECT_HANDLE> all;
+  if (s.ck().findObjects(s.handle(), {}, &all, kMaxIndexed) != CKR_OK) return;  // the search per id still works
+  std::map<Bytes, ObjectSet> byId;
+  for (CK_OBJECT_HANDLE h : all) {
+    uint8_t id[64];
+    CK_ULONG cls = 0;
+    CK_BBOOL onToken = CK_FALSE;
+    CK_ATTRIBUTE a[] = {{CKA_ID, id, sizeof id}, {CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &onToken, 1}};
+    if (s.ck().getAttributeValue(s.handle(), h, a) != CKR_OK) continue;  // not a whole Keygate object
+    if (onToken != CK_TRUE || a[0].ulValueLen == 0 || a[0].ulValueLen > sizeof id || a[1].ulValueLen != sizeof cls) continue;
+    byId[Bytes(id, id + a[0].ulValueLen)].push_back(ObjectRef{h, cls});
+  }
+  s.token().cacheIndex(std::move(byId));
 }
 
 Result<ObjectSet> Pkcs11Backend::requireObjects(Session& s, const KeySpec& spec, const Bytes& id) {

@@ -75,6 +75,8 @@ class Pkcs11Backend final : public KeyBackend {
  private:
   // Objects of a key version: from the handle cache, else C_FindObjects (then cached).
   Result<ObjectSet> lookup(Session& s, const Bytes& id);
+  // Fills the token's handle cache from one pass over all its objects (see lookup).
+  void indexToken(Session& s);
   // lookup() that insists on the complete object set for spec's algorithm.
   Result<ObjectSet> requireObjects(Session& s, const KeySpec& spec, const Bytes& id);
   Result<std::string> fingerprint(Session& s, const ObjectSet& objects);

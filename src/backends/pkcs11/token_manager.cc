@@ -182,6 +182,7 @@ Status Token::recover(const Error& cause) {
   open_ = 0;
   loggedIn_ = false;
   handles_.clear();
+  indexClaimed_ = false;
   if (isDeviceLoss(cause)) {
     ASSIGN_OR_RETURN(std::optional<CK_SLOT_ID> slot, findSlotByLabel(*ck_, label_));
     if (!slot) {
@@ -207,6 +208,18 @@ void Token::cacheObjects(const Bytes& id, ObjectSet objects) {
 void Token::forgetObjects(const Bytes& id) {
   std::lock_guard<std::mutex> l(mu_);
   handles_.erase(id);
+}
+
+bool Token::claimIndex() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (indexClaimed_) return false;
+  indexClaimed_ = true;
+  return true;
+}
+
+void Token::cacheIndex(std::map<Bytes, ObjectSet> byId) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [id, objs] : byId) handles_.emplace(id, std::move(objs));  // what is cached stays
 }
 
 Token::Stats Token::stats() {

@@ -108,6 +108,11 @@ class Token {
   std::optional<ObjectSet> cachedObjects(const Bytes& id);
   void cacheObjects(const Bytes& id, ObjectSet objects);
   void forgetObjects(const Bytes& id);
+  // The cache filled from one pass over the whole token (Pkcs11Backend::lookup, on its first
+  // miss): true for the one caller that should make that pass, once per token and again
+  // after a recovery (which empties the cache). cacheIndex adds what is not cached yet.
+  bool claimIndex();
+  void cacheIndex(std::map<Bytes, ObjectSet> byId);
 
 
   // Counters for tests and metrics.
@@ -145,6 +150,7 @@ class Token {
   size_t open_ = 0;  // sessions of the current generation
   bool loggedIn_ = false;
   std::map<Bytes, ObjectSet> handles_;
+  bool indexClaimed_ = false;
   Stats stats_;
 
   std::shared_mutex objectsMu_;  // see Access

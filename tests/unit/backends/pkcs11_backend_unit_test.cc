@@ -166,6 +166,36 @@ TEST(Pkcs11Tokens, HandlesAreCachedNotFoundPerCall) {
   EXPECT_EQ(f.ck->callCount("C_FindObjects"), finds);
 }
 
+// After a restart (a new backend over the same token, its handle cache empty) the first
+// lookup indexes the whole token in one search; the other keys' first operations then need
+// no search of their own. A key the index does not know is still searched for.
+TEST(Pkcs11Tokens, ARestartIndexesTheTokenOnceInsteadOfASearchPerKey) {
+  auto ck = std::make_shared<FakeCryptoki>();
+  auto store = std::make_shared<MemorySecretStore>();
+  std::vector<KeySpec> keys;
+  {
+    Pkcs11Backend before(ck, store, Pkcs11BackendOptions{"hsm", "", 2, ""});
+    for (int v = 1; v <= 5; ++v) {
+      KeySpec k = spec(Purpose::kSign, Algorithm::kEcP256);
+      k.ref.version = v;
+      ASSERT_TRUE(before.generate(k).ok());
+      keys.push_back(k);
+    }
+  }
+  Pkcs11Backend after(ck, store, Pkcs11BackendOptions{"hsm", "", 2, ""});
+  const int finds = ck->callCount("C_FindObjects");
+  for (const KeySpec& k : keys) {
+    auto d = after.describe(k);
+    ASSERT_TRUE(d.ok()) << d.error().toString();
+    EXPECT_EQ(d->state, BackendKeyState::kNoUsage);
+  }
+  EXPECT_EQ(ck->callCount("C_FindObjects") - finds, 1) << "one pass over the token, not one search per key";
+  KeySpec absent = keys[0];
+  absent.ref.version = 9;
+  EXPECT_EQ(after.describe(absent)->state, BackendKeyState::kAbsent);
+  EXPECT_EQ(ck->callCount("C_FindObjects") - finds, 2) << "an id the index lacks is still searched for";
+}
+
 // CKR_SESSION_HANDLE_INVALID / CKR_USER_NOT_LOGGED_IN / CKR_DEVICE_REMOVED: reopen, retry once.
 TEST(Pkcs11Sessions, RetriesOnceOnSessionLoss) {
   for (CK_RV loss : {CKR_SESSION_HANDLE_INVALID, CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_REMOVED}) {
