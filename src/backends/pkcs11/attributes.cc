@@ -54,4 +54,24 @@ Result<std::optional<Bytes>> readBytes(Cryptoki& ck, CK_SESSION_HANDLE s, CK_OBJ
   return std::optional<Bytes>(std::move(b));
 }
 
+ObjectIdentity readIdentity(Cryptoki& ck, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o) {
+  ObjectIdentity out;
+  uint8_t id[64];
+  CK_ULONG cls = 0;
+  CK_BBOOL onToken = CK_FALSE;
+  CK_ATTRIBUTE a[] = {{CKA_ID, id, sizeof id}, {CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &onToken, sizeof onToken}};
+  out.rv = ck.getAttributeValue(s, o, a);
+  if (out.rv != CKR_OK && !partial(out.rv) && out.rv != CKR_BUFFER_TOO_SMALL) return out;
+  if (a[0].ulValueLen != CK_UNAVAILABLE_INFORMATION && a[0].ulValueLen <= sizeof id) {
+    out.id = Bytes(id, id + a[0].ulValueLen);
+  } else if (out.rv == CKR_BUFFER_TOO_SMALL) {
+    auto longer = readBytes(ck, s, o, CKA_ID);
+    if (longer.ok()) out.id = *longer;
+  }
+  if (a[1].ulValueLen == sizeof cls) out.objectClass = cls;
+  out.onToken = a[2].ulValueLen == sizeof onToken && onToken == CK_TRUE;
+  if (out.rv == CKR_BUFFER_TOO_SMALL) out.rv = CKR_OK;
+  return out;
+}
+
 }  // namespace keygate::backends::pkcs11

@@ -332,10 +332,7 @@ Result<GeneratedKey> Pkcs11Backend::importWrapped(const KeySpec& spec, int wrapp
       CK_RV refused = CKR_OK;
       Result<CK_OBJECT_HANDLE> copied = copyIntoToken(s.ck(), s.handle(), key, tmpl, keyId, &refused);
       if (!copied.ok() && refused != CKR_OK) {
-        if (!stagedRefused_.exchange(true))
-          log_.warn("the PKCS#11 module refuses to copy a session key into the token; keys are created in the token "
-                    "directly from now on",
-                    {{"backend", options_.name}, {"error", ckrName(refused)}});
+        stagedCopyRefused(refused);
         copied = unwrapBlob(s, wrapPriv, material.format, material.blob, tmpl);
       }
       if (!copied.ok()) return copied.takeError();

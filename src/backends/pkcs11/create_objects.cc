@@ -92,26 +92,27 @@ Result<ObjectSet> generateObjects(Cryptoki& ck, CK_SESSION_HANDLE s, const Gener
     RETURN_IF_ERROR(ckCheck("C_GenerateKey (session object)", ck.generateKey(s, mech, t.span(), &key), what));
     staging = {ObjectRef{key, CKO_SECRET_KEY}};
   }
+  // Each session object into the token (copyIntoToken destroys it); a failure destroys the
+  // session objects not copied yet and the copies made (the first half of a pair).
   ObjectSet copies;
-  CK_RV rv = CKR_OK;
-  for (const ObjectRef& o : staging) {
-    AttributeList c = copyTemplate(o.objectClass == CKO_SECRET_KEY ? g.secret
-                                   : o.objectClass == CKO_PUBLIC_KEY ? g.publicKey
-                                                                     : g.privateKey);
-    CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
-    rv = ck.copyObject(s, o.handle, c.span(), &copy);
-    if (rv != CKR_OK) break;
-    copies.push_back(ObjectRef{copy, o.objectClass});
+  for (size_t i = 0; i < staging.size(); ++i) {
+    const ObjectRef& o = staging[i];
+    const AttributeList& t = o.objectClass == CKO_SECRET_KEY ? g.secret : o.objectClass == CKO_PUBLIC_KEY ? g.publicKey : g.privateKey;
+    CK_RV rv = CKR_OK;
+    Result<CK_OBJECT_HANDLE> copy = copyIntoToken(ck, s, o.handle, t, what, &rv);
+    if (copy.ok()) {
+      copies.push_back(ObjectRef{*copy, o.objectClass});
+      continue;
+    }
+    for (size_t j = i + 1; j < staging.size(); ++j) (void)ck.destroyObject(s, staging[j].handle);
+    for (const ObjectRef& c : copies) (void)ck.destroyObject(s, c.handle);
+    if (rv != CKR_OK && copies.empty()) {  // refused: this module gets the direct path
+      if (refused) *refused = rv;
+      return generateDirect(ck, s, g, what);
+    }
+    return copy.takeError();
   }
-  // Session objects go in every case (they would go with the session anyway; pooled sessions live long).
-  for (const ObjectRef& o : staging) (void)ck.destroyObject(s, o.handle);
-  if (rv == CKR_OK) return copies;
-  for (const ObjectRef& o : copies) (void)ck.destroyObject(s, o.handle);  // the first half of a pair
-  if (refusesCopy(rv) && copies.empty()) {
-    if (refused) *refused = rv;
-    return generateDirect(ck, s, g, what);
-  }
-  return ckError("C_CopyObject (into the token)", rv, what);
+  return copies;
 }
 
 }  // namespace keygate::backends::pkcs11

@@ -156,19 +156,22 @@ Result<ObjectSet> Pkcs11Backend::lookup(Session& s, const Bytes& id) {
   return objs;
 }
 
+void Pkcs11Backend::stagedCopyRefused(CK_RV why) {
+  if (stagedRefused_.exchange(true)) return;
+  log_.warn("the PKCS#11 module refuses to copy a session key into the token; keys are created in the token directly "
+            "from now on (a process killed inside a create may then leave a usable object for the stray sweep)",
+            {{"backend", options_.name}, {"error", ckrName(why)}});
+}
+
 void Pkcs11Backend::indexToken(Session& s) {
   constexpr size_t kMaxIndexed = size_t(1) << 22;
   std::vector<CK_OBJECT_HANDLE> all;
   if (s.ck().findObjects(s.handle(), {}, &all, kMaxIndexed) != CKR_OK) return;  // the search per id still works
   std::map<Bytes, ObjectSet> byId;
   for (CK_OBJECT_HANDLE h : all) {
-    uint8_t id[64];
-    CK_ULONG cls = 0;
-    CK_BBOOL onToken = CK_FALSE;
-    CK_ATTRIBUTE a[] = {{CKA_ID, id, sizeof id}, {CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &onToken, 1}};
-    if (s.ck().getAttributeValue(s.handle(), h, a) != CKR_OK) continue;  // not a whole Keygate object
-    if (onToken != CK_TRUE || a[0].ulValueLen == 0 || a[0].ulValueLen > sizeof id || a[1].ulValueLen != sizeof cls) continue;
-    byId[Bytes(id, id + a[0].ulValueLen)].push_back(ObjectRef{h, cls});
+    const ObjectIdentity who = readIdentity(s.ck(), s.handle(), h);
+    if (who.rv != CKR_OK || !who.onToken || !who.id || who.id->empty() || !who.objectClass) continue;  // not a whole Keygate object
+    byId[*who.id].push_back(ObjectRef{h, *who.objectClass});
   }
   s.token().cacheIndex(std::move(byId));
 }
@@ -269,11 +272,7 @@ Result<GeneratedKey> Pkcs11Backend::generate(const KeySpec& spec, const Generate
     CK_RV refused = CKR_OK;
     ASSIGN_OR_RETURN(ObjectSet created, generateObjects(s.ck(), s.handle(), g, keyId,
                                                         options_.stagedCreate && !stagedRefused_.load(), &refused));
-    if (refused != CKR_OK && !stagedRefused_.exchange(true))
-      log_.warn("the PKCS#11 module refuses to copy a generated session key into the token; keys are generated in the "
-                "token directly from now on (a process killed inside a create may then leave a usable object for the "
-                "stray sweep)",
-                {{"backend", options_.name}, {"error", ckrName(refused)}});
+    if (refused != CKR_OK) stagedCopyRefused(refused);
     token->cacheObjects(id, created);
     ASSIGN_OR_RETURN(std::string fp, fingerprint(s, created));
     log_.info("generated key", {{"backendKeyId", keyId},

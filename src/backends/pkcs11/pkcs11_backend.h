@@ -77,6 +77,8 @@ class Pkcs11Backend final : public KeyBackend {
   Result<ObjectSet> lookup(Session& s, const Bytes& id);
   // Fills the token's handle cache from one pass over all its objects (see lookup).
   void indexToken(Session& s);
+  // The module refused a staged create's copy (create_objects.h): direct creation from now on, said once.
+  void stagedCopyRefused(CK_RV why);
   // lookup() that insists on the complete object set for spec's algorithm.
   Result<ObjectSet> requireObjects(Session& s, const KeySpec& spec, const Bytes& id);
   Result<std::string> fingerprint(Session& s, const ObjectSet& objects);

@@ -12,7 +12,6 @@
 // that refuses to be disabled (CKA_MODIFIABLE false, or a module error) is destroyed at once:
 // there is no other way to make it unusable.
 #include <algorithm>
-#include <array>
 #include <map>
 #include <set>
 
@@ -86,29 +85,30 @@ Result<std::vector<StrayObject>> Pkcs11Backend::sweepStrays(const std::string& t
                             token->label()));
     std::vector<StrayObject> out;
     for (CK_OBJECT_HANDLE h : handles) {
+      // One read of ID, class and CKA_TOKEN: for an accounted object, all the sweep needs.
+      const ObjectIdentity who = readIdentity(s.ck(), s.handle(), h);
+      if (who.rv == CKR_OBJECT_HANDLE_INVALID) continue;  // gone meanwhile
       // Every object has a class. One whose class cannot be read has no attributes at all:
       // what a kill inside C_CopyObject leaves (a staged create, create_objects.h). Nothing
       // can use it and nothing can be set on it, so it goes at once.
-      CK_ULONG classValue = 0;
-      CK_ATTRIBUTE classAttr{CKA_CLASS, &classValue, sizeof classValue};
-      const CK_RV classRv = s.ck().getAttributeValue(s.handle(), h, std::span<CK_ATTRIBUTE>(&classAttr, 1));
-      if (classRv == CKR_ATTRIBUTE_VALUE_INVALID || classRv == CKR_ATTRIBUTE_TYPE_INVALID) {
+      if (who.rv == CKR_ATTRIBUTE_VALUE_INVALID || ((who.rv == CKR_OK || who.rv == CKR_ATTRIBUTE_TYPE_INVALID) && !who.objectClass)) {
         const CK_RV rv = s.ck().destroyObject(s.handle(), h);
         if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID) return ckError("C_DestroyObject", rv, token->label());
         StrayObject st;
         st.location = token->label();
         st.objectClass = objectClassName(std::nullopt);
         st.action = StrayObject::Action::kDestroyed;
-        st.detail = std::string("no attributes, not even a class (") + ckrName(classRv) +
+        st.detail = std::string("no attributes, not even a class (") + ckrName(who.rv) +
                     "; what a process killed inside C_CopyObject leaves); destroyed at once";
         out.push_back(std::move(st));
         continue;
       }
-      ASSIGN_OR_RETURN(std::optional<Bytes> id, readBytes(s.ck(), s.handle(), h, CKA_ID));
-      ASSIGN_OR_RETURN(auto tokenFlag, readBools(s.ck(), s.handle(), h, std::array<CK_ATTRIBUTE_TYPE, 1>{CKA_TOKEN}));
-      const bool onToken = tokenFlag[0].second.value_or(false);
+      if (who.rv != CKR_OK && who.rv != CKR_ATTRIBUTE_TYPE_INVALID && who.rv != CKR_ATTRIBUTE_SENSITIVE)
+        return ckError("C_GetAttributeValue", who.rv, token->label());
+      const std::optional<Bytes>& id = who.id;
+      const std::optional<CK_ULONG>& cls = who.objectClass;
+      const bool onToken = who.onToken;
       if (id && known.count(*id) && onToken) continue;
-      ASSIGN_OR_RETURN(std::optional<CK_ULONG> cls, readUlong(s.ck(), s.handle(), h, CKA_CLASS));
       ASSIGN_OR_RETURN(std::optional<Bytes> label, readBytes(s.ck(), s.handle(), h, CKA_LABEL));
       StrayObject st;
       st.location = token->label();
