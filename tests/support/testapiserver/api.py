@@ -366,6 +366,7 @@ def list_(ctx, req, r, ns):
                                {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
                                 "retryAfterSeconds": 1}, headers=[("Retry-After", "1")])
                 raise err
+    scope = ns if r.namespaced else None
     with ctx.store.lock:
         cur = ctx.store.rv
         start_after = None
@@ -381,39 +382,37 @@ def list_(ctx, req, r, ns):
                         "message": "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
                         "reason": "Expired", "code": 410}
                 raise ApiError(410, body["message"], "Expired", status_body=body)
-            items = _snapshot(ctx, key, ns if r.namespaced else None, snap_rv)
         elif rv_param not in (None, "", "0") and match == "Exact":
-            rv = int(rv_param)
-            if rv < ctx.store.history_start:
+            snap_rv = int(rv_param)
+            if snap_rv < ctx.store.history_start:
                 raise ApiError(410, "The resourceVersion for the provided list is too old.", "Expired")
-            items = _snapshot(ctx, key, ns if r.namespaced else None, rv)
-            snap_rv = rv
-        else:
-            items = ctx.store.items(key, ns if (r.namespaced and ns is not None) else None)
         if rv_param == "0" and not cont:
             limit = 0   # served from the watch cache, which ignores limit
-    items = [from_storage(r, o) for o in items]
-    if start_after is not None:
-        items = [o for o in items if key_of(o) > start_after]
-    filtered = [o for o in items if selectors.label_matches(lreqs, (o.get("metadata") or {}).get("labels"))
-                and selectors.field_matches(freqs, o, r.field_selectors)]
+        # The continue key is key_of's form; the store orders by "namespace/name" (etcd's order).
+        after = None
+        if start_after is not None:
+            after = start_after if (ns is None and r.namespaced) else "%s/%s" % (scope or "", start_after)
+        try:
+            count, objs = ctx.store.range(key, scope, snap_rv, after)
+        except TooOld:
+            raise ApiError(410, "The resourceVersion for the provided list is too old.", "Expired")
+        # Walk only as far as the page needs (one match beyond it says whether there is more).
+        page, more = [], False
+        for o in objs:
+            o = from_storage(r, o)
+            if selectors.label_matches(lreqs, (o.get("metadata") or {}).get("labels")) and \
+                    selectors.field_matches(freqs, o, r.field_selectors):
+                if limit and len(page) == limit:
+                    more = True
+                    break
+                page.append(o)
     meta = {}
-    if limit and len(filtered) > limit:
-        page = filtered[:limit]
+    if more:
         meta["continue"] = _encode_continue(snap_rv, key_of(page[-1]) + "\x00")
         if not lreqs and not freqs:
-            meta["remainingItemCount"] = len(filtered) - limit
-    else:
-        page = filtered
+            meta["remainingItemCount"] = count - limit
     meta["resourceVersion"] = str(snap_rv)
     return r, page, meta
-
-
-def _snapshot(ctx, key, ns, rv):
-    try:
-        return ctx.store.snapshot(key, ns, rv)
-    except TooOld:
-        raise ApiError(410, "The resourceVersion for the provided list is too old.", "Expired")
 
 
 # --- update (PUT) ---------------------------------------------------------------------------------
