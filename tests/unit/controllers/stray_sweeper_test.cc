@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 
 #include "kube/informer.h"
 #include "kube/resource.h"
@@ -93,8 +94,7 @@ TEST(StraySweeperTest, AccountingIndexAnswersAsTheCache) {
   EXPECT_NE(show(index.accountedIn("tenant-a")).find("key tenant-a uid-rot 4"), std::string::npos);
   EXPECT_EQ(show(index.accountedIn("tenant-a")).find("uid-gone"), std::string::npos);
   EXPECT_EQ(index.tenantsByBackend(), (std::map<std::string, std::set<std::string>>{{"softhsm", {"tenant-a", "tenant-b"}}}));
-  Json bad = *key("tenant-a", "bad", "uid-bad", Json::array());
-  bad["spec"]["algorithm"] = 42;
+  Json bad = *key("tenant-a", "bad", "uid-bad", Json::array({{{"version", "one"}, {"state", "Active"}}}));
   inf.apply({kube::WatchEvent::Type::kAdded, bad});
   auto a = index.accountedIn("tenant-a");
   ASSERT_FALSE(a.ok());
@@ -103,14 +103,47 @@ TEST(StraySweeperTest, AccountingIndexAnswersAsTheCache) {
   EXPECT_TRUE(index.accountedIn("tenant-b").ok()) << "only the namespace of the unreadable key";
 }
 
+// What the accounting reads (uid, versions, the wrapping key) must be readable, or nothing in
+// the tenant is called a stray; the rest of the key is not the accounting's business.
 TEST(StraySweeperTest, AnUnreadableKeyMeansNothingIsAStray) {
-  kube::Cache keys;
-  Json bad = *key("tenant-a", "bad", "uid-bad", Json::array());
-  bad["spec"]["algorithm"] = 42;
-  keys.upsert(std::make_shared<const Json>(bad));
-  auto acc = accountedIn(keys, "tenant-a");
-  ASSERT_FALSE(acc.ok());
-  EXPECT_EQ(acc.error().code, ErrorCode::kFailedPrecondition);
+  const std::vector<std::pair<std::string, std::function<void(Json&)>>> breakages = {
+      {"status.versions[0].version: must be an integer", [](Json& k) { k["status"]["versions"][0]["version"] = "one"; }},
+      {"status.versions[0].state: ", [](Json& k) { k["status"]["versions"][0]["state"] = "Gone"; }},
+      {"status.versions[0].state: must be a string", [](Json& k) { k["status"]["versions"][0]["state"] = 3; }},
+      {"status.versions[0]: must be an object", [](Json& k) { k["status"]["versions"][0] = "v1"; }},
+      {"status.versions: must be an array", [](Json& k) { k["status"]["versions"] = "v1"; }},
+      {"status: must be an object", [](Json& k) { k["status"] = 7; }},
+      {"metadata.uid: must be a string", [](Json& k) { k["metadata"]["uid"] = 7; }},
+      {"status.wrappingKey.serial: must be an integer", [](Json& k) { k["status"]["wrappingKey"] = {{"version", 1}, {"serial", 1.5}}; }},
+      {"status.wrappingKey: must be an object", [](Json& k) { k["status"]["wrappingKey"] = Json::array(); }},
+  };
+  for (const auto& [message, breakIt] : breakages) {
+    kube::Cache keys;
+    keys.upsert(key("tenant-a", "fine", "uid-fine", Json::array({{{"version", 1}, {"state", "Active"}}})));
+    Json bad = *key("tenant-a", "bad", "uid-bad", Json::array({{{"version", 1}, {"state", "Active"}}}));
+    breakIt(bad);
+    keys.upsert(std::make_shared<const Json>(bad));
+    auto acc = accountedIn(keys, "tenant-a");
+    ASSERT_FALSE(acc.ok()) << message;
+    EXPECT_EQ(acc.error().code, ErrorCode::kFailedPrecondition);
+    EXPECT_NE(acc.error().message.find("tenant-a/bad cannot be read"), std::string::npos) << acc.error().message;
+    EXPECT_NE(acc.error().message.find(message), std::string::npos) << acc.error().message;
+    EXPECT_TRUE(KeyAccountingIndex::entryOf(bad).versions.empty()) << message;
+  }
+  // A spec the codec would refuse does not hide what the key accounts for.
+  Json oddSpec = *key("tenant-a", "odd", "uid-odd", Json::array({{{"version", 2}, {"state", "Destroyed"}}}),
+                      {{"version", 3}, {"serial", 4}});
+  oddSpec["spec"]["algorithm"] = 42;
+  auto e = KeyAccountingIndex::entryOf(oddSpec);
+  EXPECT_EQ(e.error, "");
+  EXPECT_EQ(e.uid, "uid-odd");
+  ASSERT_EQ(e.versions.size(), 1u);
+  EXPECT_EQ(e.versions[0].version, 2);
+  EXPECT_TRUE(e.versions[0].destroyed);
+  EXPECT_FALSE(e.versions[0].pending);
+  EXPECT_EQ(e.wrappingVersion, 3);
+  EXPECT_EQ(e.wrappingSerial, 4);
+  EXPECT_EQ(e.backend, "softhsm");
 }
 
 // A backend that reports scripted strays and remembers what it was told.
