@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <future>
 #include <thread>
 
 #include "common/backoff.h"
@@ -211,8 +212,12 @@ Result<std::string> listPages(Client& c, const Resource& r, const std::string& n
     ListOptions page = opts;
     bool gone = false;
     onStart();
+    // While a page is handed to onPage (decoding it into the cache), the next one is already
+    // being fetched: the server produces page k+1 while the caller consumes page k. One page
+    // ahead at most; the client is called one list at a time, in order, as before.
+    std::future<Result<Json>> ahead;
     while (true) {
-      auto j = c.list(r, ns, page);
+      auto j = ahead.valid() ? ahead.get() : c.list(r, ns, page);
       if (!j.ok()) {
         if (j.error().code == ErrorCode::kGone && !page.continueToken.empty() && restart == 0) {
           gone = true;  // continue token expired: start over from a fresh list
@@ -222,6 +227,9 @@ Result<std::string> listPages(Client& c, const Resource& r, const std::string& n
       }
       if (resourceVersion.empty()) resourceVersion = getString(*j, "metadata.resourceVersion");
       page.continueToken = getString(*j, "metadata.continue");
+      page.resourceVersion.clear();  // a continue token carries its own resourceVersion
+      if (!page.continueToken.empty())
+        ahead = std::async(std::launch::async, [&c, &r, &ns, next = page] { return c.list(r, ns, next); });
       std::vector<Json> items;
       if (auto it = j->find("items"); it != j->end() && it->is_array()) {
         items.reserve(it->size());
@@ -230,7 +238,6 @@ Result<std::string> listPages(Client& c, const Resource& r, const std::string& n
       *j = Json();  // the page's emptied shell
       onPage(std::move(items));
       if (page.continueToken.empty()) break;
-      page.resourceVersion.clear();  // a continue token carries its own resourceVersion
     }
     if (!gone) return resourceVersion;
   }
