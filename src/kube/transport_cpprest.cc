@@ -79,6 +79,14 @@ Status checkPem(const std::string& pem, bool isKey, const std::string& what) {
   return okStatus();
 }
 
+// The bytes read into `buf`. Each read() grows the buffer's string by the whole size asked
+// for and fills only what arrived: the string's size is not the body's.
+std::string bodyOf(streams::container_buffer<std::string>& buf, size_t total) {
+  std::string body = std::move(buf.collection());
+  body.resize(std::min(total, body.size()));
+  return body;
+}
+
 class CpprestStream final : public HttpStream {
  public:
   CpprestStream(http::http_response resp, std::shared_ptr<pplx::cancellation_token_source> cts, size_t maxLine,
@@ -151,10 +159,12 @@ class CpprestStream final : public HttpStream {
   Result<std::string> readAll() override {
     try {
       streams::container_buffer<std::string> buf;
-      while (body_.read(buf, 64 * 1024).get() > 0) {
-        if (buf.collection().size() > maxLine_) return makeError(ErrorCode::kInvalidArgument, "response body too large");
+      size_t total = 0;
+      for (size_t n; (n = body_.read(buf, 64 * 1024).get()) > 0;) {
+        total += n;
+        if (total > maxLine_) return makeError(ErrorCode::kInvalidArgument, "response body too large");
       }
-      return std::move(buf.collection());
+      return bodyOf(buf, total);
     } catch (const std::exception& e) {
       return transportError(server_, e);
     }
@@ -201,12 +211,14 @@ class CpprestTransport final : public Transport {
                                                           std::to_string(cfg_.maxResponseBytes) + "-byte limit");
       streams::container_buffer<std::string> buf;
       auto body = resp.body();
-      while (body.read(buf, 256 * 1024).get() > 0) {
-        if (buf.collection().size() > cfg_.maxResponseBytes)
+      size_t total = 0;
+      for (size_t n; (n = body.read(buf, 256 * 1024).get()) > 0;) {
+        total += n;
+        if (total > cfg_.maxResponseBytes)
           return makeError(ErrorCode::kInvalidArgument,
                            "response body exceeds the " + std::to_string(cfg_.maxResponseBytes) + "-byte limit");
       }
-      out.body = std::move(buf.collection());
+      out.body = bodyOf(buf, total);
       return out;
     } catch (const std::exception& e) {
       return transportError(cfg_.server, e);
