@@ -84,6 +84,11 @@ class Client {
                            const std::string& subresource = "") = 0;
   // One page. Use listAll() to follow continue tokens.
   virtual Result<Json> list(const Resource& r, const std::string& ns, const ListOptions& opts = {}) = 0;
+  // The same page undecoded, as the server sent it (listPages reads the continue token from it
+  // and asks for the next page before decoding this one). kUnimplemented: use list().
+  virtual Result<std::string> listRaw(const Resource&, const std::string&, const ListOptions&) {
+    return makeError(ErrorCode::kUnimplemented, "no undecoded lists");
+  }
   virtual Result<Json> create(const Resource& r, const std::string& ns, const Json& body) = 0;
   // PUT; body must carry metadata.resourceVersion (stale -> kConflict). subresource "status" for /status.
   virtual Result<Json> update(const Resource& r, const std::string& ns, const Json& body,

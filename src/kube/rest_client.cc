@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <cstdio>
-#include <future>
 #include <thread>
 
 #include "common/backoff.h"
@@ -109,7 +108,8 @@ Result<Json> RestClient::get(const Resource& r, const std::string& ns, const std
   return callJson("get", r, {"GET", r.path(ns, name, subresource), {}, ""}, true);
 }
 
-Result<Json> RestClient::list(const Resource& r, const std::string& ns, const ListOptions& opts) {
+namespace {
+std::string listPath(const Resource& r, const std::string& ns, const ListOptions& opts) {
   std::string path = r.path(ns);
   addQuery(path, "labelSelector", opts.labelSelector);
   addQuery(path, "fieldSelector", opts.fieldSelector);
@@ -117,7 +117,17 @@ Result<Json> RestClient::list(const Resource& r, const std::string& ns, const Li
   addQuery(path, "continue", opts.continueToken);
   addQuery(path, "resourceVersion", opts.resourceVersion);
   addQuery(path, "resourceVersionMatch", opts.resourceVersionMatch);
-  return callJson("list", r, {"GET", path, {}, ""}, true);
+  return path;
+}
+}  // namespace
+
+Result<Json> RestClient::list(const Resource& r, const std::string& ns, const ListOptions& opts) {
+  return callJson("list", r, {"GET", listPath(r, ns, opts), {}, ""}, true);
+}
+
+Result<std::string> RestClient::listRaw(const Resource& r, const std::string& ns, const ListOptions& opts) {
+  ASSIGN_OR_RETURN(HttpResponse resp, call("list", r, {"GET", listPath(r, ns, opts), {}, ""}, true));
+  return std::move(resp.body);
 }
 
 Result<Json> RestClient::create(const Resource& r, const std::string& ns, const Json& body) {
@@ -202,56 +212,6 @@ Result<WatchStreamPtr> RestClient::watch(const Resource& r, const std::string& n
     return errorFromResponse(resp);
   }
   return WatchStreamPtr(std::make_unique<RestWatchStream>(std::move(s)));
-}
-
-Result<std::string> listPages(Client& c, const Resource& r, const std::string& ns, ListOptions opts,
-                              const std::function<void()>& onStart,
-                              const std::function<void(std::vector<Json>&& page)>& onPage) {
-  for (int restart = 0;; ++restart) {
-    std::string resourceVersion;
-    ListOptions page = opts;
-    bool gone = false;
-    onStart();
-    // While a page is handed to onPage (decoding it into the cache), the next one is already
-    // being fetched: the server produces page k+1 while the caller consumes page k. One page
-    // ahead at most; the client is called one list at a time, in order, as before.
-    std::future<Result<Json>> ahead;
-    while (true) {
-      auto j = ahead.valid() ? ahead.get() : c.list(r, ns, page);
-      if (!j.ok()) {
-        if (j.error().code == ErrorCode::kGone && !page.continueToken.empty() && restart == 0) {
-          gone = true;  // continue token expired: start over from a fresh list
-          break;
-        }
-        return j.takeError();
-      }
-      if (resourceVersion.empty()) resourceVersion = getString(*j, "metadata.resourceVersion");
-      page.continueToken = getString(*j, "metadata.continue");
-      page.resourceVersion.clear();  // a continue token carries its own resourceVersion
-      if (!page.continueToken.empty())
-        ahead = std::async(std::launch::async, [&c, &r, &ns, next = page] { return c.list(r, ns, next); });
-      std::vector<Json> items;
-      if (auto it = j->find("items"); it != j->end() && it->is_array()) {
-        items.reserve(it->size());
-        for (auto& item : *it) items.push_back(std::move(item));
-      }
-      *j = Json();  // the page's emptied shell
-      onPage(std::move(items));
-      if (page.continueToken.empty()) break;
-    }
-    if (!gone) return resourceVersion;
-  }
-}
-
-Result<ListAllResult> listAll(Client& c, const Resource& r, const std::string& ns, ListOptions opts) {
-  ListAllResult out;
-  ASSIGN_OR_RETURN(out.resourceVersion,
-                   listPages(
-                       c, r, ns, std::move(opts), [&] { out.items.clear(); },
-                       [&](std::vector<Json>&& page) {
-                         for (auto& item : page) out.items.push_back(std::move(item));
-                       }));
-  return out;
 }
 
 }  // namespace keygate::kube

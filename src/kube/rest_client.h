@@ -36,6 +36,7 @@ class RestClient final : public Client {
   Result<Json> get(const Resource& r, const std::string& ns, const std::string& name,
                    const std::string& subresource = "") override;
   Result<Json> list(const Resource& r, const std::string& ns, const ListOptions& opts = {}) override;
+  Result<std::string> listRaw(const Resource& r, const std::string& ns, const ListOptions& opts) override;
   Result<Json> create(const Resource& r, const std::string& ns, const Json& body) override;
   Result<Json> update(const Resource& r, const std::string& ns, const Json& body,
                       const std::string& subresource = "") override;
