@@ -101,6 +101,9 @@ class Client {
 };
 using ClientPtr = std::shared_ptr<Client>;
 
+// An API server response body decoded; kInternal ("undecodable response ...") when it is not JSON.
+Result<Json> decodeResponseBody(std::string_view body);
+
 // Follows continue tokens; returns {items, resourceVersion of the first page}. A 410 on a
 // continue token restarts the list from scratch once (objects may have changed meanwhile).
 struct ListAllResult {

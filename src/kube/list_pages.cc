@@ -137,14 +137,10 @@ struct Walk {
     }
     std::optional<ListMeta> meta;
     if (raw.ok()) meta = scanListMeta(*raw);
-    if (!raw.ok() || !meta) {
+    if (!meta) {
       // No undecoded form, or one the scan could not read: decode first, then ask.
-      p.list = raw.ok() ? parseJson(*raw) : client.list(resource, ns, opts);
-      if (!p.list.ok()) {
-        if (raw.ok())
-          p.list = makeError(ErrorCode::kInternal, "undecodable response from the API server: " + p.list.error().message);
-        return p;
-      }
+      p.list = raw.ok() ? decodeResponseBody(*raw) : client.list(resource, ns, opts);
+      if (!p.list.ok()) return p;
       meta = ListMeta{getString(*p.list, "metadata.continue"), getString(*p.list, "metadata.resourceVersion")};
       raw = std::string();
     }
@@ -157,11 +153,7 @@ struct Walk {
       next.resourceVersionMatch.clear();
       p.next = ask(std::move(next));
     }
-    if (!raw->empty()) {
-      p.list = parseJson(*raw);
-      if (!p.list.ok())
-        p.list = makeError(ErrorCode::kInternal, "undecodable response from the API server: " + p.list.error().message);
-    }
+    if (!raw->empty()) p.list = decodeResponseBody(*raw);
     return p;
   }
 

@@ -95,11 +95,15 @@ Result<HttpResponse> RestClient::call(const std::string& verb, const Resource& r
   }
 }
 
-Result<Json> RestClient::callJson(const std::string& verb, const Resource& r, HttpRequest req, bool idempotent) {
-  ASSIGN_OR_RETURN(HttpResponse resp, call(verb, r, std::move(req), idempotent));
-  auto j = parseJson(resp.body);
+Result<Json> decodeResponseBody(std::string_view body) {
+  auto j = parseJson(body);
   if (!j.ok()) return makeError(ErrorCode::kInternal, "undecodable response from the API server: " + j.error().message);
   return j;
+}
+
+Result<Json> RestClient::callJson(const std::string& verb, const Resource& r, HttpRequest req, bool idempotent) {
+  ASSIGN_OR_RETURN(HttpResponse resp, call(verb, r, std::move(req), idempotent));
+  return decodeResponseBody(resp.body);
 }
 
 Result<Json> RestClient::get(const Resource& r, const std::string& ns, const std::string& name,
