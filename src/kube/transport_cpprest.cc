@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/containerstream.h>
+#include <cpprest/rawptrstream.h>
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 #include <mutex>
@@ -205,14 +206,30 @@ class CpprestTransport final : public Transport {
       HttpResponse out;
       out.status = resp.status_code();
       for (const auto& h : resp.headers()) out.headers[lower(h.first)] = h.second;
-      auto len = resp.headers().content_length();
-      if (len != static_cast<size_t>(-1) && len > cfg_.maxResponseBytes)
+      // content_length() is 0 when the header is absent (a chunked body): ask whether it is there.
+      const bool sized = resp.headers().has(http::header_names::content_length);
+      const size_t len = sized ? static_cast<size_t>(resp.headers().content_length()) : 0;
+      if (sized && len > cfg_.maxResponseBytes)
         return makeError(ErrorCode::kInvalidArgument, "response of " + std::to_string(len) + " bytes exceeds the " +
                                                           std::to_string(cfg_.maxResponseBytes) + "-byte limit");
-      streams::container_buffer<std::string> buf;
       auto body = resp.body();
+      if (sized) {
+        // The size is known: read straight into the string. (A container_buffer grows by each
+        // read's whole request size and zero-fills it: 256 KiB per response, when almost every
+        // response is a few KiB.)
+        out.body.resize(len);
+        streams::rawptr_buffer<uint8_t> into(reinterpret_cast<uint8_t*>(out.body.data()), len, std::ios::out);
+        size_t total = 0;
+        for (size_t n; total < len && (n = body.read(into, len - total).get()) > 0;) total += n;
+        if (total < len)
+          return makeError(ErrorCode::kUnavailable, "connection to " + cfg_.server + " closed after " +
+                                                        std::to_string(total) + " of the response's " +
+                                                        std::to_string(len) + " bytes");
+        return out;
+      }
+      streams::container_buffer<std::string> buf;  // chunked: a list, or a proxy's re-encoding
       size_t total = 0;
-      for (size_t n; (n = body.read(buf, 256 * 1024).get()) > 0;) {
+      for (size_t n; (n = body.read(buf, 64 * 1024).get()) > 0;) {
         total += n;
         if (total > cfg_.maxResponseBytes)
           return makeError(ErrorCode::kInvalidArgument,

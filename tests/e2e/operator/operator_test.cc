@@ -236,11 +236,26 @@ TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
               {"metadata", {{"name", "signer"}}},
               {"spec", {{"purpose", "Sign"}, {"algorithm", "EC-P256"}, {"backend", "softhsm"},
                         {"activation", {{"requiredApprovals", 2}}}, {"affectedSystems", {"audit-log"}}}}};
-  ASSERT_TRUE(admin_->create(kube::resources::encryptionKeys(), "tenant-a", key).ok());
+  ASSERT_TRUE(server_->control("DELETE", "/__test/requests").ok());
+  auto born = admin_->create(kube::resources::encryptionKeys(), "tenant-a", key);
+  ASSERT_TRUE(born.ok()) << born.error().toString();
+  // Born with the operator's finalizer (the mutating webhook), so the operator writes the new
+  // key once: its first status. No finalizer patch, no second round of admission reviews.
+  EXPECT_EQ((*born)["metadata"]["finalizers"], Json({"keygate.dev/backend-cleanup"})) << born->dump();
   ASSERT_TRUE(waitUntil([&] {
     auto k = admin_->get(kube::resources::encryptionKeys(), "tenant-a", "signer");
     return k.ok() && getString(*k, "status.state") == "PreActive";
   })) << readAll(op.log);
+  {
+    auto calls = server_->control("GET", "/__test/requests");
+    ASSERT_TRUE(calls.ok());
+    std::vector<std::string> writes;
+    for (const auto& c : *calls)
+      if (getString(c, "user") == kOperatorUser && getString(c, "path").find("/encryptionkeys/signer") != std::string::npos &&
+          getString(c, "verb") != "get" && getString(c, "verb") != "watch" && getString(c, "verb") != "list")
+        writes.push_back(getString(c, "verb") + " " + getString(c, "path"));
+    EXPECT_EQ(writes, std::vector<std::string>({"update /apis/keygate.dev/v1alpha1/namespaces/tenant-a/encryptionkeys/signer/status"}));
+  }
 
   Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},
               {"kind", "KeyActivationRequest"},

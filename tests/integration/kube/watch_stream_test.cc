@@ -1,6 +1,7 @@
 // The watch stream's line reader over the real cpprestsdk transport, against a raw HTTP/1.1
 // server whose chunks split lines anywhere: a line across chunks, CRLF, many lines in one
 // chunk, a last line without its newline, a line over the limit, a connection cut mid-line.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -17,12 +18,17 @@
 namespace keygate::kube {
 namespace {
 
+using ::testing::HasSubstr;
+
 // Accepts one connection, reads the request head, answers 200 with chunked encoding: each
 // element of `chunks` is one chunk, sent 20 ms apart. `end` false: the connection is cut
 // without the last chunk.
 class ChunkServer {
  public:
-  ChunkServer(std::vector<std::string> chunks, bool end) : chunks_(std::move(chunks)), end_(end) {
+  // sized: a Content-Length body (declaring `extra` bytes more than the chunks hold: a cut)
+  // sent in the same pieces, instead of chunked transfer encoding.
+  ChunkServer(std::vector<std::string> chunks, bool end, bool sized = false, size_t extra = 0)
+      : chunks_(std::move(chunks)), end_(end), sized_(sized), extra_(extra) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -51,6 +57,18 @@ class ChunkServer {
       if (n <= 0) break;
       head.append(buf, static_cast<size_t>(n));
     }
+    if (sized_) {
+      size_t total = extra_;
+      for (const std::string& chunk : chunks_) total += chunk.size();
+      send(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(total) + "\r\n\r\n");
+      for (const std::string& chunk : chunks_) {
+        send(c, chunk);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      ::shutdown(c, SHUT_RDWR);
+      ::close(c);
+      return;
+    }
     send(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (const std::string& chunk : chunks_) {
       char size[32];
@@ -66,6 +84,8 @@ class ChunkServer {
 
   std::vector<std::string> chunks_;
   bool end_;
+  bool sized_;
+  size_t extra_;
   int fd_ = -1;
   int port_ = 0;
   std::thread thread_;
@@ -125,6 +145,44 @@ TEST(TransportBodyTest, ABodyIsExactlyWhatTheServerSent) {
       EXPECT_EQ(all->size(), want.size());
       EXPECT_TRUE(*all == want);
     }
+  }
+}
+
+// A body with a Content-Length is read straight into its string, whatever pieces it arrives
+// in; one longer than the limit is refused before it is read, and one cut short is an error,
+// never a short body handed on as if whole.
+TEST(TransportBodyTest, ASizedBodyIsReadWholeRefusedOverTheLimitAndACutIsAnError) {
+  const std::string big(300 * 1024, 'y');
+  for (const auto& chunks : std::vector<std::vector<std::string>>{{"{\"a\":", "1}\n"}, {big, "tail"}, {""}}) {
+    std::string want;
+    for (const auto& c : chunks) want += c;
+    ChunkServer s(chunks, true, true);
+    TransportConfig cfg;
+    cfg.server = s.url();
+    auto t = makeCpprestTransport(cfg);
+    ASSERT_TRUE(t.ok());
+    auto resp = (*t)->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+    ASSERT_TRUE(resp.ok()) << resp.error().toString();
+    EXPECT_EQ(resp->body.size(), want.size());
+    EXPECT_TRUE(resp->body == want);
+  }
+  {
+    ChunkServer s({big}, true, true);
+    TransportConfig cfg;
+    cfg.server = s.url();
+    cfg.maxResponseBytes = 64 * 1024;
+    auto resp = (*makeCpprestTransport(cfg))->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+    ASSERT_FALSE(resp.ok());
+    EXPECT_EQ(resp.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_THAT(resp.error().message, HasSubstr("exceeds the 65536-byte limit"));
+  }
+  {
+    ChunkServer s({"{\"a\":", "1"}, true, true, 100);
+    TransportConfig cfg;
+    cfg.server = s.url();
+    auto resp = (*makeCpprestTransport(cfg))->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+    ASSERT_FALSE(resp.ok()) << resp->body;
+    EXPECT_EQ(resp.error().code, ErrorCode::kUnavailable) << resp.error().toString();
   }
 }
 

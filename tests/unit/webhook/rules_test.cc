@@ -378,6 +378,35 @@ TEST_F(RulesTest, KeyCreateStampsCreator) {
   EXPECT_THAT(v.message, HasSubstr("must be the creating user \"frank\""));
 }
 
+// CREATE gives the key the operator's finalizer: beside the client's own finalizers, never
+// twice; UPDATE adds nothing (the operator restores a finalizer a client strips).
+TEST_F(RulesTest, KeyIsBornWithTheBackendCleanupFinalizer) {
+  const std::string mine = "keygate.dev/backend-cleanup";
+  Json j = encode(gen::key("k1"));
+  j["metadata"].erase("finalizers");
+  auto m = mutate(review("EncryptionKey", "CREATE", j, Json(), who("frank")));
+  ASSERT_TRUE(m.allowed);
+  EXPECT_EQ(applyPatch(j, m)["metadata"]["finalizers"], Json::array({mine}));
+
+  j["metadata"]["finalizers"] = {"example.com/keep"};
+  m = mutate(review("EncryptionKey", "CREATE", j, Json(), who("frank")));
+  EXPECT_EQ(applyPatch(j, m)["metadata"]["finalizers"], Json({"example.com/keep", mine}));
+
+  j["metadata"]["finalizers"] = {mine, "example.com/keep"};
+  m = mutate(review("EncryptionKey", "CREATE", j, Json(), who("frank")));
+  EXPECT_EQ(applyPatch(j, m)["metadata"]["finalizers"], Json({mine, "example.com/keep"}));
+
+  Json stripped = j;
+  stripped["metadata"]["finalizers"] = Json::array();
+  m = mutate(review("EncryptionKey", "UPDATE", stripped, j, who("frank")));
+  EXPECT_EQ(applyPatch(stripped, m)["metadata"]["finalizers"], Json::array());
+  // A finalizers field of the wrong type is left to the schema: no patch that cannot apply.
+  j["metadata"]["finalizers"] = "not-a-list";
+  m = mutate(review("EncryptionKey", "CREATE", j, Json(), who("frank")));
+  ASSERT_TRUE(m.allowed);
+  EXPECT_EQ(applyPatch(j, m)["metadata"]["finalizers"], "not-a-list");
+}
+
 // api/ validation runs on create: purpose/algorithm fit, policy backends.
 TEST_F(RulesTest, KeyCreateFieldRules) {
   auto k = gen::key("k1", gen::withPurpose(Purpose::kMAC), gen::withAlgorithm(Algorithm::kRsa3072),
