@@ -74,7 +74,7 @@ struct OperatorFlags {
   std::string logFormat = "json";
   std::string podName;
   int shutdownSeconds = 30;
-  int httpThreads = static_cast<int>(kube::kDefaultHttpThreads);
+  int httpThreads = static_cast<int>(webhook::kDefaultHttpThreads);
   std::string hsmCpus;  // "" = no CPUs set aside
   std::optional<int> kubeApiQps, kubeApiBurst;
 };
@@ -124,8 +124,8 @@ int runOperator(const OperatorFlags& f) {
                   {{"hsmCpus", formatCpuList(*cpus)}, {"otherThreads", rest.ok() ? formatCpuList(*rest) : ""}});
   }
 
-  // Before any HTTP client or listener exists (they would fix the default).
-  kube::configureHttpThreads(static_cast<size_t>(f.httpThreads));
+  // Before the webhook's listener exists (it would fix the default).
+  webhook::configureHttpThreads(static_cast<size_t>(f.httpThreads));
 
   // Metrics and health come first so probes answer while the rest starts.
   metrics::Metrics metrics(KEYGATE_VERSION);
@@ -574,7 +574,7 @@ void registerOperator(CLI::App& app) {
   sub->add_option("--log-format", f->logFormat, "json or text")->capture_default_str();
   sub->add_option("--pod-name", f->podName, "Leader-election identity (default: $POD_NAME, then the host name)");
   sub->add_option("--http-threads", f->httpThreads,
-                  "Threads for asynchronous HTTP I/O (API client, webhook); callers never block in them")
+                  "Threads for the admission webhook's asynchronous HTTPS I/O and handlers")
       ->check(CLI::Range(1, 64))
       ->default_val(f->httpThreads);
   sub->add_option("--hsm-cpus", f->hsmCpus,

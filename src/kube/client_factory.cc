@@ -77,7 +77,7 @@ ClientPtr makeClient(TransportPtr transport, ClientOptions options) {
 }
 
 Result<ClientPtr> makeClient(const ClientConfig& config, ClientOptions options) {
-  ASSIGN_OR_RETURN(TransportPtr transport, makeCpprestTransport(config.transport));
+  ASSIGN_OR_RETURN(TransportPtr transport, makeHttpTransport(config.transport));
   return makeClient(std::move(transport), std::move(options));
 }
 

@@ -1,7 +1,7 @@
 #pragma once
-// HTTP(S) transport to the API server. The interface is free of cpprestsdk so that the
-// REST client, reflector and tests compile without it; makeCpprestTransport() lives in
-// transport_cpprest.cc (the only kube/ file that includes cpprest headers).
+// HTTP(S) transport to the API server. The interface is free of libcurl so that the REST
+// client, reflector and tests compile without it; makeHttpTransport() lives in
+// transport_curl.cc (the only kube/ file that includes curl headers).
 
 #include <chrono>
 #include <functional>
@@ -73,20 +73,9 @@ class Transport {
 };
 using TransportPtr = std::shared_ptr<Transport>;
 
-Result<TransportPtr> makeCpprestTransport(const TransportConfig& config);
-
-// The process-wide cpprestsdk (pplx) thread pool runs the asynchronous I/O of every HTTP
-// client and of the webhook listener; callers block on their own threads, never in it.
-// cpprestsdk's default is 40 threads, which on a small node costs more in wake-ups and
-// context switches than it buys. Measured in bench/key_lifecycle_bench on 2 cores: 40 → 4
-// threads cut the CPU per key by ~25%; 4 → 2 raised the end-to-end rate from 0.77–0.90 to
-// 0.95–1.09 of the raw HSM rate in 4 of 4 paired runs (fewer runnable threads beside the
-// HSM creator thread); webhook_bench, 200 TLS clients: 4,607 → 5,688 req/s, p99 89 → 74 ms.
-// The first call fixes the size; makeCpprestTransport() and the webhook server call it
-// with the default, so `keygate operator --http-threads` must run before either. Returns
-// false when the pool was already sized (to this or another value).
-inline constexpr size_t kDefaultHttpThreads = 2;
-bool configureHttpThreads(size_t threads);
+// libcurl, one kept-alive connection per concurrent caller; see transport_curl.cc. Checks the
+// URL and the PEM data up front (kInvalidArgument naming the field).
+Result<TransportPtr> makeHttpTransport(const TransportConfig& config);
 
 // Reads a token from a file, re-reading it only when its mtime/size changes (projected
 // service-account tokens rotate roughly hourly).

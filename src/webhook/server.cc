@@ -19,6 +19,7 @@
 #include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/http_listener.h>
+#include <pplx/threadpool.h>
 #include <cstdio>
 #include <fstream>
 #include <condition_variable>
@@ -26,7 +27,6 @@
 #include <sstream>
 
 #include "common/log.h"
-#include "kube/transport.h"
 
 namespace keygate::webhook {
 namespace {
@@ -392,6 +392,20 @@ void Server::stop() {
     logger().warn("webhook stopped with requests still in flight", {{"inFlight", impl_->inFlight}});
 }
 
+bool configureHttpThreads(size_t threads) {
+  static std::mutex mu;
+  static bool sized = false;
+  std::lock_guard<std::mutex> l(mu);
+  if (sized) return false;
+  sized = true;
+  try {
+    crossplat::threadpool::initialize_with_threads(std::max<size_t>(1, threads));
+  } catch (const std::exception&) {
+    return false;  // something used the pool before us: it keeps cpprestsdk's default
+  }
+  return true;
+}
+
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, const AdmissionHandler& handler) {
   if (options.certFile.empty() || options.keyFile.empty())
     return makeError(ErrorCode::kInvalidArgument, "webhook: certFile and keyFile are required (TLS only)");
@@ -404,7 +418,7 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, const Admis
   if (impl->options.clientCAFile.empty() && !impl->options.allowedClientNames.empty())
     return makeError(ErrorCode::kInvalidArgument, "webhook: allowedClientNames needs clientCAFile");
 
-  kube::configureHttpThreads(kube::kDefaultHttpThreads);  // no-op when main sized the pool
+  configureHttpThreads(kDefaultHttpThreads);  // no-op when main sized the pool
   const int attempts = impl->options.port == 0 ? 5 : 1;
   std::string lastError;
   for (int i = 0; i < attempts; ++i) {

@@ -195,7 +195,7 @@ kube::TransportConfig TestApiServer::transportFor(const std::string& user) const
 }
 
 kube::ClientPtr TestApiServer::clientFor(const std::string& user, kube::RestClientOptions options) const {
-  auto t = kube::makeCpprestTransport(transportFor(user));
+  auto t = kube::makeHttpTransport(transportFor(user));
   if (!t.ok()) return nullptr;
   return std::make_shared<kube::RestClient>(*t, std::move(options));
 }
@@ -209,7 +209,7 @@ std::string TestApiServer::writeKubeconfig(const std::string& user) const {
 }
 
 Result<Json> TestApiServer::control(const std::string& method, const std::string& path, const Json& body) {
-  auto t = kube::makeCpprestTransport(transportFor("admin"));
+  auto t = kube::makeHttpTransport(transportFor("admin"));
   if (!t.ok()) return t.takeError();
   kube::HttpRequest req{method, path, {{"Content-Type", "application/json"}}, body.is_null() ? "" : dumpJson(body)};
   ASSIGN_OR_RETURN(kube::HttpResponse resp, (*t)->send(req));

@@ -249,12 +249,16 @@ TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   {
     auto calls = server_->control("GET", "/__test/requests");
     ASSERT_TRUE(calls.ok());
+    // Successful writes (a reconcile on a cache that has not seen the first status yet may
+    // also try one and get 409 Conflict: not a write).
     std::vector<std::string> writes;
     for (const auto& c : *calls)
       if (getString(c, "user") == kOperatorUser && getString(c, "path").find("/encryptionkeys/signer") != std::string::npos &&
-          getString(c, "verb") != "get" && getString(c, "verb") != "watch" && getString(c, "verb") != "list")
+          getString(c, "verb") != "get" && getString(c, "verb") != "watch" && getString(c, "verb") != "list" &&
+          getInt(c, "code") < 300)
         writes.push_back(getString(c, "verb") + " " + getString(c, "path"));
-    EXPECT_EQ(writes, std::vector<std::string>({"update /apis/keygate.dev/v1alpha1/namespaces/tenant-a/encryptionkeys/signer/status"}));
+    EXPECT_EQ(writes, std::vector<std::string>({"update /apis/keygate.dev/v1alpha1/namespaces/tenant-a/encryptionkeys/signer/status"}))
+        << calls->dump();
   }
 
   Json kar = {{"apiVersion", "keygate.dev/v1alpha1"},

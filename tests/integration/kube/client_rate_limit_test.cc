@@ -19,7 +19,7 @@ class ClientRateLimitTest : public ApiServerTest {
   void TearDown() override { (void)server_->control("POST", "/__test/apf", {{"enabled", true}}); }
 
   ClientPtr client(ClientOptions o) {
-    auto t = makeCpprestTransport(server_->transportFor("admin"));
+    auto t = makeHttpTransport(server_->transportFor("admin"));
     EXPECT_TRUE(t.ok());
     return makeClient(*t, std::move(o));
   }

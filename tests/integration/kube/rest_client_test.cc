@@ -167,7 +167,7 @@ TEST_F(RestClientTest, PaginatesOver2500Objects) {
 TEST_F(RestClientTest, AuthErrors) {
   auto cfg = server_->transportFor("admin");
   cfg.tokenSource = []() -> Result<std::string> { return std::string("wrong-token"); };
-  auto t = makeCpprestTransport(cfg);
+  auto t = makeHttpTransport(cfg);
   ASSERT_TRUE(t.ok());
   RestClient bad(*t);
   auto r = bad.get(widgets(), "tenant-a", "x");
@@ -222,7 +222,7 @@ TEST_F(RestClientTest, ConflictStorm) {
 TEST_F(RestClientTest, HugeBodiesAreRefused) {
   auto cfg = server_->transportFor("admin");
   cfg.maxResponseBytes = 2048;
-  auto t = makeCpprestTransport(cfg);
+  auto t = makeHttpTransport(cfg);
   ASSERT_TRUE(t.ok());
   RestClient small(*t);
   for (int i = 0; i < 20; ++i) (void)admin_->create(widgets(), "tenant-a", widget("big-" + std::to_string(i)));

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "fixture.h"
 #include "support/free_port.h"
 #include "kube/client_factory.h"
@@ -20,7 +22,7 @@ TEST(TransportErrorsTest, UnreachableServer) {
   TransportConfig cfg;
   cfg.server = "https://127.0.0.1:" + std::to_string(freePort());
   cfg.requestTimeout = std::chrono::milliseconds(2000);
-  auto t = makeCpprestTransport(cfg);
+  auto t = makeHttpTransport(cfg);
   ASSERT_TRUE(t.ok());
   RestClientOptions o;
   o.maxRetries = 1;
@@ -42,12 +44,12 @@ TEST(TransportErrorsTest, MalformedPem) {
   TransportConfig cfg;
   cfg.server = "https://127.0.0.1:1";
   cfg.caPem = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
-  auto t = makeCpprestTransport(cfg);
+  auto t = makeHttpTransport(cfg);
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.error().message.find("certificate-authority"), std::string::npos);
   cfg.caPem.clear();
   cfg.server = "ftp://x";
-  EXPECT_FALSE(makeCpprestTransport(cfg).ok());
+  EXPECT_FALSE(makeHttpTransport(cfg).ok());
 }
 
 class TlsTest : public ApiServerTest {};
@@ -60,7 +62,7 @@ TEST_F(TlsTest, WrongCertificateAuthority) {
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   auto cfg = server_->transportFor("admin");
   cfg.caPem = *readFile(other.path() + "/c.pem");
-  auto t = makeCpprestTransport(cfg);
+  auto t = makeHttpTransport(cfg);
   ASSERT_TRUE(t.ok());
   RestClientOptions o;
   o.maxRetries = 0;
@@ -71,12 +73,48 @@ TEST_F(TlsTest, WrongCertificateAuthority) {
   EXPECT_NE(r.error().message.find("TLS"), std::string::npos) << r.error().message;
 }
 
+size_t openSockets() {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    n += !ec && target.string().rfind("socket:", 0) == 0;
+  }
+  return n;
+}
+
+// One caller at a time: every request rides the same kept-alive TLS connection (a new
+// connection costs a handshake; the old transport also parsed the system trust store for each).
+TEST_F(TlsTest, SequentialRequestsReuseOneConnection) {
+  auto t = makeHttpTransport(server_->transportFor("admin"));
+  ASSERT_TRUE(t.ok());
+  RestClient c(*t);
+  ASSERT_TRUE(c.list(widgets(), "tenant-a").ok());
+  const size_t before = openSockets();
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(c.list(widgets(), "tenant-a").ok());
+  EXPECT_EQ(openSockets(), before);
+}
+
+// HTTPS_PROXY from the environment is not used for a loopback API server (Go's rule), so a
+// proxy set for the node's egress cannot break a local or port-forwarded cluster.
+TEST_F(TlsTest, ALoopbackServerIsNeverProxied) {
+  ::setenv("HTTPS_PROXY", ("http://127.0.0.1:" + std::to_string(freePort())).c_str(), 1);
+  ::setenv("https_proxy", ("http://127.0.0.1:" + std::to_string(freePort())).c_str(), 1);
+  auto t = makeHttpTransport(server_->transportFor("admin"));
+  ASSERT_TRUE(t.ok());
+  RestClient c(*t);
+  auto r = c.list(widgets(), "tenant-a");
+  ::unsetenv("HTTPS_PROXY");
+  ::unsetenv("https_proxy");
+  EXPECT_TRUE(r.ok()) << r.error().toString();
+}
+
 // A kubeconfig written for a user works end to end (server, CA data, token).
 TEST_F(TlsTest, KubeconfigEndToEnd) {
   auto cfg = loadKubeconfig({server_->writeKubeconfig("admin"), ""});
   ASSERT_TRUE(cfg.ok()) << cfg.error().toString();
   EXPECT_EQ(cfg->ns, "tenant-a");
-  auto t = makeCpprestTransport(cfg->transport);
+  auto t = makeHttpTransport(cfg->transport);
   ASSERT_TRUE(t.ok());
   RestClient c(*t);
   auto r = c.list(widgets(), cfg->ns);
