@@ -52,6 +52,31 @@ TEST(TransportErrorsTest, MalformedPem) {
   EXPECT_FALSE(makeHttpTransport(cfg).ok());
 }
 
+// A request the transport cannot put on the wire as given (a path with a space or a control
+// character, a header that would split the head) is refused before any connection: never
+// sent altered, never a second request smuggled in.
+TEST(TransportErrorsTest, MalformedRequestsNeverLeave) {
+  TransportConfig cfg;
+  cfg.server = "https://127.0.0.1:" + std::to_string(freePort());  // nothing listens: any send would fail otherwise
+  auto t = makeHttpTransport(cfg);
+  ASSERT_TRUE(t.ok());
+  for (const std::string& path : {std::string("/api/v1/x y"), std::string("/api/v1/x\r\nHost: evil"), std::string("api/v1/x"),
+                                  std::string(""), std::string("/api/\x7f")}) {
+    auto r = (*t)->send(HttpRequest{"GET", path, {}, ""});
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << path << ": " << r.error().toString();
+    auto w = (*t)->stream(HttpRequest{"GET", path, {}, ""});
+    ASSERT_FALSE(w.ok()) << path;
+    EXPECT_EQ(w.error().code, ErrorCode::kInvalidArgument) << path;
+  }
+  for (const auto& header : std::vector<std::pair<std::string, std::string>>{
+           {"X-A", "v\r\nX-Injected: 1"}, {"X-B\r\nX-Injected", "1"}, {"X:C", "1"}}) {
+    auto r = (*t)->send(HttpRequest{"GET", "/api/v1/x", {header}, ""});
+    ASSERT_FALSE(r.ok()) << header.first;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << header.first << ": " << r.error().toString();
+  }
+}
+
 class TlsTest : public ApiServerTest {};
 
 // A CA that did not sign the server's certificate fails the handshake with a hint.
