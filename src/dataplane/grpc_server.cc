@@ -17,6 +17,7 @@
 #include "common/file.h"
 #include "common/grpc_codes.h"
 #include "common/log.h"
+#include "common/pem.h"
 #include "keygate/v1/crypto.grpc.pb.h"
 
 namespace keygate::dataplane {
@@ -40,19 +41,8 @@ Result<std::string> readFile(const std::string& path, const std::string& what) {
 // The PEM file holds at least one certificate (or, for the key, one private key).
 Status checkPem(const std::string& path, const std::string& what, bool key) {
   ASSIGN_OR_RETURN(std::string pem, readFile(path, what));
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  bool ok = false;
-  if (key) {
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    ok = k != nullptr;
-    EVP_PKEY_free(k);
-  } else {
-    X509* c = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    ok = c != nullptr;
-    X509_free(c);
-  }
-  BIO_free(bio);
-  if (!ok) return makeError(ErrorCode::kInvalidArgument, what + " " + path + ": no PEM " + (key ? "private key" : "certificate"));
+  if (!pemHolds(pem, key))
+    return makeError(ErrorCode::kInvalidArgument, what + " " + path + ": no PEM " + (key ? "private key" : "certificate"));
   return okStatus();
 }
 

@@ -29,10 +29,7 @@
 #include <mutex>
 #include <string_view>
 
-#include <openssl/bio.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
+#include "common/pem.h"
 #include "kube/transport.h"
 
 namespace keygate::kube {
@@ -58,22 +55,8 @@ std::string_view trim(std::string_view s) {
 // Validates PEM input up front so that a bad CA or key is a clear configuration error
 // instead of an opaque handshake failure later.
 Status checkPem(const std::string& pem, bool isKey, const std::string& what) {
-  if (pem.empty()) return okStatus();
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (!bio) return makeError(ErrorCode::kInternal, "out of memory");
-  bool ok;
-  if (isKey) {
-    EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    ok = k != nullptr;
-    EVP_PKEY_free(k);
-  } else {
-    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
-    ok = x != nullptr;
-    X509_free(x);
-  }
-  BIO_free(bio);
-  if (!ok) return makeError(ErrorCode::kInvalidArgument, what + " is not valid PEM data");
-  return okStatus();
+  if (pem.empty() || pemHolds(pem, isKey)) return okStatus();
+  return makeError(ErrorCode::kInvalidArgument, what + " is not valid PEM data");
 }
 
 // What one exchange collects from curl's callbacks.

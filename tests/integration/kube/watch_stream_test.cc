@@ -116,6 +116,16 @@ HttpStreamPtr open(const ChunkServer& s, size_t maxLine = 64u << 20) {
   return st.ok() ? std::move(*st) : nullptr;
 }
 
+// One ordinary request to `s` through a fresh transport.
+Result<HttpResponse> fetch(const ChunkServer& s, size_t maxResponseBytes = 256u << 20) {
+  TransportConfig cfg;
+  cfg.server = s.url();
+  cfg.maxResponseBytes = maxResponseBytes;
+  auto t = makeHttpTransport(cfg);
+  if (!t.ok()) return t.takeError();
+  return (*t)->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+}
+
 std::vector<std::string> readAllLines(HttpStream& st, Error* err = nullptr) {
   std::vector<std::string> out;
   for (;;) {
@@ -140,11 +150,7 @@ TEST(TransportBodyTest, ABodyIsExactlyWhatTheServerSent) {
     for (const auto& c : chunks) want += c;
     {
       ChunkServer s(chunks, true);
-      TransportConfig cfg;
-      cfg.server = s.url();
-      auto t = makeHttpTransport(cfg);
-      ASSERT_TRUE(t.ok());
-      auto resp = (*t)->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+      auto resp = fetch(s);
       ASSERT_TRUE(resp.ok()) << resp.error().toString();
       EXPECT_EQ(resp->body.size(), want.size());
       EXPECT_TRUE(resp->body == want);
@@ -170,30 +176,21 @@ TEST(TransportBodyTest, ASizedBodyIsReadWholeRefusedOverTheLimitAndACutIsAnError
     std::string want;
     for (const auto& c : chunks) want += c;
     ChunkServer s(chunks, true, true);
-    TransportConfig cfg;
-    cfg.server = s.url();
-    auto t = makeHttpTransport(cfg);
-    ASSERT_TRUE(t.ok());
-    auto resp = (*t)->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+    auto resp = fetch(s);
     ASSERT_TRUE(resp.ok()) << resp.error().toString();
     EXPECT_EQ(resp->body.size(), want.size());
     EXPECT_TRUE(resp->body == want);
   }
   {
     ChunkServer s({big}, true, true);
-    TransportConfig cfg;
-    cfg.server = s.url();
-    cfg.maxResponseBytes = 64 * 1024;
-    auto resp = (*makeHttpTransport(cfg))->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+    auto resp = fetch(s, 64 * 1024);
     ASSERT_FALSE(resp.ok());
     EXPECT_EQ(resp.error().code, ErrorCode::kInvalidArgument);
     EXPECT_THAT(resp.error().message, HasSubstr("exceeds the 65536-byte limit"));
   }
   {
     ChunkServer s({"{\"a\":", "1"}, true, true, 100);
-    TransportConfig cfg;
-    cfg.server = s.url();
-    auto resp = (*makeHttpTransport(cfg))->send(HttpRequest{"GET", "/apis/x/v1/widgets", {}, ""});
+    auto resp = fetch(s);
     ASSERT_FALSE(resp.ok()) << resp->body;
     EXPECT_EQ(resp.error().code, ErrorCode::kUnavailable) << resp.error().toString();
   }
