@@ -196,6 +196,23 @@ TEST(TransportBodyTest, ASizedBodyIsReadWholeRefusedOverTheLimitAndACutIsAnError
   }
 }
 
+// A server that answers and hangs up while a large request body is still being sent: the
+// send fails (EPIPE) and the request is an error or the early answer, never a SIGPIPE that
+// ends the process (SIGPIPE is not ignored process-wide; libcurl must not raise it).
+TEST(TransportBodyTest, AServerThatHangsUpMidRequestIsAnErrorNotASignal) {
+  for (int i = 0; i < 3; ++i) {
+    ChunkServer s({"{\"kind\":\"Status\"}"}, true, true);
+    TransportConfig cfg;
+    cfg.server = s.url();
+    auto t = makeHttpTransport(cfg);
+    ASSERT_TRUE(t.ok());
+    auto r = (*t)->send(HttpRequest{"POST", "/apis/x/v1/widgets", {}, std::string(32u << 20, 'x')});
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().code, ErrorCode::kUnavailable) << r.error().toString();
+    }
+  }
+}
+
 TEST(WatchStreamTest, LinesSplitAnywhereAcrossChunksComeOutWhole) {
   std::string many;
   for (int i = 0; i < 500; ++i) many += "{\"n\":" + std::to_string(i) + "}\n";
