@@ -215,26 +215,37 @@ class CurlStream final : public HttpStream {
 
   int status() const override { return x_->status; }
 
+  // Lines are taken from the front of the received bytes by moving head_, and the consumed
+  // prefix is dropped only once it is most of the buffer: a burst of many events in one
+  // transfer step costs one pass, not a memmove of the rest per line.
   Result<std::optional<std::string>> readLine() override {
     for (;;) {
       if (cancelled_) return makeError(ErrorCode::kCancelled, "watch cancelled");
       std::string& pending = x_->body;
-      const size_t nl = pending.find('\n', scanned_);
+      const size_t nl = pending.find('\n', head_ + scanned_);
       if (nl != std::string::npos) {
-        std::string line = pending.substr(0, nl);
-        pending.erase(0, nl + 1);
+        std::string line = pending.substr(head_, nl - head_);
+        head_ = nl + 1;
         scanned_ = 0;
+        if (head_ == pending.size()) {
+          pending.clear();
+          head_ = 0;
+        } else if (head_ >= (64u << 10) && head_ * 2 >= pending.size()) {
+          pending.erase(0, head_);
+          head_ = 0;
+        }
         if (line.size() > maxLine_) return lineTooLong();
         if (!line.empty() && line.back() == '\r') line.pop_back();
         return std::optional<std::string>(std::move(line));
       }
-      scanned_ = pending.size();
-      if (pending.size() > maxLine_ || x_->lineTooLong) return lineTooLong();
+      scanned_ = pending.size() - head_;
+      if (scanned_ > maxLine_ || x_->lineTooLong) return lineTooLong();
       if (done_) {
         if (result_ != CURLE_OK) return failure(true);
-        if (pending.empty()) return std::optional<std::string>();
-        std::string line = std::move(pending);  // the last line, without its newline; then the end
+        if (scanned_ == 0) return std::optional<std::string>();
+        std::string line = pending.substr(head_);  // the last line, without its newline; then the end
         pending.clear();
+        head_ = 0;
         scanned_ = 0;
         if (!line.empty() && line.back() == '\r') line.pop_back();
         return std::optional<std::string>(std::move(line));
@@ -246,14 +257,15 @@ class CurlStream final : public HttpStream {
   Result<std::string> readAll() override {
     while (!done_) {
       if (cancelled_) return makeError(ErrorCode::kCancelled, "request cancelled");
-      if (x_->body.size() > maxLine_) return makeError(ErrorCode::kInvalidArgument, "response body too large");
+      if (x_->body.size() - head_ > maxLine_) return makeError(ErrorCode::kInvalidArgument, "response body too large");
       pump();
     }
-    if (x_->lineTooLong || x_->body.size() > maxLine_)
+    if (x_->lineTooLong || x_->body.size() - head_ > maxLine_)
       return makeError(ErrorCode::kInvalidArgument, "response body too large");
     if (result_ != CURLE_OK) return failure(false);
-    std::string all = std::move(x_->body);
+    std::string all = x_->body.substr(head_);
     x_->body.clear();
+    head_ = 0;
     return all;
   }
 
@@ -307,7 +319,8 @@ class CurlStream final : public HttpStream {
   size_t maxLine_;
   CURLM* multi_;
   char errbuf_[CURL_ERROR_SIZE] = {0};
-  size_t scanned_ = 0;  // x_->body[0, scanned_) holds no newline
+  size_t head_ = 0;     // x_->body[0, head_) has been handed out
+  size_t scanned_ = 0;  // x_->body[head_, head_ + scanned_) holds no newline
   bool done_ = false;
   CURLcode result_ = CURLE_OK;
   std::atomic<bool> cancelled_{false};
