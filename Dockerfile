@@ -16,7 +16,7 @@ RUN bash scripts/release-build.sh /build \
 FROM debian:bookworm-slim
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      ca-certificates libcpprest2.10 libcurl4 libssl3 libyaml-cpp0.7 \
+      ca-certificates libcurl4 libssl3 libyaml-cpp0.7 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgrpc++1.51 libprotobuf32 libjemalloc2 softhsm2 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \

@@ -73,8 +73,8 @@ std::optional<std::pair<std::string, double>> readStat(const std::string& path) 
 
 
 // CPU ms of this process's threads, summed by thread name (the operator names its own:
-// kg-worker, kg-hsm-create, kg-reflector, kg-events; cpprestsdk's I/O threads and the
-// main thread keep the process name). Threads that have exited are not counted (the
+// kg-worker, kg-hsm-create, kg-reflector, kg-events, kg-webhook; the main thread keeps the
+// process name). Threads that have exited are not counted (the
 // bench's creator threads, for one).
 std::map<std::string, double> threadCpuByName() {
   std::map<std::string, double> out;

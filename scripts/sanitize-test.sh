@@ -10,7 +10,7 @@ kind=${1:?address or thread}; shift
 case "$kind" in
   address) dir=build-asan
     # LeakSanitizer stays off: the test binaries end with _exit() (tests/support/gtest_main.cc),
-    # so it would only see the process-lifetime singletons of cpprestsdk and gRPC.
+    # so it would only see the process-lifetime singletons of gRPC and OpenSSL.
     export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ;;
   thread) dir=build-tsan

@@ -124,9 +124,6 @@ int runOperator(const OperatorFlags& f) {
                   {{"hsmCpus", formatCpuList(*cpus)}, {"otherThreads", rest.ok() ? formatCpuList(*rest) : ""}});
   }
 
-  // Before the webhook's listener exists (it would fix the default).
-  webhook::configureHttpThreads(static_cast<size_t>(f.httpThreads));
-
   // Metrics and health come first so probes answer while the rest starts.
   metrics::Metrics metrics(KEYGATE_VERSION);
   auto metricsServer = metrics::MetricsServer::start(cfg.metricsBindAddress, metrics);
@@ -347,6 +344,7 @@ int runOperator(const OperatorFlags& f) {
   wso.keyFile = cfg.webhook.keyFile;
   wso.clientCAFile = cfg.webhook.clientCAFile;
   wso.allowedClientNames = cfg.webhook.allowedClientNames;
+  wso.threads = static_cast<size_t>(f.httpThreads);
   metrics.webhookClientAuth(!cfg.webhook.clientCAFile.empty());
   if (cfg.webhook.clientCAFile.empty())
     logger().warn(
@@ -529,6 +527,15 @@ int runOperator(const OperatorFlags& f) {
   int sig = waitForShutdownSignal(sigs);
   shuttingDown = true;
   logger().info("shutting down", {{"signal", sig}, {"lostLease", lostLease.load()}});
+  // The drain is bounded by --shutdown-timeout; everything after it should take a moment. Should
+  // anything hang there, say so and leave rather than wait for the kubelet's SIGKILL (or, outside
+  // a pod, forever). Default: 30 + 10 s, inside the manifests' 45 s grace period.
+  std::thread([limit = std::chrono::seconds(f.shutdownSeconds) + std::chrono::seconds(10)] {
+    std::this_thread::sleep_for(limit);
+    logger().error("shutdown did not finish in time; exiting", {{"afterSeconds", static_cast<int>(limit.count())}});
+    std::cerr.flush();
+    _exit(2);
+  }).detach();
   bool drained = stopControllers(std::chrono::seconds(f.shutdownSeconds));
   if (elector) elector->stop();  // releases the Lease when leading
   for (auto* inf : {keys.get(), requests.get(), bindings.get(), namespaces.get()}) inf->stop();
@@ -548,7 +555,8 @@ int runOperator(const OperatorFlags& f) {
   logger().info("stopped", {{"drained", drained}});
   std::cout.flush();
   std::cerr.flush();
-  // cpprestsdk's pool threads race static destructors at exit (facts.md): leave now.
+  // Library threads (gRPC's, civetweb's) may still run while static destructors tear down
+  // what they use: leave now, everything that matters is flushed.
   _exit(lostLease ? 1 : 0);
 }
 

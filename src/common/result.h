@@ -1,6 +1,6 @@
 #pragma once
 // One error channel for the whole code base: Result<T> holds a value or an Error.
-// Exceptions are converted to Error at library boundaries (cpprestsdk, yaml-cpp, threads).
+// Exceptions are converted to Error at library boundaries (Boost.Asio, yaml-cpp, threads).
 
 #include <optional>
 #include <string>

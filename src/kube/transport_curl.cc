@@ -3,7 +3,7 @@
 // a pool (each keeps its connection alive between requests); a watch has its own handle
 // driven by a multi handle, so readLine() can wait for data and cancel() can wake it.
 //
-// Why not cpprestsdk (the webhook listener still uses it): its client built a new OpenSSL
+// Why not cpprestsdk (which Keygate no longer uses at all; the webhook moved to Boost.Beast): its client built a new OpenSSL
 // context, with the whole system trust store parsed, for every connection it opened; ran
 // every request as a chain of pplx tasks on a shared pool; and buffered bodies through a
 // stream buffer that zero-filled what it was asked for. On operator_bench that client was

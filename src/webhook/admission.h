@@ -1,7 +1,7 @@
 #pragma once
 // AdmissionReview admission.k8s.io/v1: the request/response model, its JSON codec, and the
 // dispatcher that routes a review to the mutators or validators by kind, operation and
-// subresource. No cpprestsdk here: the whole admission path is unit-tested without sockets
+// subresource. No HTTP library here: the whole admission path is unit-tested without sockets
 // (server.cc only moves bytes between HTTP and AdmissionHandler::handle()).
 
 #include <optional>

@@ -1,38 +1,47 @@
-// The only webhook translation unit that includes cpprestsdk. Handlers never block in the
-// pplx pool: the body is read with a continuation and replies are fire-and-forget tasks whose
-// exceptions are observed.
+// The only webhook translation unit that includes Boost.Beast/Asio. Each accepted connection
+// is a Session: TLS handshake, then request after request (header, checks, body, handler,
+// reply) until the client closes, a timeout, or a reply that must close. All of a session's
+// steps run in its strand, one at a time, on the server's own I/O threads.
 
 #include "webhook/server.h"
 
-#include "common/file.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <pthread.h>
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <cpprest/http_listener.h>
-#include <pplx/threadpool.h>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdio>
 #include <fstream>
-#include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
+#include "common/file.h"
 #include "common/log.h"
 
 namespace keygate::webhook {
 namespace {
 
-namespace http = web::http;
-namespace listener = web::http::experimental::listener;
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using ErrorCode_ = boost::system::error_code;
+
+// The API server sends a few hundred bytes of header; 16 KiB is generous and bounds a
+// connection's memory before any body limit applies.
+constexpr uint32_t kHeaderLimit = 16 * 1024;
 
 const log::Logger& logger() {
   static const log::Logger l("webhook.server");
@@ -184,24 +193,84 @@ std::string commonName(X509* cert) {
   return out;
 }
 
-Result<int> pickFreePort(const std::string& host) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return makeError(ErrorCode::kUnavailable, "socket() failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  if (::inet_pton(AF_INET, host == "0.0.0.0" || host.empty() ? "0.0.0.0" : host.c_str(), &addr.sin_addr) != 1) {
-    ::close(fd);
-    return makeError(ErrorCode::kInvalidArgument, "port 0 needs an IPv4 host address, got " + host);
+// The TLS context for new connections. The serving pair and the client CA bundle are re-read
+// for every accepted connection (CertStore, ClientCaStore); the context is rebuilt only when
+// what they hold changed, and each connection keeps the context it was accepted with.
+class TlsContexts {
+ public:
+  TlsContexts(const ServerOptions& options, CertStore& certs, ClientCaStore& clientCa)
+      : options_(options), certs_(certs), clientCa_(clientCa) {}
+
+  // Null only if no context could ever be built (start() builds the first one).
+  std::shared_ptr<ssl::context> current() {
+    auto [cert, key] = certs_.current();
+    std::string ca = options_.clientCAFile.empty() ? std::string() : clientCa_.current();
+    std::lock_guard<std::mutex> l(mu_);
+    if (ctx_ && cert == cert_ && key == key_ && ca == ca_) return ctx_;
+    auto built = build(cert, key, ca);
+    if (!built.ok()) {
+      logger().error("TLS setup for new connections failed; keeping the previous one",
+                     {{"error", built.error().message}});
+      return ctx_;
+    }
+    ctx_ = std::move(*built);
+    cert_ = std::move(cert);
+    key_ = std::move(key);
+    ca_ = std::move(ca);
+    return ctx_;
   }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return makeError(ErrorCode::kUnavailable, "cannot bind " + host + ":0");
+
+ private:
+  Result<std::shared_ptr<ssl::context>> build(const std::string& cert, const std::string& key,
+                                              const std::string& ca) const {
+    try {
+      auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+      SSL_CTX* native = ctx->native_handle();
+      SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+      SSL_CTX_set_options(native, SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                      SSL_OP_CIPHER_SERVER_PREFERENCE);
+      // Session resumption with client certificates needs a session id context.
+      static const unsigned char kSessionContext[] = "keygate-webhook";
+      SSL_CTX_set_session_id_context(native, kSessionContext, sizeof kSessionContext - 1);
+      if (!ca.empty()) {
+        // A client certificate is required; set first, so that a failure further down leaves no
+        // context that accepts anybody (build fails as a whole).
+        ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+        ctx->add_certificate_authority(asio::buffer(ca.data(), ca.size()));
+        if (!options_.allowedClientNames.empty()) {
+          ctx->set_verify_callback([names = options_.allowedClientNames](bool preverified, ssl::verify_context& vc) {
+            if (!preverified) return false;
+            X509_STORE_CTX* sc = vc.native_handle();
+            if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;
+            const std::string cn = commonName(X509_STORE_CTX_get_current_cert(sc));
+            for (const auto& allowed : names)
+              if (cn == allowed) return true;
+            logger().warn("webhook caller refused: client certificate name not allowed", {{"commonName", cn}});
+            return false;
+          });
+        }
+      }
+      ctx->use_certificate_chain(asio::buffer(cert.data(), cert.size()));
+      ctx->use_private_key(asio::buffer(key.data(), key.size()), ssl::context::pem);
+      return ctx;
+    } catch (const std::exception& e) {
+      return makeError(ErrorCode::kInvalidArgument, std::string("TLS context: ") + e.what());
+    }
   }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return int(ntohs(addr.sin_port));
+
+  const ServerOptions& options_;
+  CertStore& certs_;
+  ClientCaStore& clientCa_;
+  std::mutex mu_;
+  std::string cert_, key_, ca_;
+  std::shared_ptr<ssl::context> ctx_;
+};
+
+// Which errors end a connection quietly: the peer left, or was idle too long.
+bool quietEnd(const ErrorCode_& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+         ec == ssl::error::stream_truncated || ec == http::error::partial_message;
 }
 
 }  // namespace
@@ -211,144 +280,201 @@ struct Server::Impl {
   const AdmissionHandler& handler;
   CertStore certs;
   ClientCaStore clientCa;
+  TlsContexts tls;
   int port = 0;
-  std::unique_ptr<listener::http_listener> listener;
   std::atomic<bool> stopped{false};
+  // Destroyed in this order by stop(): threads joined, acceptor, then the io_context (which
+  // destroys every session still waiting in it, closing its socket).
+  std::unique_ptr<asio::io_context> io;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
 
   Impl(ServerOptions o, const AdmissionHandler& h)
-      : options(std::move(o)), handler(h), certs(options.certFile, options.keyFile), clientCa(options.clientCAFile) {}
+      : options(std::move(o)),
+        handler(h),
+        certs(options.certFile, options.keyFile),
+        clientCa(options.clientCAFile),
+        tls(options, certs, clientCa) {}
 
-  // A client certificate is required: set first, so that a failure further down leaves a
-  // context that refuses every client rather than one that accepts anybody.
-  void requireClientCertificate(boost::asio::ssl::context& ctx) {
-    ctx.set_verify_mode(boost::asio::ssl::verify_peer | boost::asio::ssl::verify_fail_if_no_peer_cert);
-    std::string ca = clientCa.current();
-    ctx.add_certificate_authority(boost::asio::buffer(ca.data(), ca.size()));
-    if (options.allowedClientNames.empty()) return;
-    ctx.set_verify_callback([this](bool preverified, boost::asio::ssl::verify_context& vc) {
-      if (!preverified) return false;
-      X509_STORE_CTX* sc = vc.native_handle();
-      if (X509_STORE_CTX_get_error_depth(sc) != 0) return true;
-      const std::string cn = commonName(X509_STORE_CTX_get_current_cert(sc));
-      for (const auto& allowed : options.allowedClientNames)
-        if (cn == allowed) return true;
-      logger().warn("webhook caller refused: client certificate name not allowed", {{"commonName", cn}});
-      return false;
-    });
-  }
-
-  void configureTls(boost::asio::ssl::context& ctx) {
-    // Called by the listener for every accepted connection; must not throw into asio.
-    try {
-      if (!options.clientCAFile.empty()) requireClientCertificate(ctx);
-      ctx.set_options(boost::asio::ssl::context::default_workarounds | boost::asio::ssl::context::no_sslv2 |
-                      boost::asio::ssl::context::no_sslv3 | boost::asio::ssl::context::no_tlsv1 |
-                      boost::asio::ssl::context::no_tlsv1_1 | boost::asio::ssl::context::single_dh_use);
-      SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-      auto [cert, key] = certs.current();
-      ctx.use_certificate_chain(boost::asio::buffer(cert.data(), cert.size()));
-      ctx.use_private_key(boost::asio::buffer(key.data(), key.size()), boost::asio::ssl::context::pem);
-    } catch (const std::exception& e) {
-      logger().error("TLS setup for a connection failed", {{"error", e.what()}});
-    }
-  }
-
-  void finish(http::http_request req, const std::string& path, int status, std::string body,
-              const std::string& contentType, SteadyTime start, const std::string& kind = "",
+  void record(const std::string& path, int status, SteadyTime start, const std::string& kind = "",
               const std::string& operation = "", std::optional<bool> allowed = std::nullopt) {
-    http::http_response resp(static_cast<http::status_code>(status));
-    resp.set_body(std::move(body), contentType);
-    // The hook runs before the reply: once a client has its answer, the record exists.
-    if (options.onRequest) {
-      RequestRecord rec{path, status, kind, operation, allowed,
-                        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)};
-      try {
-        options.onRequest(rec);
-      } catch (const std::exception& e) {
-        logger().warn("onRequest hook threw", {{"error", e.what()}});
-      }
+    if (!options.onRequest) return;
+    RequestRecord rec{path, status, kind, operation, allowed,
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)};
+    try {
+      options.onRequest(rec);
+    } catch (const std::exception& e) {
+      logger().warn("onRequest hook threw", {{"error", e.what()}});
     }
-    req.reply(resp).then([](pplx::task<void> t) {
-      try {
-        t.get();
-      } catch (const std::exception& e) {
-        logger().debug("reply failed (client gone?)", {{"error", e.what()}});
+  }
+
+  void accept();
+};
+
+namespace {
+
+// One TLS connection: handshake, then requests one after another.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server::Impl& server, tcp::socket&& socket, std::shared_ptr<ssl::context> ctx)
+      : server_(server), ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_) {}
+
+  void run() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });
+  }
+
+ private:
+  using Stream = beast::ssl_stream<beast::tcp_stream>;
+
+  void arm() { beast::get_lowest_layer(stream_).expires_after(server_.options.ioTimeout); }
+
+  void handshake() {
+    arm();
+    stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](const ErrorCode_& ec) {
+      if (ec) {
+        logger().debug("TLS handshake failed", {{"error", ec.message()}});
+        return self->shutdownSocket();
       }
+      self->readHeader();
     });
   }
 
-  // Requests inside serve(); stop() waits for them so no handler outlives the server.
-  std::mutex inFlightMu;
-  std::condition_variable inFlightCv;
-  int inFlight = 0;
-  struct InFlight {
-    Impl& impl;
-    explicit InFlight(Impl& i) : impl(i) {
-      std::lock_guard<std::mutex> l(impl.inFlightMu);
-      ++impl.inFlight;
-    }
-    ~InFlight() {
-      std::lock_guard<std::mutex> l(impl.inFlightMu);
-      if (--impl.inFlight == 0) impl.inFlightCv.notify_all();
-    }
-  };
+  void readHeader() {
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
+    // Checked against Content-Length below, then set for the body. Not boost::none: Beast 1.74
+    // compares the length with the optional, and any length is greater than none.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    arm();
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](const ErrorCode_& ec, size_t) { self->onHeader(ec); });
+  }
 
-  void serve(http::http_request req) {
-    InFlight guard(*this);
-    const SteadyTime start = std::chrono::steady_clock::now();
-    std::string path;
-    try {
-      path = req.relative_uri().path();
-      Endpoint endpoint;
-      if (path == "/mutate") endpoint = Endpoint::kMutate;
-      else if (path == "/validate") endpoint = Endpoint::kValidate;
-      else {
-        finish(req, path, 404, statusBody(404, "NotFound", "no such endpoint " + path + ": use /mutate or /validate"),
-               "application/json", start);
-        return;
-      }
-      if (req.method() != http::methods::POST) {
-        finish(req, path, 405, statusBody(405, "MethodNotAllowed", "only POST is served on " + path),
-               "application/json", start);
-        return;
-      }
-      const size_t limit = options.maxBodyBytes;
-      auto declared = req.headers().content_length();
-      if (declared > limit) {
-        finish(req, path, 413,
-               statusBody(413, "RequestEntityTooLarge",
-                          "request body of " + std::to_string(declared) + " bytes exceeds the limit of " +
-                              std::to_string(limit) + " bytes"),
-               "application/json", start);
-        return;
-      }
-      req.extract_vector().then([this, req, path, endpoint, start, limit](pplx::task<std::vector<unsigned char>> t) {
-        try {
-          std::vector<unsigned char> bytes = t.get();
-          if (bytes.size() > limit) {
-            finish(req, path, 413,
-                   statusBody(413, "RequestEntityTooLarge",
-                              "request body exceeds the limit of " + std::to_string(limit) + " bytes"),
-                   "application/json", start);
-            return;
-          }
-          HttpReply r = handler.handle(endpoint, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-          finish(req, path, r.status, std::move(r.body), r.contentType, start, r.kind, r.operation, r.allowed);
-        } catch (const std::exception& e) {
-          finish(req, path, 400, statusBody(400, "BadRequest", std::string("cannot read the request body: ") + e.what()),
-                 "application/json", start);
-        }
+  void onHeader(const ErrorCode_& ec) {
+    start_ = std::chrono::steady_clock::now();
+    if (ec) {
+      if (quietEnd(ec) && buffer_.size() == 0) return shutdown();
+      // Not HTTP/1.x (or a header over the limit): say so and close.
+      return reply(400, statusBody(400, "BadRequest", "malformed HTTP request: " + ec.message()), true);
+    }
+    const auto& req = parser_->get();
+    const std::string_view target(req.target().data(), req.target().size());
+    path_ = std::string(target.substr(0, target.find('?')));
+    refusal_.reset();
+    if (path_ == "/mutate") endpoint_ = Endpoint::kMutate;
+    else if (path_ == "/validate") endpoint_ = Endpoint::kValidate;
+    else refusal_ = {404, statusBody(404, "NotFound", "no such endpoint " + path_ + ": use /mutate or /validate")};
+    if (!refusal_ && req.method() != http::verb::post)
+      refusal_ = {405, statusBody(405, "MethodNotAllowed", "only POST is served on " + path_)};
+    const size_t limit = server_.options.maxBodyBytes;
+    const auto declared = parser_->content_length();
+    const bool expectContinue = beast::iequals(req[http::field::expect], "100-continue");
+    if (declared && *declared > limit) {
+      if (refusal_) return reply(refusal_->first, std::move(refusal_->second), true);
+      return reply(413, tooLarge("request body of " + std::to_string(*declared) + " bytes exceeds", limit), true);
+    }
+    // A refused request's body is read (within the limit) and dropped, so the connection
+    // carries the next request; unless the client waits for 100 Continue: then it is told
+    // no at once and the connection closes.
+    if (refusal_ && expectContinue) return reply(refusal_->first, std::move(refusal_->second), true);
+    parser_->body_limit(limit);  // bodies without Content-Length (chunked)
+    if (expectContinue) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
+      arm();
+      return http::async_write(stream_, *cont, [self = shared_from_this(), cont](const ErrorCode_& ec, size_t) {
+        if (ec) return self->shutdownSocket();
+        self->readBody();
       });
+    }
+    readBody();
+  }
+
+  void readBody() {
+    arm();
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](const ErrorCode_& ec, size_t) {
+      self->onBody(ec);
+    });
+  }
+
+  void onBody(const ErrorCode_& ec) {
+    if (ec == http::error::body_limit)
+      return reply(413, tooLarge("request body exceeds", server_.options.maxBodyBytes), true);
+    if (ec) {
+      logger().debug("reading a request body failed", {{"path", path_}, {"error", ec.message()}});
+      return shutdownSocket();
+    }
+    const bool close = !parser_->get().keep_alive();
+    if (refusal_) return reply(refusal_->first, std::move(refusal_->second), close);
+    const std::string& body = parser_->get().body();
+    try {
+      HttpReply r = server_.handler.handle(endpoint_, body);
+      reply(r.status, std::move(r.body), close, r.contentType, r.kind, r.operation, r.allowed);
     } catch (const std::exception& e) {
-      logger().error("webhook request failed", {{"path", path}, {"error", e.what()}});
-      try {
-        finish(req, path, 500, statusBody(500, "InternalError", "keygate webhook internal error"), "application/json",
-               start);
-      } catch (...) {
-      }
+      logger().error("webhook request failed", {{"path", path_}, {"error", e.what()}});
+      reply(500, statusBody(500, "InternalError", "keygate webhook internal error"), true);
     }
   }
+
+  static std::string tooLarge(const std::string& what, size_t limit) {
+    return statusBody(413, "RequestEntityTooLarge", what + " the limit of " + std::to_string(limit) + " bytes");
+  }
+
+  void reply(int status, std::string body, bool close, const std::string& contentType = "application/json",
+             const std::string& kind = "", const std::string& operation = "",
+             std::optional<bool> allowed = std::nullopt) {
+    const unsigned version = parser_ && parser_->get().version() == 10 ? 10 : 11;
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version);
+    res->set(http::field::content_type, contentType);
+    res->body() = std::move(body);
+    res->keep_alive(!close);
+    res->prepare_payload();
+    // The hook runs before the reply: once a client has its answer, the record exists.
+    server_.record(path_, status, start_, kind, operation, allowed);
+    arm();
+    http::async_write(stream_, *res, [self = shared_from_this(), res, close](const ErrorCode_& ec, size_t) {
+      if (ec) return self->shutdownSocket();
+      if (close) return self->shutdown();
+      self->readHeader();
+    });
+  }
+
+  // TLS close_notify, then the socket; bounded by the I/O timeout.
+  void shutdown() {
+    arm();
+    stream_.async_shutdown([self = shared_from_this()](const ErrorCode_&) { self->shutdownSocket(); });
+  }
+
+  void shutdownSocket() {
+    ErrorCode_ ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+  }
+
+  Server::Impl& server_;
+  std::shared_ptr<ssl::context> ctx_;  // before stream_: the stream refers to it
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string path_;
+  std::optional<std::pair<int, std::string>> refusal_;  // 404/405 decided from the header
+  Endpoint endpoint_ = Endpoint::kMutate;
+  SteadyTime start_ = std::chrono::steady_clock::now();
 };
+
+}  // namespace
+
+void Server::Impl::accept() {
+  acceptor->async_accept(asio::make_strand(*io), [this](const ErrorCode_& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;  // stopping
+    if (!ec) {
+      if (auto ctx = tls.current()) std::make_shared<Session>(*this, std::move(socket), std::move(ctx))->run();
+    } else {
+      // EMFILE and the like: keep accepting (the next accept may succeed once descriptors free).
+      logger().warn("accepting a webhook connection failed", {{"error", ec.message()}});
+    }
+    accept();
+  });
+}
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -360,9 +486,8 @@ std::string Server::url() const { return "https://" + impl_->options.host + ":" 
 
 Status Server::serving() const {
   if (!impl_ || impl_->stopped) return makeError(ErrorCode::kUnavailable, "webhook server stopped");
-  // A socket in LISTEN state on our port (/proc/net/tcp{,6}). Read from the kernel rather than
-  // by connecting: a probe connection racing the listener's shutdown is what cpprestsdk's
-  // asio server does not survive.
+  // A socket in LISTEN state on our port (/proc/net/tcp{,6}): what the kernel says, not what
+  // our objects believe.
   char port[8];
   std::snprintf(port, sizeof port, ":%04X", static_cast<unsigned>(impl_->port));
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
@@ -382,33 +507,21 @@ Status Server::serving() const {
 
 void Server::stop() {
   if (!impl_ || impl_->stopped.exchange(true)) return;
-  try {
-    impl_->listener->close().wait();
-  } catch (const std::exception& e) {
-    logger().warn("closing the webhook listener failed", {{"error", e.what()}});
-  }
-  std::unique_lock<std::mutex> l(impl_->inFlightMu);
-  if (!impl_->inFlightCv.wait_for(l, std::chrono::seconds(10), [this] { return impl_->inFlight == 0; }))
-    logger().warn("webhook stopped with requests still in flight", {{"inFlight", impl_->inFlight}});
-}
-
-bool configureHttpThreads(size_t threads) {
-  static std::mutex mu;
-  static bool sized = false;
-  std::lock_guard<std::mutex> l(mu);
-  if (sized) return false;
-  sized = true;
-  try {
-    crossplat::threadpool::initialize_with_threads(std::max<size_t>(1, threads));
-  } catch (const std::exception&) {
-    return false;  // something used the pool before us: it keeps cpprestsdk's default
-  }
-  return true;
+  // The I/O threads finish the step they run (a handler in progress completes) and return;
+  // then the listening socket closes and every connection with the io_context.
+  impl_->io->stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  ErrorCode_ ignored;
+  impl_->acceptor->close(ignored);
+  impl_->acceptor.reset();
+  impl_->io.reset();  // destroys the sessions still queued: their sockets close
 }
 
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, const AdmissionHandler& handler) {
   if (options.certFile.empty() || options.keyFile.empty())
     return makeError(ErrorCode::kInvalidArgument, "webhook: certFile and keyFile are required (TLS only)");
+  if (options.threads < 1) return makeError(ErrorCode::kInvalidArgument, "webhook: threads must be at least 1");
   auto impl = std::make_unique<Impl>(std::move(options), handler);
   if (auto st = impl->certs.reload(); !st.ok())
     return makeError(ErrorCode::kInvalidArgument, "webhook certificate: " + st.error().message);
@@ -417,39 +530,38 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, const Admis
       return makeError(ErrorCode::kInvalidArgument, "webhook client CA: " + st.error().message);
   if (impl->options.clientCAFile.empty() && !impl->options.allowedClientNames.empty())
     return makeError(ErrorCode::kInvalidArgument, "webhook: allowedClientNames needs clientCAFile");
+  if (!impl->tls.current())
+    return makeError(ErrorCode::kInvalidArgument, "webhook: cannot set up TLS with " + impl->options.certFile);
 
-  configureHttpThreads(kDefaultHttpThreads);  // no-op when main sized the pool
-  const int attempts = impl->options.port == 0 ? 5 : 1;
-  std::string lastError;
-  for (int i = 0; i < attempts; ++i) {
-    int port = impl->options.port;
-    if (port == 0) {
-      auto p = pickFreePort(impl->options.host);
-      if (!p.ok()) return p.takeError();
-      port = *p;
-    }
-    try {
-      listener::http_listener_config cfg;
-      cfg.set_timeout(utility::seconds(impl->options.ioTimeout.count()));
-      Impl* raw = impl.get();
-      cfg.set_ssl_context_callback([raw](boost::asio::ssl::context& ctx) { raw->configureTls(ctx); });
-      auto l = std::make_unique<listener::http_listener>(
-          web::uri("https://" + impl->options.host + ":" + std::to_string(port) + "/"), cfg);
-      l->support([raw](http::http_request req) { raw->serve(std::move(req)); });
-      l->open().wait();
-      impl->listener = std::move(l);
-      impl->port = port;
-      break;
-    } catch (const std::exception& e) {
-      lastError = e.what();
-    }
-  }
-  if (!impl->listener)
-    return makeError(ErrorCode::kUnavailable, "webhook: cannot listen on " + impl->options.host + ":" +
-                                                  std::to_string(impl->options.port) + ": " + lastError);
+  const std::string where = impl->options.host + ":" + std::to_string(impl->options.port);
+  ErrorCode_ ec;
+  auto address = asio::ip::make_address(impl->options.host, ec);
+  if (ec) return makeError(ErrorCode::kInvalidArgument, "webhook: invalid listen address " + impl->options.host);
+  impl->io = std::make_unique<asio::io_context>(static_cast<int>(impl->options.threads));
+  impl->acceptor = std::make_unique<tcp::acceptor>(*impl->io);
+  const tcp::endpoint endpoint(address, static_cast<unsigned short>(impl->options.port));
+  if (impl->acceptor->open(endpoint.protocol(), ec); !ec)
+    if (impl->acceptor->set_option(asio::socket_base::reuse_address(true), ec); !ec)
+      if (impl->acceptor->bind(endpoint, ec); !ec) impl->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return makeError(ErrorCode::kUnavailable, "webhook: cannot listen on " + where + ": " + ec.message());
+  impl->port = impl->acceptor->local_endpoint().port();
+  impl->accept();
+  for (size_t i = 0; i < impl->options.threads; ++i)
+    impl->threads.emplace_back([io = impl->io.get()] {
+      pthread_setname_np(pthread_self(), "kg-webhook");
+      for (;;) {
+        try {
+          io->run();
+          return;
+        } catch (const std::exception& e) {  // a handler threw: log and keep serving
+          logger().error("webhook I/O thread caught an exception", {{"error", e.what()}});
+        }
+      }
+    });
   logger().info("admission webhook serving",
                 {{"address", impl->options.host + ":" + std::to_string(impl->port)},
                  {"certFile", impl->options.certFile},
+                 {"threads", static_cast<int>(impl->options.threads)},
                  {"clientAuth", impl->options.clientCAFile.empty() ? "none" : "clientCertificate"}});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

@@ -5,13 +5,16 @@
 // service, so a rotated certificate is served without a restart; a half-written pair
 // (unparsable, or key not matching the certificate) keeps the last good pair in service.
 //
-// cpprestsdk is confined to server.cc (pimpl). Its listener runs handlers on the process-wide
-// pplx pool; nothing here blocks in that pool. Size the pool in main with
-// configureHttpThreads() (default kDefaultHttpThreads).
+// Boost.Beast (HTTP/1.1) over Boost.Asio's OpenSSL stream is confined to server.cc (pimpl).
+// Each server has its own I/O threads (ServerOptions::threads, named kg-webhook) that also run
+// the handler: AdmissionHandler never blocks (it reads informer caches). Connections are kept
+// alive as kube-apiserver keeps them; `Expect: 100-continue` is answered.
 //
 // HTTP answers: 200 + AdmissionReview (allowed or denied); 400 + Status for a body that is
 // not a v1 AdmissionReview; 404 unknown path; 405 other methods; 413 body over the limit;
-// 500 if the handler itself failed (never expected: AdmissionHandler does not throw).
+// 500 if the handler itself failed (never expected: AdmissionHandler does not throw); 400 and
+// a closed connection for bytes that are not HTTP/1.x. After a 404, 405 or 413 for a request
+// whose body was not read, the connection is closed (Connection: close).
 
 #include <chrono>
 #include <functional>
@@ -25,15 +28,9 @@
 
 namespace keygate::webhook {
 
-// The process-wide cpprestsdk (pplx) thread pool runs the listener's asynchronous I/O and its
-// handlers. cpprestsdk's default is 40 threads, which on a small node costs more in wake-ups
-// and context switches than it buys (measured when the API client used the same pool:
-// 40 -> 4 threads cut the CPU per key by ~25%, 4 -> 2 raised key creation by ~20%;
-// webhook_bench, 200 TLS clients: 4,607 -> 5,688 req/s, p99 89 -> 74 ms). The first call
-// fixes the size; Server::start() calls it with the default, so `keygate operator
-// --http-threads` must run before. Returns false when the pool was already sized.
+// I/O threads of the listener (they also run the handler). Two measured best on a 2-vCPU
+// node (docs/scale.md); `keygate operator --http-threads` sets it.
 inline constexpr size_t kDefaultHttpThreads = 2;
-bool configureHttpThreads(size_t threads);
 
 // One served HTTP request, for metrics (keygate_webhook_requests_total{kind,operation,allowed},
 // keygate_webhook_duration_seconds) and logs.
@@ -61,7 +58,10 @@ struct ServerOptions {
   // certificate from the CA).
   std::vector<std::string> allowedClientNames;
   size_t maxBodyBytes = 3 * 1024 * 1024;  // the API server's own request limit
-  std::chrono::seconds ioTimeout{30};     // per-connection I/O timeout of the listener
+  // Limit of each I/O step of a connection: the TLS handshake, reading a request (header and
+  // body), writing a reply, and waiting for the next request on a kept-alive connection.
+  std::chrono::seconds ioTimeout{30};
+  size_t threads = kDefaultHttpThreads;   // >= 1
   // Called after each reply, on a listener thread; must be cheap and thread-safe.
   std::function<void(const RequestRecord&)> onRequest;
 };
@@ -81,7 +81,8 @@ class Server {
   // For readiness: OK while a socket listens on the webhook port (the kernel's TCP table);
   // Unavailable once stopped or when nothing listens there.
   Status serving() const;
-  // Stops accepting and closes the listener; in-flight requests may fail. Idempotent.
+  // Stops accepting, waits for a handler that is running, and closes the listener and every
+  // connection (a request not answered yet fails). Idempotent.
   void stop();
 
   struct Impl;

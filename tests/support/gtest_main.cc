@@ -1,7 +1,8 @@
-// gtest main for every test binary. It ends the process with _exit() after flushing: the
-// cpprestsdk pplx pool threads and OpenSSL keep running while static destructors tear their
-// globals down, which corrupts the heap at exit now and then (facts.md: "rare abort/hang at
-// process exit"). Everything a test checks has happened before this point.
+// gtest main for every test binary. It ends the process with _exit() after flushing: library
+// threads (gRPC's, once cpprestsdk's pplx pool) and OpenSSL can keep running while static
+// destructors tear their globals down, which corrupted the heap at exit now and then
+// (facts.md: "rare abort/hang at process exit"). Everything a test checks has happened before
+// this point.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

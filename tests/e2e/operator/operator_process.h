@@ -241,9 +241,16 @@ inline void requestAndApprove(testing::TestApiServer& server, const std::string&
   }
 }
 
+// SIGTERM and a clean exit within 15 s; a process that hangs fails the test and is killed, so
+// no operator outlives its test or bench.
 inline void stopOperator(const StartedOperator& op) {
   kill(op.proc.pid, SIGTERM);
-  EXPECT_EQ(waitExit(op.proc.pid, 15s), 0) << readAll(op.proc.log);
+  const int code = waitExit(op.proc.pid, 15s);
+  if (code == -1) {
+    kill(op.proc.pid, SIGKILL);
+    waitExit(op.proc.pid, 5s);
+  }
+  EXPECT_EQ(code, 0) << "operator exit (-1: still running after SIGTERM + 15 s, killed)\n" << readAll(op.proc.log);
 }
 
 }  // namespace keygate::e2e

@@ -1,4 +1,4 @@
-// The watch stream's line reader over the real cpprestsdk transport, against a raw HTTP/1.1
+// The watch stream's line reader over the real (libcurl) transport, against a raw HTTP/1.1
 // server whose chunks split lines anywhere: a line across chunks, CRLF, many lines in one
 // chunk, a last line without its newline, a line over the limit, a connection cut mid-line.
 #include <gmock/gmock.h>
@@ -139,8 +139,8 @@ std::vector<std::string> readAllLines(HttpStream& st, Error* err = nullptr) {
   }
 }
 
-// An ordinary response's body is exactly what the server sent: cpprestsdk's string buffer grows
-// by each read's whole size, and the transport used to hand out the bodies of every REST call
+// An ordinary response's body is exactly what the server sent: the former cpprestsdk transport's
+// string buffer grew by each read's whole size, and it used to hand out the bodies of every REST call
 // with 256 KiB of NUL bytes after the JSON (nlohmann stops at a NUL, so nobody noticed; the
 // allocation and zeroing were paid on every call). The same for a stream's readAll.
 TEST(TransportBodyTest, ABodyIsExactlyWhatTheServerSent) {

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -19,6 +20,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 class ServerTest : public WebhookFixture {
  protected:
   void SetUp() override {
@@ -29,6 +35,11 @@ class ServerTest : public WebhookFixture {
     keyFile_ = dir_.path() + "/tls.key";
     std::filesystem::copy_file(certs_.cert, certFile_);
     std::filesystem::copy_file(certs_.key, keyFile_);
+    startWith([](ServerOptions&) {});
+  }
+
+  void startWith(const std::function<void(ServerOptions&)>& tweak) {
+    server_.reset();
     ServerOptions o;
     o.host = "127.0.0.1";
     o.port = 0;
@@ -38,10 +49,22 @@ class ServerTest : public WebhookFixture {
       std::lock_guard<std::mutex> l(mu_);
       records_.push_back(r);
     };
+    tweak(o);
     auto s = Server::start(o, handler_);
     ASSERT_TRUE(s.ok()) << s.error().toString();
     server_ = std::move(*s);
     ASSERT_GT(server_->port(), 0);
+  }
+
+  // A plain TCP connection to the server (for clients that never speak TLS).
+  int rawConnect() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    return fd;
   }
 
   std::unique_ptr<TlsConnection> connect(int minV = 0, int maxV = 0, std::string ca = "") {
@@ -90,7 +113,7 @@ TEST_F(ServerTest, ServesAdmissionReviews) {
   ASSERT_TRUE(c);
   auto r = c->request("POST", "/mutate?timeout=5s", requestCreateReview());
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_THAT(r->headers["content-type"], HasSubstr("application/json"));
   Json out = Json::parse(r->body);
   EXPECT_EQ(out["response"]["uid"], "rev-alice");
@@ -170,12 +193,7 @@ TEST_F(ServerTest, MissingUserInfoDenied) {
 // Garbage on the socket (plain HTTP, half handshakes, truncated requests) does not stop it.
 TEST_F(ServerTest, SurvivesAbuse) {
   for (int i = 0; i < 5; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(server_->port()));
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    int fd = rawConnect();
     std::string junk = i % 2 ? "POST /mutate HTTP/1.1\r\nContent-Length: 10\r\n\r\n{" : std::string("\x16\x03\x01\x00\x05hello", 10);
     (void)!::write(fd, junk.data(), junk.size());
     ::close(fd);
@@ -271,6 +289,108 @@ TEST_F(ServerTest, ConcurrentClients) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), 320);
+}
+
+// curl, as an operator would try the endpoint by hand: `Expect: 100-continue` (what curl sends
+// for larger bodies) gets "100 Continue" before the body is sent, then the answer. A refused
+// path gets its 404 at once, without the body.
+TEST_F(ServerTest, CurlWithExpectContinue) {
+  const std::string review = dir_.path() + "/review.json";
+  { std::ofstream(review) << requestCreateReview(); }
+  const std::string url = "https://127.0.0.1:" + std::to_string(server_->port());
+  auto curl = [&](const std::string& path, const std::string& out) {
+    return std::system(("curl -sS -v --cacert " + ca_.caCert + " -H 'Content-Type: application/json' " +
+                        "-H 'Expect: 100-continue' --data-binary @" + review + " -o " + out + ".body -w '%{http_code}' " +
+                        url + path + " > " + out + ".code 2> " + out + ".log")
+                           .c_str());
+  };
+  const std::string ok = dir_.path() + "/ok", refused = dir_.path() + "/refused";
+  ASSERT_EQ(curl("/mutate?timeout=10s", ok), 0) << readFile(ok + ".log");
+  EXPECT_EQ(readFile(ok + ".code"), "200");
+  EXPECT_THAT(readFile(ok + ".log"), HasSubstr("< HTTP/1.1 100 Continue"));
+  EXPECT_EQ(Json::parse(readFile(ok + ".body"))["response"]["uid"], "rev-alice");
+  ASSERT_EQ(curl("/admit", refused), 0) << readFile(refused + ".log");
+  EXPECT_EQ(readFile(refused + ".code"), "404");
+  EXPECT_THAT(readFile(refused + ".log"), ::testing::Not(HasSubstr("100 Continue")));
+  expectServing();
+}
+
+// A chunked body (no Content-Length) is held to the limit as it arrives: 413, connection closed.
+TEST_F(ServerTest, ChunkedBodyOverTheLimit) {
+  startWith([](ServerOptions& o) { o.maxBodyBytes = 4096; });
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->writeAll("POST /validate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").ok());
+  const std::string chunk(1000, 'x');
+  for (int i = 0; i < 5; ++i) (void)c->writeAll("3e8\r\n" + chunk + "\r\n");
+  auto r = c->readResponse();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 413);
+  EXPECT_THAT(r->body, HasSubstr("exceeds the limit of 4096 bytes"));
+  EXPECT_EQ(r->headers["connection"], "close");
+  // Within the limit, chunked works.
+  auto d = connect();
+  const std::string body = requestCreateReview().substr(0, 500);
+  ASSERT_TRUE(d->writeAll("POST /validate HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n" + body +
+                          "\r\n0\r\n\r\n").ok());
+  r = d->readResponse();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400);  // half a review: read in full, then refused as JSON
+  EXPECT_THAT(r->body, HasSubstr("malformed AdmissionReview"));
+}
+
+// A header over 16 KiB, and HTTP/1.0 (no keep-alive): answered, then the connection closes.
+TEST_F(ServerTest, OversizedHeaderAndHttp10) {
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->writeAll("POST /mutate HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(20000, 'a') + "\r\n\r\n").ok());
+  auto r = c->readResponse();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("malformed HTTP request"));
+
+  auto old = connect();
+  const std::string review = requestCreateReview();
+  ASSERT_TRUE(old->writeAll("POST /mutate HTTP/1.0\r\nContent-Length: " + std::to_string(review.size()) + "\r\n\r\n" +
+                            review).ok());
+  r = old->readResponse();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(old->request("POST", "/mutate", review).ok());  // closed after the answer
+  expectServing();
+}
+
+// Connections that never start TLS, never send a request, or sit idle after one are closed
+// after the I/O timeout; while they hang, other clients are served at once.
+TEST_F(ServerTest, SilentAndIdleConnectionsAreClosedAfterTheTimeout) {
+  startWith([](ServerOptions& o) { o.ioTimeout = std::chrono::seconds(1); });
+  std::vector<int> silent;
+  for (int i = 0; i < 50; ++i) silent.push_back(rawConnect());
+  auto idle = connect();
+  ASSERT_TRUE(idle);
+  ASSERT_EQ(idle->request("POST", "/mutate", requestCreateReview())->status, 200);
+  const auto before = std::chrono::steady_clock::now();
+  expectServing();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(900));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (int fd : silent) {
+    char b;
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    EXPECT_EQ(::read(fd, &b, 1), 0);  // closed by the server, not still waiting
+    ::close(fd);
+  }
+  EXPECT_FALSE(idle->request("POST", "/mutate", requestCreateReview()).ok());
+  expectServing();
+}
+
+// stop() closes kept-alive connections too (nothing is served after it).
+TEST_F(ServerTest, StopClosesOpenConnections) {
+  auto c = connect();
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->request("POST", "/mutate", requestCreateReview())->status, 200);
+  server_->stop();
+  EXPECT_FALSE(c->request("POST", "/mutate", requestCreateReview()).ok());
 }
 
 // Start-up refuses missing or mismatched certificate files with the file named.
