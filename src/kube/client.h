@@ -93,6 +93,13 @@ class Client {
   // PUT; body must carry metadata.resourceVersion (stale -> kConflict). subresource "status" for /status.
   virtual Result<Json> update(const Resource& r, const std::string& ns, const Json& body,
                               const std::string& subresource = "") = 0;
+  // The same PUT, the server's answer undecoded: for a caller that keeps the object it sent and
+  // reads only what it needs from the answer (scanObjectResourceVersion, kube/meta_scan.h).
+  virtual Result<std::string> updateRaw(const Resource& r, const std::string& ns, const Json& body,
+                                        const std::string& subresource = "") {
+    ASSIGN_OR_RETURN(Json out, update(r, ns, body, subresource));
+    return dumpJson(out);
+  }
   virtual Result<Json> patch(const Resource& r, const std::string& ns, const std::string& name, PatchType type,
                              const std::string& body, const PatchOptions& opts = {}) = 0;
   virtual Result<DeleteResult> remove(const Resource& r, const std::string& ns, const std::string& name,

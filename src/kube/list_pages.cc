@@ -1,8 +1,7 @@
-// listPages and listAll (client.h), and the list-metadata scan (list_pages.h).
-#include "kube/list_pages.h"
+// listPages and listAll (client.h).
+#include "kube/meta_scan.h"
 
 #include <atomic>
-#include <cstring>
 #include <future>
 #include <memory>
 #include <semaphore>
@@ -11,85 +10,6 @@
 #include "kube/client.h"
 
 namespace keygate::kube {
-namespace {
-
-constexpr size_t npos = std::string_view::npos;
-
-size_t skipSpace(std::string_view s, size_t i) {
-  while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) ++i;
-  return i;
-}
-
-// s[i] is '"': the position after the closing quote.
-size_t skipString(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
-    const void* hit = std::memchr(s.data() + i, '"', s.size() - i);
-    if (!hit) return npos;
-    size_t q = static_cast<const char*>(hit) - s.data();
-    size_t backslashes = 0;
-    while (q - backslashes > i && s[q - backslashes - 1] == '\\') ++backslashes;
-    if (backslashes % 2 == 0) return q + 1;
-    i = q;  // an escaped quote: look on
-  }
-  return npos;
-}
-
-// The position after the value that starts at s[i].
-size_t skipValue(std::string_view s, size_t i) {
-  if (i >= s.size()) return npos;
-  if (s[i] == '"') return skipString(s, i);
-  if (s[i] == '{' || s[i] == '[') {
-    int depth = 0;
-    while (i < s.size()) {
-      const char c = s[i];
-      if (c == '"') {
-        i = skipString(s, i);
-        if (i == npos) return npos;
-        continue;
-      }
-      if (c == '{' || c == '[') ++depth;
-      else if ((c == '}' || c == ']') && --depth == 0) return i + 1;
-      ++i;
-    }
-    return npos;
-  }
-  const size_t start = i;
-  while (i < s.size() && !std::strchr(",}] \n\r\t", s[i])) ++i;
-  return i > start ? i : npos;
-}
-
-}  // namespace
-
-std::optional<ListMeta> scanListMeta(std::string_view s) {
-  size_t i = skipSpace(s, 0);
-  if (i >= s.size() || s[i] != '{') return std::nullopt;
-  std::optional<std::string_view> meta;
-  for (i = skipSpace(s, i + 1); i < s.size() && s[i] != '}';) {
-    if (s[i] != '"') return std::nullopt;
-    const size_t keyEnd = skipString(s, i);
-    if (keyEnd == npos) return std::nullopt;
-    const std::string_view key = s.substr(i + 1, keyEnd - i - 2);
-    i = skipSpace(s, keyEnd);
-    if (i >= s.size() || s[i] != ':') return std::nullopt;
-    const size_t valueStart = skipSpace(s, i + 1), valueEnd = skipValue(s, valueStart);
-    if (valueEnd == npos) return std::nullopt;
-    if (key == "metadata") meta = s.substr(valueStart, valueEnd - valueStart);  // the last one, as a decoder keeps
-    i = skipSpace(s, valueEnd);
-    if (i < s.size() && s[i] == ',') i = skipSpace(s, i + 1);
-    else if (i >= s.size() || s[i] != '}') return std::nullopt;
-  }
-  if (i >= s.size() || skipSpace(s, i + 1) != s.size() || !meta) return std::nullopt;
-  auto j = parseJson(*meta);
-  if (!j.ok() || !j->is_object()) return std::nullopt;
-  ListMeta out;
-  for (auto [field, into] : {std::pair{"continue", &out.continueToken}, {"resourceVersion", &out.resourceVersion}}) {
-    auto it = j->find(field);
-    if (it == j->end() || it->is_null()) continue;
-    if (!it->is_string()) return std::nullopt;
-    *into = it->get<std::string>();
-  }
-  return out;
-}
 
 namespace {
 

@@ -141,16 +141,23 @@ Result<Json> RestClient::create(const Resource& r, const std::string& ns, const 
   return callJson("create", r, {"POST", path, {{"Content-Type", "application/json"}}, dumpJson(body)}, false);
 }
 
-Result<Json> RestClient::update(const Resource& r, const std::string& ns, const Json& body,
-                                const std::string& subresource) {
+Result<std::string> RestClient::updateRaw(const Resource& r, const std::string& ns, const Json& body,
+                                          const std::string& subresource) {
   std::string name = getString(body, "metadata.name");
   if (name.empty()) return makeError(ErrorCode::kInvalidArgument, "update " + r.plural + ": metadata.name is empty");
   std::string path = r.path(ns, name, subresource);
   addQuery(path, "fieldManager", options_.fieldManager);
   if (options_.dryRun) addQuery(path, "dryRun", "All");
   // PUT carries resourceVersion: a retry after an unknown outcome fails safely with 409.
-  return callJson(subresource.empty() ? "update" : "update/" + subresource, r,
-                  {"PUT", path, {{"Content-Type", "application/json"}}, dumpJson(body)}, false);
+  ASSIGN_OR_RETURN(HttpResponse resp, call(subresource.empty() ? "update" : "update/" + subresource, r,
+                                           {"PUT", path, {{"Content-Type", "application/json"}}, dumpJson(body)}, false));
+  return std::move(resp.body);
+}
+
+Result<Json> RestClient::update(const Resource& r, const std::string& ns, const Json& body,
+                                const std::string& subresource) {
+  ASSIGN_OR_RETURN(std::string raw, updateRaw(r, ns, body, subresource));
+  return decodeResponseBody(raw);
 }
 
 Result<Json> RestClient::patch(const Resource& r, const std::string& ns, const std::string& name, PatchType type,

@@ -1,7 +1,7 @@
-// kube/list_pages: the list-metadata scan (what a full decode would say, or nothing), and the
+// kube/meta_scan and kube/list_pages: the list-metadata and object-version scans (what a full decode would say, or nothing), and the
 // pipelined walk: the next page asked for before the current one is consumed, pages in order
 // and each once, at most two pages ahead, and every way a walk ends leaves no task behind.
-#include "kube/list_pages.h"
+#include "kube/meta_scan.h"
 
 #include <gtest/gtest.h>
 
@@ -81,6 +81,53 @@ TEST(ListMetaScan, AgreesWithTheDecoderOnRandomBodies) {
     ASSERT_TRUE(d) << body;
     EXPECT_EQ(m->continueToken, d->continueToken) << body;
     EXPECT_EQ(m->resourceVersion, d->resourceVersion) << body;
+  }
+  EXPECT_GT(answered, 1000);
+}
+
+// An object's metadata.resourceVersion (the answer to a status PUT), and nothing where a decoder
+// would say something else: look-alikes in labels, annotations, managedFields and spec, a
+// top-level resourceVersion, escapes, truncation.
+TEST(ObjectVersionScan, ReadsTheObjectsOwnResourceVersionOnly) {
+  const std::string key =
+      R"({"apiVersion":"keygate.dev/v1alpha1","kind":"EncryptionKey","resourceVersion":"top",)"
+      R"("metadata":{"annotations":{"resourceVersion":"ann","x":"\"resourceVersion\":\"fake\""},)"
+      R"("labels":{"resourceVersion":"lab"},"managedFields":[{"fieldsV1":{"f:metadata":{"f:resourceVersion":{}}},)"
+      R"("manager":"m","resourceVersion":"mf"}],"name":"k","resourceVersion":"1234","uid":"u"},)"
+      R"("spec":{"resourceVersion":"spec"},"status":{"versions":[{"resourceVersion":"st"}]}})";
+  EXPECT_EQ(scanObjectResourceVersion(key), "1234");
+  EXPECT_EQ(getString(*parseJson(key), "metadata.resourceVersion"), "1234");
+  for (const char* body : {"", "{}", R"({"metadata":{}})", R"({"metadata":{"resourceVersion":5}})",
+                           R"({"metadata":{"resourceVersion":""}})", R"({"metadata":{"resourceVersion":"1\u0032"}})",
+                           R"({"metadata":{"resourceVersion":"12"})", R"({"metadata":{"resourceVersion":"12"}} x)",
+                           R"({"metadata":{"resourceVersion" "12"}})", R"({"resourceVersion":"12"})",
+                           R"({"metadata":[{"resourceVersion":"12"}]})"})
+    EXPECT_FALSE(scanObjectResourceVersion(body)) << body;
+  // Two metadata members, two resourceVersions: the last of each, as the decoder keeps them.
+  const std::string twice = R"({"metadata":{"resourceVersion":"1"},"metadata":{"resourceVersion":"2","resourceVersion":"3"}})";
+  EXPECT_EQ(scanObjectResourceVersion(twice), "3");
+  EXPECT_EQ(getString(*parseJson(twice), "metadata.resourceVersion"), "3");
+}
+
+TEST(ObjectVersionScan, AgreesWithTheDecoderOnRandomBodies) {
+  std::mt19937 rng(17);
+  const std::vector<std::string> pieces = {"\"", "\\", "{", "}", "[", "]", ":", ",", "metadata", "resourceVersion", "é", " "};
+  int answered = 0;
+  for (int n = 0; n < 2000; ++n) {
+    std::string s;
+    for (int k = 0; k < 8; ++k) s += pieces[rng() % pieces.size()];
+    Json obj = {{"kind", "EncryptionKey"},
+                {"metadata", {{"name", s}, {"labels", {{s, s}}}, {"resourceVersion", std::to_string(n)},
+                              {"managedFields", Json::array({{{"manager", s}, {"resourceVersion", s}}})}}},
+                {"spec", {{s, {{"resourceVersion", s}}}}}};
+    std::string body = dumpJson(obj);
+    if (n % 3 == 1) body = body.substr(0, rng() % body.size());  // cut short: never a wrong answer
+    auto rv = scanObjectResourceVersion(body);
+    if (!rv) continue;
+    ++answered;
+    auto d = parseJson(body);
+    ASSERT_TRUE(d.ok()) << body;
+    EXPECT_EQ(*rv, getString(*d, "metadata.resourceVersion")) << body;
   }
   EXPECT_GT(answered, 1000);
 }
