@@ -269,13 +269,19 @@ TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   ASSERT_TRUE(created.ok()) << created.error().toString();
   EXPECT_EQ(getString(*created, "spec.requester"), "alice");  // stamped by the operator's mutating webhook
 
+  // Read, add a decision, write back (what `kubectl edit` does). The operator writes the
+  // request's status meanwhile, so a write can meet 409 Conflict: read again and retry, as
+  // kubectl asks its user to.
   auto approve = [&](const std::string& user) {
     auto c = server_->clientFor(user);
-    auto cur = c->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-signer");
-    if (!cur.ok()) return Result<Json>(cur.takeError());
-    Json obj = *cur;
-    obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
-    return c->update(kube::resources::keyActivationRequests(), "tenant-a", obj);
+    for (int attempt = 0;; ++attempt) {
+      auto cur = c->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-signer");
+      if (!cur.ok()) return Result<Json>(cur.takeError());
+      Json obj = *cur;
+      obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
+      auto written = c->update(kube::resources::keyActivationRequests(), "tenant-a", obj);
+      if (written.ok() || written.error().code != ErrorCode::kConflict || attempt == 4) return written;
+    }
   };
   auto bob = approve("bob");
   ASSERT_TRUE(bob.ok()) << bob.error().toString();
