@@ -241,6 +241,21 @@ inline void requestAndApprove(testing::TestApiServer& server, const std::string&
   }
 }
 
+// Appends `user`'s approval to a request the way `kubectl edit` does: read, add, write back
+// (through the webhook). The operator writes the request's status meanwhile, so a write can
+// meet 409 Conflict: read again and retry, as kubectl asks its user to.
+inline Result<Json> appendApprovalByUpdate(kube::Client& c, const std::string& ns, const std::string& request,
+                                           const std::string& user) {
+  for (int attempt = 0;; ++attempt) {
+    auto cur = c.get(kube::resources::keyActivationRequests(), ns, request);
+    if (!cur.ok()) return cur.takeError();
+    Json obj = *cur;
+    obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
+    auto written = c.update(kube::resources::keyActivationRequests(), ns, obj);
+    if (written.ok() || written.error().code != ErrorCode::kConflict || attempt == 4) return written;
+  }
+}
+
 // SIGTERM and a clean exit within 15 s; a process that hangs fails the test and is killed, so
 // no operator outlives its test or bench.
 inline void stopOperator(const StartedOperator& op) {

@@ -269,19 +269,8 @@ TEST_F(OperatorE2E, ApprovalFlowThroughTheOperatorBinary) {
   ASSERT_TRUE(created.ok()) << created.error().toString();
   EXPECT_EQ(getString(*created, "spec.requester"), "alice");  // stamped by the operator's mutating webhook
 
-  // Read, add a decision, write back (what `kubectl edit` does). The operator writes the
-  // request's status meanwhile, so a write can meet 409 Conflict: read again and retry, as
-  // kubectl asks its user to.
   auto approve = [&](const std::string& user) {
-    auto c = server_->clientFor(user);
-    for (int attempt = 0;; ++attempt) {
-      auto cur = c->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-signer");
-      if (!cur.ok()) return Result<Json>(cur.takeError());
-      Json obj = *cur;
-      obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
-      auto written = c->update(kube::resources::keyActivationRequests(), "tenant-a", obj);
-      if (written.ok() || written.error().code != ErrorCode::kConflict || attempt == 4) return written;
-    }
+    return appendApprovalByUpdate(*server_->clientFor(user), "tenant-a", "activate-signer", user);
   };
   auto bob = approve("bob");
   ASSERT_TRUE(bob.ok()) << bob.error().toString();
@@ -361,12 +350,7 @@ TEST_F(OperatorE2E, TenantIsolationMatrix) {
               {"spec", {{"keyRef", {{"name", "b-key"}}}, {"reason", "r"}, {"changeReference", "CHG-9"}}}};
   ASSERT_TRUE(admin_->create(kube::resources::keyActivationRequests(), "tenant-b", kar).ok());
   auto appendApproval = [&](const std::string& user, const std::string& ns) {
-    auto c = server_->clientFor(user);
-    auto cur = c->get(kube::resources::keyActivationRequests(), ns, "activate-b");
-    if (!cur.ok()) return Result<Json>(cur.takeError());
-    Json obj = *cur;
-    obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
-    return c->update(kube::resources::keyActivationRequests(), ns, obj);
+    return appendApprovalByUpdate(*server_->clientFor(user), ns, "activate-b", user);
   };
 
   // Cell: request in tenant-b as a tenant-a requester -> RBAC 403.
@@ -558,12 +542,7 @@ TEST_F(OperatorE2E, KmipActivationInterruptedByAKillIsFinishedAfterTheRestart) {
               {"spec", {{"keyRef", {{"name", "kms-key"}}}, {"reason", "rollout"}, {"changeReference", "CHG-17"}}}};
   ASSERT_TRUE(server_->clientFor("alice")->create(kube::resources::keyActivationRequests(), "tenant-a", kar).ok());
   for (const char* user : {"bob", "carol"}) {
-    auto c = server_->clientFor(user);
-    auto cur = c->get(kube::resources::keyActivationRequests(), "tenant-a", "activate-kms-key");
-    ASSERT_TRUE(cur.ok());
-    Json obj = *cur;
-    obj["spec"]["approvals"].push_back({{"approver", user}, {"decision", "Approve"}});
-    auto r = c->update(kube::resources::keyActivationRequests(), "tenant-a", obj);
+    auto r = appendApprovalByUpdate(*server_->clientFor(user), "tenant-a", "activate-kms-key", user);
     ASSERT_TRUE(r.ok()) << r.error().toString();
   }
   ASSERT_TRUE(waitUntil([&] {
