@@ -1,9 +1,10 @@
 #pragma once
 // The HTTPS AdmissionReview server: POST /mutate and POST /validate (the API server appends
 // ?timeout=Ns, which is ignored), TLS >= 1.2. The certificate and key files are read on
-// every new connection (the listener's SSL context callback) and compared with the pair in
-// service, so a rotated certificate is served without a restart; a half-written pair
-// (unparsable, or key not matching the certificate) keeps the last good pair in service.
+// every new connection and compared with the pair in service, so a rotated certificate is
+// served without a restart (a new TLS context is built only when they changed); a
+// half-written pair (unparsable, or key not matching the certificate) keeps the last good
+// pair in service.
 //
 // Boost.Beast (HTTP/1.1) over Boost.Asio's OpenSSL stream is confined to server.cc (pimpl).
 // Each server has its own I/O threads (ServerOptions::threads, named kg-webhook) that also run
@@ -13,8 +14,10 @@
 // HTTP answers: 200 + AdmissionReview (allowed or denied); 400 + Status for a body that is
 // not a v1 AdmissionReview; 404 unknown path; 405 other methods; 413 body over the limit;
 // 500 if the handler itself failed (never expected: AdmissionHandler does not throw); 400 and
-// a closed connection for bytes that are not HTTP/1.x. After a 404, 405 or 413 for a request
-// whose body was not read, the connection is closed (Connection: close).
+// a closed connection for bytes that are not HTTP/1.x or a header over 16 KiB. A 404 or 405
+// request's body is read and dropped (the connection carries on), unless it is over the limit
+// or the client waits for 100 Continue: then the answer comes at once and the connection
+// closes (Connection: close), as after a 413.
 
 #include <chrono>
 #include <functional>
