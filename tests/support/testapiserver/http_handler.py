@@ -493,6 +493,11 @@ class Handler(BaseHTTPRequestHandler):
             return wire.order(obj, r.order_spec)
         return wire.Sorted(obj)
 
+    def _watch_line(self, r, typ, obj):
+        if not r.builtin and obj.get("kind") != "Status":
+            return wire.watch_event_line(typ, self.server.ctx.list_items.item(obj, keep=False))
+        return (wire.watch_event(typ, self._wire(r, obj)) + "\n").encode()
+
     def _respond_obj(self, req, r, code, obj, warnings, fmt):
         extra = [("Warning", '299 - %s' % json.dumps(w, ensure_ascii=False)) for w in warnings]
         if fmt == "table":
@@ -500,6 +505,8 @@ class Handler(BaseHTTPRequestHandler):
                                                     req.query_one("includeObject")), "json", extra)
         if fmt == "pom":
             return self._send_obj(code, table.partial(obj), "json", extra)
+        if fmt == "json" and not self._pretty and not r.builtin and obj.get("kind") != "Status":
+            return self._send(code, self.server.ctx.list_items.item(obj, keep=False) + b"\n", "application/json", extra)
         self._send_obj(code, self._wire(r, obj), fmt, extra)
 
     def _list(self, ctx, req, r, ns):
@@ -531,6 +538,9 @@ class Handler(BaseHTTPRequestHandler):
             if meta.get("remainingItemCount") is not None:
                 lm["remainingItemCount"] = meta["remainingItemCount"]
             lm["resourceVersion"] = meta["resourceVersion"]
+            if fmt == "json" and not self._pretty:
+                return self._send(200, wire.encode_sorted_list(r.api_version, r.list_kind, items, lm,
+                                                               self.server.ctx.list_items), "application/json")
             body = wire.Sorted({"apiVersion": r.api_version, "items": items, "kind": r.list_kind, "metadata": lm})
         self._send_obj(200, body, fmt)
 
@@ -603,7 +613,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             return
         for typ, obj in initial:
-            self._chunk((wire.watch_event(typ, self._wire(r, obj)) + "\n").encode())
+            self._chunk(self._watch_line(r, typ, obj))
         clock = watch_mod.BookmarkClock(ctx.bookmark_interval, deadline) if bookmarks else None
         while True:
             now = time.monotonic()
@@ -636,7 +646,7 @@ class Handler(BaseHTTPRequestHandler):
                 out = w.translate(ev)
                 if out is not None:
                     typ, obj = out
-                    self._chunk((wire.watch_event(typ, self._wire(r, obj)) + "\n").encode())
+                    self._chunk(self._watch_line(r, typ, obj))
             if clock is not None and clock.due(time.monotonic()):
                 last = w.last_rv
                 if last > (w.start_rv or 0):

@@ -15,6 +15,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import auth  # noqa: E402
+import wire  # noqa: E402
 import crds  # noqa: E402
 import faults  # noqa: E402
 import rbac_aggregation  # noqa: E402
@@ -34,6 +35,13 @@ class Context:
 
     def __init__(self, args, tokens, registry):
         self.store = store_mod.Store(watch_cache_size=args.watch_cache_size)
+        # Each stored custom-resource version is encoded once, when it is written, and its JSON
+        # is reused by list pages, watch events and the write's answer (kube-apiserver keeps
+        # serialized objects too: etcd holds their bytes, and the watch cache encodes an event
+        # once for all watchers). Python's encoder was most of this server's CPU in large lists.
+        self.list_items = wire.ItemCache()
+        self._cr_keys = (None, frozenset())
+        self.store.listeners.append(self._encode_once)
         self.registry = registry
         self.tokens = tokens
         self.authz = auth.Authorizer(self.store, enabled=args.rbac)
@@ -45,6 +53,18 @@ class Context:
         self.address = ""
         self.req_lock = threading.Lock()
         self.requests = []
+
+    def is_custom_resource(self, storage_key):
+        by_path = self.registry.by_path   # replaced (never changed in place) when CRDs change
+        if self._cr_keys[0] is not by_path:
+            self._cr_keys = (by_path, frozenset(r.storage_key for r in by_path.values() if not r.builtin))
+        return storage_key in self._cr_keys[1]
+
+    def _encode_once(self, ev):
+        if ev.type == "DELETED":
+            self.list_items.forget(ev.prev)
+        elif self.is_custom_resource(ev.key):
+            self.list_items.item(ev.obj)
 
     def log_request(self, user, verb, path, code, user_agent="", fault=None):
         e = {"user": user, "verb": verb, "path": path, "code": code, "userAgent": user_agent,
