@@ -17,7 +17,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       ca-certificates libcurl4 libssl3 libyaml-cpp0.7 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgrpc++1.51 libprotobuf32 libjemalloc2 softhsm2 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgrpc++1.51 libprotobuf32 libjemalloc2 libsimdjson14 softhsm2 \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
  && mkdir -p /var/lib/keygate && chown 65532:65532 /var/lib/keygate

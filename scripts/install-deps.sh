@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.74-dev libcurl4-openssl-dev libssl-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libjemalloc-dev
+  libyaml-cpp-dev nlohmann-json3-dev libsimdjson-dev libcli11-dev zlib1g-dev libjemalloc-dev
   prometheus-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev
