@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -81,16 +82,22 @@ Result<std::unique_ptr<FileAuditSink>> FileAuditSink::open(FileAuditSinkOptions 
 }
 
 Status FileAuditSink::openCurrent() {
-  fd_ = ::open(options_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (fd_ < 0) return ioError("audit file: cannot open", options_.path);
+  int fd = ::open(options_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ioError("audit file: cannot open", options_.path);
+  file_ = std::make_shared<OpenFile>();
+  file_->fd = fd;
   struct stat st{};
-  size_ = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  size_ = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
   return okStatus();
 }
 
-FileAuditSink::~FileAuditSink() {
-  if (fd_ >= 0) ::close(fd_);
+FileAuditSink::OpenFile::~OpenFile() {
+  if (fd >= 0) ::close(fd);
 }
+
+FileAuditSink::~FileAuditSink() = default;
+
+int FileAuditSink::syncFile(int fd) const { return options_.sync ? options_.sync(fd) : ::fdatasync(fd); }
 
 uint64_t FileAuditSink::nextSeq() const {
   std::lock_guard<std::mutex> l(mu_);
@@ -98,8 +105,9 @@ uint64_t FileAuditSink::nextSeq() const {
 }
 
 Status FileAuditSink::rotate() {
-  ::close(fd_);
-  fd_ = -1;
+  // What the old file holds is made durable here: a later sync only covers the new file.
+  if (syncFile(file_->fd) != 0) logger().error("audit file not synced before rotation", {{"path", options_.path}, {"error", std::strerror(errno)}});
+  file_.reset();  // closed now, or when a running sync lets go of it
   const std::string& p = options_.path;
   std::error_code ec;
   fs::remove(p + "." + std::to_string(options_.maxFiles), ec);
@@ -111,8 +119,8 @@ Status FileAuditSink::rotate() {
 }
 
 void FileAuditSink::write(const AuditRecord& r) {
-  std::lock_guard<std::mutex> l(mu_);
-  if (fd_ < 0 && !openCurrent().ok()) {
+  std::unique_lock<std::mutex> l(mu_);
+  if (!file_ && !openCurrent().ok()) {
     logger().error("audit record not written to the file", {{"path", options_.path}, {"event", r.event}});
     return;
   }
@@ -124,15 +132,41 @@ void FileAuditSink::write(const AuditRecord& r) {
       return;
     }
   }
-  ssize_t n = ::write(fd_, out.data(), out.size());
+  ssize_t n = ::write(file_->fd, out.data(), out.size());
   if (n != static_cast<ssize_t>(out.size())) {
     logger().error("audit record not written to the file", {{"path", options_.path}, {"error", std::strerror(errno)}});
     return;
   }
-  ::fdatasync(fd_);
   size_ += out.size();
-  ++seq_;
+  const uint64_t mine = ++seq_;
   prevHash_ = sha256Hex(line);
+  l.unlock();
+  waitDurable(mine);
+}
+
+void FileAuditSink::waitDurable(uint64_t seq) {
+  std::unique_lock<std::mutex> sl(syncMu_);
+  while (durableSeq_ < seq) {
+    if (syncing_) {  // that sync may have begun before our line: wait, then look again
+      syncDone_.wait(sl);
+      continue;
+    }
+    syncing_ = true;
+    sl.unlock();
+    std::shared_ptr<OpenFile> file;
+    uint64_t upTo;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      file = file_;
+      upTo = seq_;  // lines before a rotation were synced by it
+    }
+    if (file && syncFile(file->fd) != 0)
+      logger().error("audit file not synced", {{"path", options_.path}, {"error", std::strerror(errno)}});
+    sl.lock();
+    syncing_ = false;
+    durableSeq_ = std::max(durableSeq_, upTo);
+    syncDone_.notify_all();
+  }
 }
 
 Result<AuditVerifyResult> verifyAuditChain(const std::vector<std::string>& files) {

@@ -1,6 +1,7 @@
 #include "kube/cache.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace keygate::kube {
 
@@ -186,7 +187,9 @@ void Cache::unindexLocked(const std::string* key, const Json& obj) {
 ObjectPtr Cache::upsert(ObjectPtr obj) {
   std::string key = objectKey(*obj);
   std::string packed = packer_.pack(*obj);
+  ObjectPtr evicted;  // released after the lock
   std::unique_lock lock(mu_);
+  evicted = std::exchange(recent_[recentNext_++ % kRecentlyWritten], obj);
   ObjectPtr old;
   auto it = items_.find(key);
   if (it != items_.end()) {

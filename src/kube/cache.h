@@ -5,7 +5,8 @@
 // the kilobytes of a decoded nlohmann::json tree); readers get an immutable decoded snapshot
 // (shared_ptr<const Json>) they can keep without copying or locking. While anyone holds
 // a snapshot, every reader gets that same snapshot (so memos keyed by the pointer keep
-// working); once nobody does, the next read decodes again. docs/scale.md has the figures.
+// working); once nobody does, the next read decodes again. The cache itself holds the last
+// 128 objects written, so hot objects are not unpacked. docs/scale.md has the figures.
 
 #include <array>
 #include <functional>
@@ -94,6 +95,11 @@ class Cache final : public ObjectReader {
   void visitBatches(const std::vector<std::string>& keys, const std::function<bool(const Json&)>& fn) const;
 
   mutable std::shared_mutex mu_;
+  // The last objects written stay decoded (strong references, under mu_): the reconcile that
+  // follows a watch event, and the next event's unindexing, read them without unpacking.
+  static constexpr size_t kRecentlyWritten = 128;
+  std::array<ObjectPtr, kRecentlyWritten> recent_;
+  size_t recentNext_ = 0;
   // Guards Entry::live (readers hold mu_ shared); striped by entry address.
   mutable std::array<std::mutex, 16> liveMu_;
   ObjectPacker packer_;

@@ -151,5 +151,25 @@ TEST(PackedCacheTest, SnapshotsAreSharedWhileHeldAndDecodedAfter) {
   EXPECT_FALSE(c.get("tenant-a/k120"));
 }
 
+// The last objects written are read without unpacking: the reconcile after a watch event
+// gets the very object the informer stored. Older ones are decoded again.
+TEST(PackedCacheTest, RecentlyWrittenObjectsAreNotUnpacked) {
+  Cache c;
+  std::weak_ptr<const Json> first;
+  {
+    auto obj = std::make_shared<const Json>(key("k0", "Active"));
+    first = obj;
+    c.upsert(obj);
+  }
+  ASSERT_FALSE(first.expired());  // nobody else holds it; the cache does
+  EXPECT_EQ(c.get("tenant-a/k0"), first.lock());
+  for (int i = 1; i <= 200; ++i) c.upsert(std::make_shared<const Json>(key("k" + std::to_string(i), "Active")));
+  EXPECT_TRUE(first.expired());  // 200 writes later it was let go: the next read decodes
+  ObjectPtr again = c.get("tenant-a/k0");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(getString(*again, "metadata.name"), "k0");
+  EXPECT_EQ(getString(*c.get("tenant-a/k200"), "status.state"), "Active");
+}
+
 }  // namespace
 }  // namespace keygate::kube
