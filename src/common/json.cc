@@ -49,7 +49,7 @@ Json fromSimdjson(simdjson::dom::element e) {
 }
 
 // The fast path; nothing when simdjson refuses the text. Then nlohmann decides, so every
-// refusal keeps nlohmann's message and byte offset, and what simdjson refuses but nlohmann
+// refusal keeps nlohmann's message and position, and what simdjson refuses but nlohmann
 // reads keeps being read: integers beyond 64 bits (a double in nlohmann), text after a NUL.
 std::optional<Json> parseFast(std::string_view text) {
   constexpr size_t kKeepCapacity = 4 << 20;  // a thread that parsed more gives the buffers back

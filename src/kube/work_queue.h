@@ -78,7 +78,7 @@ class WorkQueue {
   // No key queued, in flight or delayed. Lets tests and callers wait for a fixed point.
   bool isIdle() const;
 
-  // Stops the queue: get() returns nullopt at once (queued keys are dropped: a replica that is
+  // Stops the queue and joins its delay thread: get() returns nullopt at once (queued keys are dropped: a replica that is
   // shutting down or lost leadership must stop reconciling, the next one relists everything),
   // add() is ignored, done() still works for keys in flight. Idempotent.
   void shutDown();
@@ -114,6 +114,7 @@ class WorkQueue {
   bool shuttingDown_ = false;
 
   std::thread delayThread_;
+  std::mutex joinMu_;  // one shutDown() joins the delay thread
 };
 using WorkQueuePtr = std::unique_ptr<WorkQueue>;
 

@@ -168,9 +168,13 @@ Result<ReconcileResult> EncryptionKeyReconciler::reconcileKey(const kube::Object
     if (firstSight && backend && deps_.firstDescribeBudget && !ek.status.versions.empty() &&
         !v1::describeRequested(ek)) {
       auto slot = firstDescribeAt_.find(cacheKey);
+      // The clock is read again under mu_, so reservations see time move forward: with the
+      // reconcile's earlier `now`, a worker that reserved after another one (but had read the
+      // clock before it) got a burst slot a moment in its own future and counted as put off.
+      const WallTime reservedAt = clock_.now();
       WallTime at = slot != firstDescribeAt_.end() ? slot->second.at
-                                                   : deps_.firstDescribeBudget->reserve(ek.spec.backend, now);
-      if (at > now) {
+                                                   : deps_.firstDescribeBudget->reserve(ek.spec.backend, reservedAt);
+      if (at > reservedAt) {
         firstDescribeSlot = at;
         describeDue = false;
         if (slot == firstDescribeAt_.end()) {
