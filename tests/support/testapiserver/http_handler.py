@@ -493,9 +493,17 @@ class Handler(BaseHTTPRequestHandler):
             return wire.order(obj, r.order_spec)
         return wire.Sorted(obj)
 
+    def _encoded(self, r, obj):
+        """A custom resource's JSON as encoded when it was stored (ctx.list_items); None for
+        built-in types and Status objects, which _wire orders."""
+        if r.builtin or obj.get("kind") == "Status":
+            return None
+        return self.server.ctx.list_items.item(obj, keep=False)
+
     def _watch_line(self, r, typ, obj):
-        if not r.builtin and obj.get("kind") != "Status":
-            return wire.watch_event_line(typ, self.server.ctx.list_items.item(obj, keep=False))
+        encoded = self._encoded(r, obj)
+        if encoded is not None:
+            return wire.watch_event_line(typ, encoded)
         return (wire.watch_event(typ, self._wire(r, obj)) + "\n").encode()
 
     def _respond_obj(self, req, r, code, obj, warnings, fmt):
@@ -505,8 +513,9 @@ class Handler(BaseHTTPRequestHandler):
                                                     req.query_one("includeObject")), "json", extra)
         if fmt == "pom":
             return self._send_obj(code, table.partial(obj), "json", extra)
-        if fmt == "json" and not self._pretty and not r.builtin and obj.get("kind") != "Status":
-            return self._send(code, self.server.ctx.list_items.item(obj, keep=False) + b"\n", "application/json", extra)
+        encoded = self._encoded(r, obj) if fmt == "json" and not self._pretty else None
+        if encoded is not None:
+            return self._send(code, encoded + b"\n", "application/json", extra)
         self._send_obj(code, self._wire(r, obj), fmt, extra)
 
     def _list(self, ctx, req, r, ns):

@@ -122,6 +122,10 @@ def normalized_copy(obj):
 _CHECK_CACHE = os.environ.get("KEYGATE_TESTAPI_CHECK_ENCODED") == "1"
 
 
+def _encode_item(obj):
+    return compact(Sorted(obj)).encode("utf-8")
+
+
 class ItemCache:
     """Each stored custom-resource object's compact JSON, encoded once. Stored objects are never
     mutated in place (store.py), so an entry is valid while it holds the very object it was made
@@ -140,10 +144,10 @@ class ItemCache:
         k = (m.get("namespace", ""), m.get("name", ""), m.get("uid", ""))
         hit = self._entries.get(k)
         if hit is not None and hit[0] is obj:
-            if _CHECK_CACHE and hit[1] != compact(Sorted(obj)).encode("utf-8"):
+            if _CHECK_CACHE and hit[1] != _encode_item(obj):
                 raise AssertionError("a stored object was changed in place after it was encoded: %s/%s" % k[:2])
             return hit[1]
-        data = compact(Sorted(obj)).encode("utf-8")
+        data = _encode_item(obj)
         if keep:
             self._entries[k] = (obj, data)
         return data
