@@ -1,5 +1,6 @@
 #include "backends/pkcs11/softhsm_store.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,8 @@ constexpr const char* kTokenFile = "token.object";
 constexpr const char* kCopyFile = "keygate-token-copy";
 constexpr const char* kObjectSuffix = ".object";
 constexpr const char* kObjectCopySuffix = ".keygate-copy";
+// How much newer than its object a copy must be for its time alone to prove it current.
+constexpr std::chrono::seconds kCopyTimeMargin{2};
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r");
@@ -106,11 +109,16 @@ Status checkTokenDir(const fs::path& dir, bool restore, SoftHsmStoreCheck& out) 
     const auto objectSize = fs::file_size(object, e1);
     if (e1) continue;  // destroyed meanwhile
     if (hasCopy) {
-      // Up to date when the copy is as large and was written after the object's last change.
+      // Up to date when the copy is as large and was written well after the object's last
+      // change. File times come from the kernel's coarse clock (one tick is 1-10 ms): a copy
+      // refreshed just before a usage change and the change itself can carry the same time,
+      // so a copy less than kCopyTimeMargin newer is compared byte for byte below.
       const auto copySize = fs::file_size(objectCopy, e2);
-      if (!e2 && copySize == objectSize && objectSize > kGenerationBytes &&
-          fs::last_write_time(objectCopy, e2) >= fs::last_write_time(object, e1) && !e1 && !e2)
-        continue;
+      if (!e2 && copySize == objectSize && objectSize > kGenerationBytes) {
+        const auto copyTime = fs::last_write_time(objectCopy, e2);
+        const auto objectTime = fs::last_write_time(object, e1);
+        if (!e1 && !e2 && copyTime > objectTime + kCopyTimeMargin) continue;
+      }
     }
     auto body = readWholeFile(object.string());
     if (!body.ok()) continue;
