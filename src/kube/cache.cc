@@ -35,8 +35,12 @@ Cache::Cache() {
   indexers_[kNamespaceIndex] = [](const Json& o) { return std::vector<std::string>{namespaceOf(o)}; };
 }
 
+std::mutex& Cache::liveMutex(const Entry& e) const {
+  return liveMu_[(reinterpret_cast<uintptr_t>(&e) >> 4) % liveMu_.size()];
+}
+
 ObjectPtr Cache::materialize(const Entry& e) const {
-  std::mutex& m = liveMu_[(reinterpret_cast<uintptr_t>(&e) >> 4) % liveMu_.size()];
+  std::mutex& m = liveMutex(e);
   {
     std::lock_guard<std::mutex> lock(m);
     if (ObjectPtr p = e.live.lock()) return p;
@@ -186,22 +190,47 @@ void Cache::unindexLocked(const std::string* key, const Json& obj) {
 
 ObjectPtr Cache::upsert(ObjectPtr obj) {
   std::string key = objectKey(*obj);
-  std::string packed = packer_.pack(*obj);
-  ObjectPtr evicted;  // released after the lock
-  std::unique_lock lock(mu_);
-  evicted = std::exchange(recent_[recentNext_++ % kRecentlyWritten], obj);
+  ObjectPtr evicted;  // released after the lock, once packed
   ObjectPtr old;
-  auto it = items_.find(key);
-  if (it != items_.end()) {
-    old = materialize(it->second);
-    unindexLocked(&it->first, *old);
-  } else {
-    it = items_.emplace(std::move(key), Entry{}).first;
+  {
+    std::unique_lock lock(mu_);
+    evicted = std::exchange(recent_[recentNext_++ % kRecentlyWritten], obj);
+    auto it = items_.find(key);
+    if (it != items_.end()) {
+      old = materialize(it->second);
+      unindexLocked(&it->first, *old);
+    } else {
+      it = items_.emplace(std::move(key), Entry{}).first;
+    }
+    // Packed when it leaves recent_: a version replaced while still recent (the object a
+    // create returns, overwritten by the status written a moment later) is never packed.
+    it->second.packed.clear();
+    it->second.live = obj;
+    indexLocked(&it->first, *obj);
   }
-  it->second.packed = std::move(packed);
-  it->second.live = obj;
-  indexLocked(&it->first, *obj);
+  if (evicted) packEvicted(evicted);
   return old;
+}
+
+void Cache::packEvicted(const ObjectPtr& obj) {
+  // The entry still points at this version and holds no bytes: pack it (outside the lock,
+  // while `obj` keeps the live snapshot valid for readers) and store the bytes unless the
+  // entry moved on meanwhile. Invariant: an entry without bytes has a live snapshot held by
+  // recent_ or by the caller here.
+  const std::string key = objectKey(*obj);
+  {
+    std::shared_lock lock(mu_);
+    auto it = items_.find(key);
+    if (it == items_.end() || !it->second.packed.empty()) return;
+    // Readers holding mu_ shared may set `live` (under its stripe lock) when it expired.
+    std::lock_guard<std::mutex> stripe(liveMutex(it->second));
+    if (it->second.live.lock() != obj) return;
+  }
+  std::string packed = packer_.pack(*obj);
+  std::unique_lock lock(mu_);
+  auto it = items_.find(key);
+  if (it == items_.end() || !it->second.packed.empty() || it->second.live.lock() != obj) return;
+  it->second.packed = std::move(packed);
 }
 
 ObjectPtr Cache::remove(const std::string& key) {

@@ -6,7 +6,9 @@
 // (shared_ptr<const Json>) they can keep without copying or locking. While anyone holds
 // a snapshot, every reader gets that same snapshot (so memos keyed by the pointer keep
 // working); once nobody does, the next read decodes again. The cache itself holds the last
-// 128 objects written, so hot objects are not unpacked. docs/scale.md has the figures.
+// 128 objects written, so hot objects are not unpacked, and packs an object only when it
+// leaves those 128 (a version replaced before then is never packed). docs/scale.md has the
+// figures.
 
 #include <array>
 #include <functional>
@@ -78,7 +80,7 @@ class Cache final : public ObjectReader {
 
  private:
   struct Entry {
-    std::string packed;                       // ObjectPacker::pack
+    std::string packed;                       // ObjectPacker::pack; empty while in recent_
     mutable std::weak_ptr<const Json> live;   // the decoded snapshot while someone holds it
   };
   using Items = std::unordered_map<std::string, Entry>;
@@ -87,6 +89,9 @@ class Cache final : public ObjectReader {
   using IndexMap = std::unordered_map<std::string, KeySet>;  // value -> keys
 
   ObjectPtr materialize(const Entry& e) const;
+  std::mutex& liveMutex(const Entry& e) const;  // the stripe of liveMu_ guarding e.live
+  // Packs an object that left recent_ into its entry, if the entry still holds that version.
+  void packEvicted(const ObjectPtr& obj);
   void indexLocked(const std::string* key, const Json& obj);
   void unindexLocked(const std::string* key, const Json& obj);
   std::vector<std::pair<const std::string*, const Entry*>> sortedLocked(const KeySet* keys) const;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -169,6 +170,63 @@ TEST(PackedCacheTest, RecentlyWrittenObjectsAreNotUnpacked) {
   ASSERT_TRUE(again);
   EXPECT_EQ(getString(*again, "metadata.name"), "k0");
   EXPECT_EQ(getString(*c.get("tenant-a/k200"), "status.state"), "Active");
+}
+
+// An object is packed when it leaves the 128 recent writes, as its latest version; a version
+// replaced while recent is never packed.
+TEST(PackedCacheTest, ObjectsArePackedWhenTheyLeaveTheRecentWrites) {
+  Cache c;
+  for (int i = 0; i < 100; ++i) c.upsert(std::make_shared<const Json>(key("k" + std::to_string(i), "PreActive")));
+  EXPECT_EQ(c.packedBytes(), 0u) << "nothing has left the recent writes yet";
+  c.upsert(std::make_shared<const Json>(key("k0", "Deactivated")));
+  for (int i = 100; i < 300; ++i) c.upsert(std::make_shared<const Json>(key("k" + std::to_string(i), "Active")));
+  const size_t packed = c.packedBytes();
+  EXPECT_GT(packed, 0u);
+  // k0's PreActive version was replaced while recent: only its Deactivated version is kept.
+  EXPECT_EQ(getString(*c.get("tenant-a/k0"), "status.state"), "Deactivated");
+  for (int i = 0; i < 300; ++i) {
+    ObjectPtr o = c.get("tenant-a/k" + std::to_string(i));
+    ASSERT_TRUE(o);
+    ASSERT_EQ(getString(*o, "metadata.name"), "k" + std::to_string(i)) << "decoded whole, never an empty object";
+  }
+  EXPECT_EQ(c.size(), 300u);
+}
+
+// Writers evicting and packing while readers read and a remover removes: every read is the
+// object asked for (never an empty one from an entry whose bytes were not written yet).
+TEST(PackedCacheTest, PackingOnEvictionRacesWithReadersWritersAndRemovals) {
+  Cache c;
+  constexpr int kKeys = 300;
+  std::atomic<bool> stop{false};
+  std::atomic<int> bad{0};
+  auto writer = [&](int seed) {
+    std::mt19937 rng(seed);
+    for (int n = 0; n < 4000; ++n) {
+      const int i = static_cast<int>(rng() % kKeys);
+      c.upsert(std::make_shared<const Json>(key("k" + std::to_string(i), n % 2 ? "Active" : "PreActive")));
+      if (n % 97 == 0) c.remove("tenant-a/k" + std::to_string(rng() % kKeys));
+    }
+  };
+  auto reader = [&](int seed) {
+    std::mt19937 rng(seed);
+    while (!stop.load()) {
+      const std::string name = "k" + std::to_string(rng() % kKeys);
+      if (ObjectPtr o = c.get("tenant-a/" + name); o && getString(*o, "metadata.name") != name) bad++;
+    }
+  };
+  std::thread r1(reader, 1), r2(reader, 2);
+  std::thread w1(writer, 3), w2(writer, 4);
+  w1.join();
+  w2.join();
+  stop = true;
+  r1.join();
+  r2.join();
+  EXPECT_EQ(bad.load(), 0);
+  for (const auto& k : c.keys()) {
+    ObjectPtr o = c.get(k);
+    ASSERT_TRUE(o);
+    EXPECT_EQ("tenant-a/" + getString(*o, "metadata.name"), k);
+  }
 }
 
 }  // namespace
