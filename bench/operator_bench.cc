@@ -6,14 +6,17 @@
 // Prints a table; never asserts on time.
 //
 //   operator_bench [N=400] [clients=4] [--kube-api-qps=Q] [--kube-api-burst=B] [--no-apf]
+//                  [--other-tenant] [--operator-arg=ARG ...]
 //
 // clients: parallel creators (as 4 kubectl processes would be). --kube-api-qps/--kube-api-burst
 // are passed to the binary (unset: its default, auto). --no-apf: the test API server sends no
 // API Priority and Fairness headers (a server that has APF off, or a proxy that strips them).
+// --operator-arg=ARG: ARG is added to the operator's command line (--operator-arg=--http-threads=1).
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -127,6 +130,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> extra{"--workers", "4"};
   if (!qps.empty()) extra.insert(extra.end(), {"--kube-api-qps", qps});
   if (!burst.empty()) extra.insert(extra.end(), {"--kube-api-burst", burst});
+  // --operator-arg=X: X is passed to `keygate operator` (e.g. --operator-arg=--http-threads=1).
+  for (const auto& a : args)
+    if (a.rfind("--operator-arg=", 0) == 0) extra.push_back(a.substr(std::strlen("--operator-arg=")));
   StartedOperator op = startOperatorWithWebhooks(**server, *admin, dir, "", "", "", extra);
   if (!op.ready) {
     std::fprintf(stderr, "the operator did not become ready:\n%s\n", readAll(op.proc.log).c_str());

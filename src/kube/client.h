@@ -90,6 +90,11 @@ class Client {
     return makeError(ErrorCode::kUnimplemented, "no undecoded lists");
   }
   virtual Result<Json> create(const Resource& r, const std::string& ns, const Json& body) = 0;
+  // The same POST, the server's answer undecoded (the Event recorder needs only the name it sent).
+  virtual Result<std::string> createRaw(const Resource& r, const std::string& ns, const Json& body) {
+    ASSIGN_OR_RETURN(Json out, create(r, ns, body));
+    return dumpJson(out);
+  }
   // PUT; body must carry metadata.resourceVersion (stale -> kConflict). subresource "status" for /status.
   virtual Result<Json> update(const Resource& r, const std::string& ns, const Json& body,
                               const std::string& subresource = "") = 0;

@@ -108,10 +108,10 @@ void ApiEventRecorder::run() {
 }
 
 template <typename Op>
-Result<Json> ApiEventRecorder::withRetries(Op op) {
+auto ApiEventRecorder::withRetries(Op op) -> decltype(op()) {
   auto delay = options_.retryDelay;
   for (int attempt = 1;; ++attempt) {
-    Result<Json> r = op();
+    auto r = op();
     if (r.ok() || !r.error().isTransient() || attempt >= options_.maxAttempts) return r;
     std::unique_lock<std::mutex> lock(mu_);
     if (cond_.wait_for(lock, delay, [this] { return abandon_; })) return r;
@@ -200,11 +200,14 @@ bool ApiEventRecorder::createEvent(const Pending& p, const std::string& key, int
                {"count", count},
                {"reportingComponent", options_.component},
                {"reportingInstance", options_.reportingInstance}};
-  Result<Json> r = makeError(ErrorCode::kInternal, "unset");
-  // A name collision (AlreadyExists) gets one more try under a fresh name.
+  Result<std::string> r = makeError(ErrorCode::kInternal, "unset");
+  std::string name;
+  // A name collision (AlreadyExists) gets one more try under a fresh name. The answer is not
+  // decoded: the Event is named by us (no generateName), so its name is the one sent.
   for (int i = 0; i < 2; ++i) {
-    body["metadata"]["name"] = eventName(getString(p.involvedObject, "name"), p.at);
-    r = withRetries([&] { return client_->create(events, ns, body); });
+    name = eventName(getString(p.involvedObject, "name"), p.at);
+    body["metadata"]["name"] = name;
+    r = withRetries([&] { return client_->createRaw(events, ns, body); });
     if (r.ok() || r.error().code != ErrorCode::kAlreadyExists) break;
   }
   if (!r.ok()) {
@@ -212,7 +215,7 @@ bool ApiEventRecorder::createEvent(const Pending& p, const std::string& key, int
     log_.warn("creating event failed", {{"namespace", ns}, {"reason", p.reason}, {"error", r.error().toString()}});
     return false;
   }
-  remember(key, {ns, getString(*r, "metadata.name"), count, firstTimestamp});
+  remember(key, {ns, name, count, firstTimestamp});
   ++sent_;
   return true;
 }

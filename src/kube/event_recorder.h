@@ -98,7 +98,7 @@ class ApiEventRecorder final : public EventRecorder {
   bool createEvent(const Pending& p, const std::string& key, int64_t count, const std::string& firstTimestamp);
   // Calls `op` until it succeeds, fails permanently, or attempts run out.
   template <typename Op>
-  Result<Json> withRetries(Op op);
+  auto withRetries(Op op) -> decltype(op());
   std::string eventName(const std::string& objectName, WallTime at);
   void remember(const std::string& key, CachedEvent ev);
   void forget(const std::string& key);

@@ -134,11 +134,18 @@ Result<std::string> RestClient::listRaw(const Resource& r, const std::string& ns
   return std::move(resp.body);
 }
 
-Result<Json> RestClient::create(const Resource& r, const std::string& ns, const Json& body) {
+Result<std::string> RestClient::createRaw(const Resource& r, const std::string& ns, const Json& body) {
   std::string path = r.path(ns);
   addQuery(path, "fieldManager", options_.fieldManager);
   if (options_.dryRun) addQuery(path, "dryRun", "All");
-  return callJson("create", r, {"POST", path, {{"Content-Type", "application/json"}}, dumpJson(body)}, false);
+  ASSIGN_OR_RETURN(HttpResponse resp,
+                   call("create", r, {"POST", path, {{"Content-Type", "application/json"}}, dumpJson(body)}, false));
+  return std::move(resp.body);
+}
+
+Result<Json> RestClient::create(const Resource& r, const std::string& ns, const Json& body) {
+  ASSIGN_OR_RETURN(std::string raw, createRaw(r, ns, body));
+  return decodeResponseBody(raw);
 }
 
 Result<std::string> RestClient::updateRaw(const Resource& r, const std::string& ns, const Json& body,

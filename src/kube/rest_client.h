@@ -38,6 +38,7 @@ class RestClient final : public Client {
   Result<Json> list(const Resource& r, const std::string& ns, const ListOptions& opts = {}) override;
   Result<std::string> listRaw(const Resource& r, const std::string& ns, const ListOptions& opts) override;
   Result<Json> create(const Resource& r, const std::string& ns, const Json& body) override;
+  Result<std::string> createRaw(const Resource& r, const std::string& ns, const Json& body) override;
   Result<std::string> updateRaw(const Resource& r, const std::string& ns, const Json& body,
                                 const std::string& subresource = "") override;
   Result<Json> update(const Resource& r, const std::string& ns, const Json& body,
