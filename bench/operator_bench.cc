@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -131,8 +130,9 @@ int main(int argc, char** argv) {
   if (!qps.empty()) extra.insert(extra.end(), {"--kube-api-qps", qps});
   if (!burst.empty()) extra.insert(extra.end(), {"--kube-api-burst", burst});
   // --operator-arg=X: X is passed to `keygate operator` (e.g. --operator-arg=--http-threads=1).
+  constexpr std::string_view kOperatorArg = "--operator-arg=";
   for (const auto& a : args)
-    if (a.rfind("--operator-arg=", 0) == 0) extra.push_back(a.substr(std::strlen("--operator-arg=")));
+    if (a.rfind(kOperatorArg, 0) == 0) extra.push_back(a.substr(kOperatorArg.size()));
   StartedOperator op = startOperatorWithWebhooks(**server, *admin, dir, "", "", "", extra);
   if (!op.ready) {
     std::fprintf(stderr, "the operator did not become ready:\n%s\n", readAll(op.proc.log).c_str());
